@@ -1,0 +1,48 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface BridgeResult {
+  /** Both directions ended with FIN; false if either side was reset or failed. */
+  clean: boolean;
+  error?: Error;
+}
+
+/**
+ * Joins a client or target socket to a tunnel: bytes flow both ways with backpressure (pipe waits
+ * for drain), half-close travels per direction, and an error or reset on either side tears down
+ * both at once — the socket with a TCP RST, so a truncated body never looks complete.
+ */
+export function bridge(socket: Socket, tunnel: Duplex): Promise<BridgeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let failure: Error | undefined;
+    let closedCount = 0;
+
+    const fail = (err: Error): void => {
+      failure ??= err;
+      if (!socket.destroyed) socket.resetAndDestroy();
+      if (!tunnel.destroyed) tunnel.destroy(err);
+    };
+    const onClose = (): void => {
+      closedCount++;
+      // One side closed without a clean end in both directions: take the other down too.
+      if (!socket.destroyed && tunnel.destroyed && !(tunnel.readableEnded && tunnel.writableFinished)) {
+        fail(failure ?? new Error('tunnel closed'));
+      }
+      if (!tunnel.destroyed && socket.destroyed && !(socket.readableEnded && socket.writableFinished)) {
+        fail(failure ?? new Error('socket closed'));
+      }
+      if (closedCount === 2 && !settled) {
+        settled = true;
+        resolve(failure == null ? { clean: true } : { clean: false, error: failure });
+      }
+    };
+
+    socket.on('error', fail);
+    tunnel.on('error', fail);
+    socket.once('close', onClose);
+    tunnel.once('close', onClose);
+    socket.pipe(tunnel);
+    tunnel.pipe(socket);
+  });
+}

@@ -1,0 +1,36 @@
+/**
+ * @meadow/protocol — what every Meadow role shares: error codes and their wire mappings,
+ * tunnel targets, and the tunnel protocol that carries many TCP tunnels inside one
+ * long-lived libp2p stream (docs/tunnel-protocol.md).
+ *
+ * @example
+ * ```ts
+ * import { TunnelMux, streamLink, bridge } from '@meadow/protocol'
+ * const mux = new TunnelMux(streamLink(stream))
+ * const tunnel = await mux.open({ host: 'example.com', port: 443 }, { signal: AbortSignal.timeout(10_000) })
+ * await bridge(clientSocket, tunnel)
+ * ```
+ */
+export { type BridgeResult, bridge } from './bridge.ts';
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  isMeadowError,
+  MeadowError,
+  type WireMapping,
+} from './errors.ts';
+export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
+export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
+export { DEFAULT_WINDOW_BYTES, type OpenRequest, TunnelMux, type TunnelMuxInit } from './mux.ts';
+export {
+  decodeTarget,
+  encodeTarget,
+  formatHostPort,
+  normalizeTarget,
+  type Target,
+  TargetError,
+} from './target.ts';
+export { Tunnel, type TunnelInfo } from './tunnel.ts';
+
+export const TUNNEL_PROTOCOL = '/meadow/tunnel/1.0.0';
+export const MEADOW_VERSION = '0.1.0';

@@ -1,0 +1,346 @@
+import { codeForTunnelReason, type ErrorCode, MeadowError, tunnelReasonFor } from './errors.ts';
+import { encodeFrame, encodeFrameHeader, type Frame, FrameDecoder, FrameType, INITIAL_WINDOW_BYTES } from './frame.ts';
+import type { FrameLink } from './link.ts';
+import { decodeTarget, encodeTarget, type Target } from './target.ts';
+import { decodeTunnelInfo, encodeTunnelInfo, Tunnel, type TunnelInfo } from './tunnel.ts';
+
+export interface TunnelMuxInit {
+  /** Bytes a peer may send on one tunnel before it is granted more credit. */
+  windowBytes?: number;
+  /** Largest DATA payload this side sends. */
+  maxFrameBytes?: number;
+  /** Most bytes written to the link in one flush (one event-loop turn). */
+  maxBatchBytes?: number;
+  /** Called on the accepting side for every OPEN; answer with accept() or reject(). */
+  onOpen?: (request: OpenRequest) => void;
+  /** Called once when the link is gone and every tunnel on it has been torn down. */
+  onClose?: (err?: Error) => void;
+}
+
+export interface OpenRequest {
+  readonly target: Target;
+  readonly tunnel: Tunnel;
+  accept(info: TunnelInfo): void;
+  reject(code: ErrorCode, message: string): void;
+}
+
+export const DEFAULT_WINDOW_BYTES = 512 * 1024;
+const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
+
+interface PendingOpen {
+  tunnel: Tunnel;
+  resolve: (tunnel: Tunnel) => void;
+  reject: (err: Error) => void;
+  cleanup: () => void;
+}
+
+/**
+ * Carries many tunnels inside one long-lived link. Every tunnel has its own credit window, so a
+ * slow reader on one tunnel never stops the link (and so never stops the others); frames of all
+ * tunnels are written together once per event-loop turn, taking turns between tunnels with data.
+ */
+export class TunnelMux {
+  readonly windowBytes: number;
+  readonly maxFrameBytes: number;
+  private readonly maxBatchBytes: number;
+  private readonly link: FrameLink;
+  private readonly init: TunnelMuxInit;
+  private readonly decoder = new FrameDecoder();
+  private readonly tunnels = new Map<number, Tunnel>();
+  private readonly pendingOpens = new Map<number, PendingOpen>();
+  private readonly control: Buffer[] = [];
+  private ready: Tunnel[] = [];
+  private nextTunnelId = 1;
+  private flushScheduled = false;
+  private waitingForDrain = false;
+  private closed = false;
+
+  constructor(link: FrameLink, init: TunnelMuxInit = {}) {
+    this.link = link;
+    this.init = init;
+    this.windowBytes = init.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    if (this.windowBytes < INITIAL_WINDOW_BYTES)
+      throw new RangeError(`windowBytes must be at least ${INITIAL_WINDOW_BYTES}`);
+    this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    link.start({
+      onData: (chunk) => this.onData(chunk),
+      onDrain: () => {
+        this.waitingForDrain = false;
+        this.scheduleFlush();
+      },
+      onClose: (err) => this.shutdown(err ?? new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel link closed')),
+    });
+  }
+
+  get activeTunnels(): number {
+    return this.tunnels.size;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Opens a tunnel to `target`; resolves once the far side has connected to it. */
+  open(target: Target, options: { signal?: AbortSignal } = {}): Promise<Tunnel> {
+    if (this.closed) return Promise.reject(new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel link is closed'));
+    options.signal?.throwIfAborted();
+    const id = this.nextTunnelId;
+    this.nextTunnelId = this.nextTunnelId >= 0xffff_fffe ? 1 : this.nextTunnelId + 1;
+    const tunnel = new Tunnel(this, id, target);
+    return new Promise<Tunnel>((resolve, reject) => {
+      const onAbort = (): void => {
+        const pending = this.pendingOpens.get(id);
+        if (pending == null) return;
+        this.pendingOpens.delete(id);
+        const reason = options.signal?.reason;
+        tunnel.destroy();
+        reject(reason instanceof Error ? reason : new MeadowError('MEADOW_ERR_RELAY_TIMEOUT', 'tunnel open aborted'));
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pendingOpens.set(id, {
+        tunnel,
+        resolve,
+        reject,
+        cleanup: () => options.signal?.removeEventListener('abort', onAbort),
+      });
+      this.tunnels.set(id, tunnel);
+      this.sendControl(FrameType.OPEN, id, encodeTarget(target));
+      this.grantExtraWindow(tunnel);
+    });
+  }
+
+  /** Stops the link gracefully: no new tunnels; the link ends once nothing is left to write. */
+  close(): void {
+    if (this.closed) return;
+    this.link.close();
+  }
+
+  abort(err: Error): void {
+    if (this.closed) return;
+    this.link.abort(err);
+    this.shutdown(err);
+  }
+
+  // --- called by Tunnel ---
+
+  /** @internal */
+  markReady(tunnel: Tunnel): void {
+    if (tunnel.queuedForFlush) return;
+    tunnel.queuedForFlush = true;
+    this.ready.push(tunnel);
+    this.scheduleFlush();
+  }
+
+  /** @internal */
+  sendCredit(tunnel: Tunnel, bytes: number): void {
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(bytes, 0);
+    this.sendControl(FrameType.CREDIT, tunnel.id, payload);
+  }
+
+  private grantExtraWindow(tunnel: Tunnel): void {
+    if (this.windowBytes > INITIAL_WINDOW_BYTES) this.sendCredit(tunnel, this.windowBytes - INITIAL_WINDOW_BYTES);
+  }
+
+  /** @internal */
+  sendReset(tunnel: Tunnel): void {
+    this.sendControl(FrameType.RST, tunnel.id);
+  }
+
+  /** @internal */
+  forget(tunnel: Tunnel): void {
+    if (this.tunnels.get(tunnel.id) === tunnel) this.tunnels.delete(tunnel.id);
+    const pending = this.pendingOpens.get(tunnel.id);
+    if (pending != null && pending.tunnel === tunnel) {
+      this.pendingOpens.delete(tunnel.id);
+      pending.cleanup();
+      pending.reject(new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel closed before it opened'));
+    }
+  }
+
+  // --- frames out ---
+
+  private sendControl(type: FrameType, tunnelId: number, payload?: Uint8Array): void {
+    if (this.closed) return;
+    this.control.push(encodeFrame(type, tunnelId, payload));
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.waitingForDrain || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.waitingForDrain) return;
+    const parts: Buffer[] = this.control.splice(0);
+    let batchBytes = 0;
+    for (const part of parts) batchBytes += part.byteLength;
+
+    // Round-robin: one frame per ready tunnel per pass, until the batch is full.
+    while (this.ready.length > 0 && batchBytes < this.maxBatchBytes) {
+      const ready = this.ready;
+      this.ready = [];
+      for (let i = 0; i < ready.length; i++) {
+        const tunnel = ready[i] as Tunnel;
+        if (batchBytes >= this.maxBatchBytes) {
+          this.ready.push(...ready.slice(i));
+          break;
+        }
+        const frame = tunnel.takeFrame(this.maxFrameBytes);
+        if (frame != null) {
+          parts.push(encodeFrameHeader(FrameType.DATA, tunnel.id, frame.byteLength), frame);
+          batchBytes += frame.byteLength;
+        }
+        if (tunnel.hasSendableData()) {
+          this.ready.push(tunnel);
+        } else {
+          tunnel.queuedForFlush = false;
+          if (tunnel.takeFin()) parts.push(encodeFrame(FrameType.FIN, tunnel.id));
+        }
+      }
+    }
+
+    if (parts.length > 0) {
+      const ok = this.link.write(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+      if (!ok) {
+        this.waitingForDrain = true;
+        return;
+      }
+    }
+    if (this.ready.length > 0 || this.control.length > 0) this.scheduleFlush();
+  }
+
+  // --- frames in ---
+
+  private onData(chunk: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      this.decoder.push(chunk, (frame) => this.onFrame(frame));
+    } catch (err) {
+      this.abort(new MeadowError('MEADOW_ERR_TUNNEL_PROTOCOL', (err as Error).message, { cause: err }));
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    const { type, tunnelId, payload } = frame;
+    if (type === FrameType.OPEN) {
+      this.onOpenFrame(tunnelId, payload);
+      return;
+    }
+    const tunnel = this.tunnels.get(tunnelId);
+    if (tunnel == null) return; // frames racing a reset of this tunnel
+    switch (type) {
+      case FrameType.DATA:
+        if (!tunnel.onRemoteData(payload)) {
+          this.sendReset(tunnel);
+          tunnel.destroy(new MeadowError('MEADOW_ERR_TUNNEL_PROTOCOL', 'peer sent beyond its credit window'));
+        }
+        return;
+      case FrameType.CREDIT:
+        if (payload.byteLength !== 4) throw new Error('CREDIT frame must carry 4 bytes');
+        tunnel.onRemoteCredit(Buffer.from(payload.buffer, payload.byteOffset, 4).readUInt32BE(0));
+        return;
+      case FrameType.FIN:
+        tunnel.onRemoteFin();
+        return;
+      case FrameType.RST:
+        tunnel.onRemoteReset();
+        return;
+      case FrameType.OK:
+      case FrameType.ERR:
+        this.onOpenReply(tunnel, type, payload);
+        return;
+    }
+  }
+
+  private onOpenFrame(tunnelId: number, payload: Uint8Array): void {
+    if (this.tunnels.has(tunnelId)) throw new Error(`OPEN for tunnel ${tunnelId}, which is already open`);
+    const onOpen = this.init.onOpen;
+    let target: Target;
+    try {
+      if (onOpen == null) throw new MeadowError('MEADOW_ERR_BAD_REQUEST', 'this side does not accept tunnels');
+      target = decodeTarget(payload);
+    } catch (err) {
+      this.sendControl(FrameType.ERR, tunnelId, encodeErr('MEADOW_ERR_BAD_REQUEST', (err as Error).message));
+      return;
+    }
+    const tunnel = new Tunnel(this, tunnelId, target);
+    this.tunnels.set(tunnelId, tunnel);
+    let answered = false;
+    onOpen({
+      target,
+      tunnel,
+      accept: (info) => {
+        if (answered || tunnel.destroyed) return;
+        answered = true;
+        tunnel.info = info;
+        this.sendControl(FrameType.OK, tunnelId, encodeTunnelInfo(info));
+        this.grantExtraWindow(tunnel);
+      },
+      reject: (code, message) => {
+        if (answered || tunnel.destroyed) return;
+        answered = true;
+        this.sendControl(FrameType.ERR, tunnelId, encodeErr(code, message));
+        tunnel.markClosedByPeer();
+        tunnel.destroy();
+      },
+    });
+  }
+
+  private onOpenReply(tunnel: Tunnel, type: FrameType, payload: Uint8Array): void {
+    const pending = this.pendingOpens.get(tunnel.id);
+    if (pending == null || pending.tunnel !== tunnel) throw new Error(`unexpected open reply for tunnel ${tunnel.id}`);
+    this.pendingOpens.delete(tunnel.id);
+    pending.cleanup();
+    if (type === FrameType.OK) {
+      tunnel.info = decodeTunnelInfo(payload);
+      pending.resolve(tunnel);
+      return;
+    }
+    const { code, message } = decodeErr(payload);
+    tunnel.markClosedByPeer();
+    tunnel.destroy();
+    pending.reject(
+      new MeadowError(code, message, {
+        hop: code.startsWith('MEADOW_ERR_TARGET') || code === 'MEADOW_ERR_DNS_FAILED' ? 'target' : 'relay',
+      }),
+    );
+  }
+
+  private shutdown(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.control.length = 0;
+    this.ready = [];
+    for (const pending of this.pendingOpens.values()) {
+      pending.cleanup();
+      pending.reject(err);
+    }
+    this.pendingOpens.clear();
+    for (const tunnel of [...this.tunnels.values()]) {
+      tunnel.markClosedByPeer();
+      tunnel.destroy(err);
+    }
+    this.tunnels.clear();
+    this.init.onClose?.(err);
+  }
+}
+
+function encodeErr(code: ErrorCode, message: string): Buffer {
+  const text = Buffer.from(message.slice(0, 200), 'utf8');
+  const out = Buffer.allocUnsafe(1 + text.byteLength);
+  out[0] = tunnelReasonFor(code);
+  text.copy(out, 1);
+  return out;
+}
+
+function decodeErr(payload: Uint8Array): { code: ErrorCode; message: string } {
+  const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (buf.byteLength < 1) return { code: 'MEADOW_ERR_TUNNEL_PROTOCOL', message: 'empty ERR frame' };
+  return { code: codeForTunnelReason(buf[0] as number), message: buf.subarray(1).toString('utf8') };
+}

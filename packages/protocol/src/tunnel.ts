@@ -1,0 +1,206 @@
+import { Duplex } from 'node:stream';
+import { MeadowError } from './errors.ts';
+import { INITIAL_WINDOW_BYTES } from './frame.ts';
+import type { TunnelMux } from './mux.ts';
+import type { Target } from './target.ts';
+
+/** What the relay reports when a tunnel is up: the address it dialled and the address it dialled from. */
+export interface TunnelInfo {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+}
+
+/** Bytes of outgoing payload a tunnel holds before it stops accepting writes. */
+const SEND_HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * One tunnel inside a TunnelMux, as a Node Duplex: write to send towards the far side,
+ * read what the far side sent. This is the one place payload bytes are counted.
+ */
+export class Tunnel extends Duplex {
+  readonly id: number;
+  readonly target: Target;
+  info: TunnelInfo | undefined;
+  /** Payload bytes this side sent into the tunnel. */
+  bytesSent = 0;
+  /** Payload bytes this side received from the tunnel. */
+  bytesReceived = 0;
+  /** @internal */
+  queuedForFlush = false;
+
+  private readonly mux: TunnelMux;
+  private readonly outQueue: Buffer[] = [];
+  private outQueuedBytes = 0;
+  private sendCredit: number;
+  private recvAllowance: number;
+  private creditToGrant = 0;
+  private creditHeld = 0;
+  private pendingWriteCallback: ((err?: Error | null) => void) | undefined;
+  private finalCallback: ((err?: Error | null) => void) | undefined;
+  private finQueued = false;
+  private finSent = false;
+  private finReceived = false;
+  private peerGone = false;
+
+  constructor(mux: TunnelMux, id: number, target: Target) {
+    super({ allowHalfOpen: true });
+    this.mux = mux;
+    this.id = id;
+    this.target = target;
+    this.sendCredit = INITIAL_WINDOW_BYTES;
+    this.recvAllowance = mux.windowBytes;
+  }
+
+  // --- Duplex implementation ---
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (chunk.byteLength === 0) {
+      callback();
+      return;
+    }
+    this.outQueue.push(chunk);
+    this.outQueuedBytes += chunk.byteLength;
+    if (this.sendCredit > 0) this.mux.markReady(this);
+    if (this.outQueuedBytes < SEND_HIGH_WATER_BYTES) callback();
+    else this.pendingWriteCallback = callback;
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.finQueued = true;
+    this.finalCallback = callback;
+    this.mux.markReady(this);
+  }
+
+  override _read(): void {
+    if (this.creditHeld > 0) {
+      this.creditToGrant += this.creditHeld;
+      this.creditHeld = 0;
+      this.maybeGrant(true);
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const clean = this.finSent && this.finReceived;
+    if (!clean && !this.peerGone) this.mux.sendReset(this);
+    this.outQueue.length = 0;
+    this.outQueuedBytes = 0;
+    this.mux.forget(this);
+    const pending = this.pendingWriteCallback ?? this.finalCallback;
+    this.pendingWriteCallback = undefined;
+    this.finalCallback = undefined;
+    pending?.(err ?? new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel closed'));
+    callback(err);
+  }
+
+  // --- called by TunnelMux ---
+
+  /** @internal */
+  hasSendableData(): boolean {
+    return this.outQueuedBytes > 0 && this.sendCredit > 0;
+  }
+
+  /** @internal Takes up to `maxBytes` of queued payload that the peer has credit for. */
+  takeFrame(maxBytes: number): Buffer | undefined {
+    let n = Math.min(maxBytes, this.sendCredit, this.outQueuedBytes);
+    if (n <= 0) return undefined;
+    let frame: Buffer;
+    const head = this.outQueue[0] as Buffer;
+    if (head.byteLength <= n) {
+      this.outQueue.shift();
+      frame = head;
+      n = head.byteLength;
+    } else {
+      frame = head.subarray(0, n);
+      this.outQueue[0] = head.subarray(n);
+    }
+    this.outQueuedBytes -= n;
+    this.sendCredit -= n;
+    this.bytesSent += n;
+    if (this.pendingWriteCallback != null && this.outQueuedBytes < SEND_HIGH_WATER_BYTES) {
+      const callback = this.pendingWriteCallback;
+      this.pendingWriteCallback = undefined;
+      callback();
+    }
+    return frame;
+  }
+
+  /** @internal True once, when every queued byte has been framed and a FIN is due. */
+  takeFin(): boolean {
+    if (!this.finQueued || this.finSent || this.outQueuedBytes > 0) return false;
+    this.finSent = true;
+    const callback = this.finalCallback;
+    this.finalCallback = undefined;
+    callback?.();
+    return true;
+  }
+
+  /** @internal Returns false when the peer overran its credit. */
+  onRemoteData(payload: Uint8Array): boolean {
+    if (payload.byteLength > this.recvAllowance) return false;
+    this.recvAllowance -= payload.byteLength;
+    this.bytesReceived += payload.byteLength;
+    const chunk = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    if (this.push(chunk)) {
+      this.creditToGrant += payload.byteLength;
+      this.maybeGrant(false);
+    } else {
+      this.creditHeld += payload.byteLength;
+    }
+    return true;
+  }
+
+  /** @internal */
+  onRemoteCredit(bytes: number): void {
+    this.sendCredit += bytes;
+    if (this.outQueuedBytes > 0 || this.finQueued) this.mux.markReady(this);
+  }
+
+  /** @internal */
+  onRemoteFin(): void {
+    if (this.finReceived) return;
+    this.finReceived = true;
+    this.push(null);
+  }
+
+  /** @internal */
+  onRemoteReset(): void {
+    this.peerGone = true;
+    this.destroy(new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel reset by peer', { hop: 'relay' }));
+  }
+
+  /** @internal The peer already considers this tunnel gone: do not send RST for it. */
+  markClosedByPeer(): void {
+    this.peerGone = true;
+  }
+
+  private maybeGrant(force: boolean): void {
+    const threshold = this.mux.windowBytes >>> 2;
+    if (this.creditToGrant === 0 || (!force && this.creditToGrant < threshold)) return;
+    this.recvAllowance += this.creditToGrant;
+    this.mux.sendCredit(this, this.creditToGrant);
+    this.creditToGrant = 0;
+  }
+}
+
+export function encodeTunnelInfo(info: TunnelInfo): Buffer {
+  return Buffer.from(JSON.stringify([info.remoteAddress, info.remotePort, info.localAddress, info.localPort]), 'utf8');
+}
+
+export function decodeTunnelInfo(payload: Uint8Array): TunnelInfo {
+  const parsed: unknown = JSON.parse(
+    Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'),
+  );
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 4 ||
+    typeof parsed[0] !== 'string' ||
+    typeof parsed[1] !== 'number' ||
+    typeof parsed[2] !== 'string' ||
+    typeof parsed[3] !== 'number'
+  ) {
+    throw new Error('malformed OK frame');
+  }
+  return { remoteAddress: parsed[0], remotePort: parsed[1], localAddress: parsed[2], localPort: parsed[3] };
+}

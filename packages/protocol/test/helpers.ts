@@ -1,0 +1,56 @@
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { bridge, type OpenRequest, socketLink, TunnelMux, type TunnelMuxInit } from '../src/index.ts';
+
+/** Two TunnelMux ends joined by a real loopback TCP connection. */
+export async function muxPair(
+  acceptorInit: TunnelMuxInit,
+  openerInit: TunnelMuxInit = {},
+): Promise<{ opener: TunnelMux; acceptor: TunnelMux; close: () => Promise<void> }> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  const [serverSocket] = await accepted;
+  const opener = new TunnelMux(socketLink(client), openerInit);
+  const acceptor = new TunnelMux(socketLink(serverSocket), acceptorInit);
+  return {
+    opener,
+    acceptor,
+    close: async () => {
+      client.destroy();
+      serverSocket.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+export async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Accepts every OPEN by connecting to the target for real, as a relay would (no egress policy here). */
+export function connectingAcceptor(): (request: OpenRequest) => void {
+  return (request) => {
+    const socket = connect(request.target.port, request.target.host);
+    socket.setNoDelay(true);
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      request.reject(
+        err.code === 'ECONNREFUSED' ? 'MEADOW_ERR_TARGET_REFUSED' : 'MEADOW_ERR_TARGET_UNREACHABLE',
+        err.message,
+      );
+    });
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      request.accept({
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+        localAddress: socket.localAddress ?? '',
+        localPort: socket.localPort ?? 0,
+      });
+      void bridge(socket, request.tunnel);
+    });
+  };
+}

@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MeadowError, type Tunnel } from '../src/index.ts';
+import { closeServer, connectingAcceptor, muxPair } from './helpers.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function origin(onSocket: (socket: Socket) => void): Promise<number> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => closeServer(server));
+  return (server.address() as AddressInfo).port;
+}
+
+function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+describe('TunnelMux', () => {
+  it('carries bytes both ways, honours half-close in each direction and counts payload exactly once', async () => {
+    const port = await origin((socket) => {
+      // Echo everything back after the client half-closes, then close our side.
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('end', () => socket.end(Buffer.concat(chunks)));
+    });
+    const pair = await muxPair({ onOpen: connectingAcceptor() });
+    cleanups.push(pair.close);
+    const tunnel = await pair.opener.open({ host: '127.0.0.1', port });
+    expect(tunnel.info?.remotePort).toBe(port);
+    const payload = randomBytes(3 * 1024 * 1024 + 17);
+    tunnel.end(payload);
+    const echoed = await readAll(tunnel);
+    expect(createHash('sha256').update(echoed).digest('hex')).toBe(createHash('sha256').update(payload).digest('hex'));
+    expect(tunnel.bytesSent).toBe(payload.byteLength);
+    expect(tunnel.bytesReceived).toBe(payload.byteLength);
+    await waitFor(() => tunnel.closed);
+    await waitFor(() => pair.opener.activeTunnels === 0 && pair.acceptor.activeTunnels === 0);
+  });
+
+  it('maps a refused target to MEADOW_ERR_TARGET_REFUSED without tearing down the link', async () => {
+    const port = await origin(() => {});
+    const pair = await muxPair({ onOpen: connectingAcceptor() });
+    cleanups.push(pair.close);
+    const closedPort = await freePort();
+    const err = await pair.opener.open({ host: '127.0.0.1', port: closedPort }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MeadowError);
+    expect((err as MeadowError).code).toBe('MEADOW_ERR_TARGET_REFUSED');
+    const tunnel = await pair.opener.open({ host: '127.0.0.1', port });
+    tunnel.destroy();
+    await waitFor(() => pair.opener.activeTunnels === 0 && pair.acceptor.activeTunnels === 0);
+  });
+
+  it('keeps other tunnels moving while one reader is stalled (per-tunnel credit, no link pause)', async () => {
+    const big = randomBytes(8 * 1024 * 1024);
+    const port = await origin((socket) => socket.end(big));
+    const pair = await muxPair({ onOpen: connectingAcceptor() }, { windowBytes: 256 * 1024 });
+    cleanups.push(pair.close);
+    const stalled = await pair.opener.open({ host: '127.0.0.1', port });
+    stalled.pause();
+    const moving = await pair.opener.open({ host: '127.0.0.1', port });
+    const body = await readAll(moving);
+    expect(body.equals(big)).toBe(true);
+    // The stalled tunnel holds at most its window plus the stream's own buffer.
+    expect(stalled.bytesReceived).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
+    const rest = await readAll(stalled.resume() as Tunnel);
+    expect(rest.byteLength).toBe(big.byteLength);
+  });
+
+  it('propagates a reset: the far socket is destroyed and the opener sees an error', async () => {
+    let serverSide: Socket | undefined;
+    const port = await origin((socket) => {
+      serverSide = socket;
+      socket.on('error', () => {});
+    });
+    const pair = await muxPair({ onOpen: connectingAcceptor() });
+    cleanups.push(pair.close);
+    const tunnel = await pair.opener.open({ host: '127.0.0.1', port });
+    await waitFor(() => serverSide != null);
+    const failed = new Promise<Error>((resolve) => tunnel.on('error', resolve));
+    serverSide?.resetAndDestroy();
+    expect((await failed).message).toMatch(/reset/);
+    expect(tunnel.destroyed).toBe(true);
+    await waitFor(() => pair.opener.activeTunnels === 0 && pair.acceptor.activeTunnels === 0);
+  });
+
+  it('fails every open tunnel with MEADOW_ERR_RELAY_LOST when the link drops', async () => {
+    const port = await origin(() => {});
+    const pair = await muxPair({ onOpen: connectingAcceptor() });
+    const tunnel = await pair.opener.open({ host: '127.0.0.1', port });
+    const failed = new Promise<Error>((resolve) => tunnel.on('error', resolve));
+    await pair.close();
+    const err = await failed;
+    expect((err as MeadowError).code).toBe('MEADOW_ERR_RELAY_LOST');
+    expect(pair.opener.activeTunnels).toBe(0);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await closeServer(server);
+  return port;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

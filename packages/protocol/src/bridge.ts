@@ -11,6 +11,7 @@ export interface BridgeResult {
  * Joins a client or target socket to a tunnel: bytes flow both ways with backpressure (pipe waits
  * for drain), half-close travels per direction, and an error or reset on either side tears down
  * both at once — the socket with a TCP RST, so a truncated body never looks complete.
+ * The socket must allow half-open connections (`allowHalfOpen: true`), or one FIN closes both ways.
  */
 export function bridge(socket: Socket, tunnel: Duplex): Promise<BridgeResult> {
   return new Promise((resolve) => {
@@ -29,7 +30,12 @@ export function bridge(socket: Socket, tunnel: Duplex): Promise<BridgeResult> {
       if (!socket.destroyed && tunnel.destroyed && !(tunnel.readableEnded && tunnel.writableFinished)) {
         fail(failure ?? new Error('tunnel closed'));
       }
-      if (!tunnel.destroyed && socket.destroyed && !(socket.readableEnded && socket.writableFinished)) {
+      // A socket that closed while the tunnel still had bytes to deliver cannot take them any more.
+      if (
+        !tunnel.destroyed &&
+        socket.destroyed &&
+        !(socket.readableEnded && socket.writableFinished && tunnel.readableEnded)
+      ) {
         fail(failure ?? new Error('socket closed'));
       }
       if (closedCount === 2 && !settled) {

@@ -23,9 +23,11 @@ export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } 
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
 export { DEFAULT_WINDOW_BYTES, type OpenRequest, TunnelMux, type TunnelMuxInit } from './mux.ts';
 export {
+  bytesToIpv6,
   decodeTarget,
   encodeTarget,
   formatHostPort,
+  ipv6ToBytes,
   normalizeTarget,
   type Target,
   TargetError,

@@ -94,6 +94,47 @@ export class Tunnel extends Duplex {
     callback(err);
   }
 
+  // --- socket-like surface, so node:http can use a tunnel as an agent's connection ---
+
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  /** Emits 'timeout' after `ms` without bytes in either direction (0 disables), like net.Socket. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (callback != null) this.once('timeout', callback);
+    if (this.idleTimer != null) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (ms > 0) {
+      const arm = (): void => {
+        this.idleTimer = setTimeout(() => {
+          if (this.lastActivity + ms <= Date.now()) this.emit('timeout');
+          else arm();
+        }, ms);
+        this.idleTimer.unref();
+      };
+      arm();
+      this.once('close', () => clearTimeout(this.idleTimer));
+    }
+    return this;
+  }
+
+  private lastActivity = Date.now();
+
   // --- called by TunnelMux ---
 
   /** @internal */
@@ -116,6 +157,7 @@ export class Tunnel extends Duplex {
       this.outQueue[0] = head.subarray(n);
     }
     this.outQueuedBytes -= n;
+    this.lastActivity = Date.now();
     this.sendCredit -= n;
     this.bytesSent += n;
     if (this.pendingWriteCallback != null && this.outQueuedBytes < SEND_HIGH_WATER_BYTES) {
@@ -140,6 +182,7 @@ export class Tunnel extends Duplex {
   onRemoteData(payload: Uint8Array): boolean {
     if (payload.byteLength > this.recvAllowance) return false;
     this.recvAllowance -= payload.byteLength;
+    this.lastActivity = Date.now();
     this.bytesReceived += payload.byteLength;
     const chunk = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     if (this.push(chunk)) {

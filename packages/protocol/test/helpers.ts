@@ -34,7 +34,7 @@ export async function closeServer(server: Server): Promise<void> {
 /** Accepts every OPEN by connecting to the target for real, as a relay would (no egress policy here). */
 export function connectingAcceptor(): (request: OpenRequest) => void {
   return (request) => {
-    const socket = connect(request.target.port, request.target.host);
+    const socket = connect({ port: request.target.port, host: request.target.host, allowHalfOpen: true });
     socket.setNoDelay(true);
     socket.once('error', (err: NodeJS.ErrnoException) => {
       request.reject(

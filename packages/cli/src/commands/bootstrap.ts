@@ -1,0 +1,71 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { createDiscovery } from '@meadow/discovery';
+import { MEADOW_VERSION } from '@meadow/protocol';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { bootstrapConfig, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { runUntilSignal } from '../run-service.ts';
+
+export const bootstrapHelp = `meadow bootstrap --config <file>
+
+Runs a bootstrap node of the private Meadow DHT (/meadow/kad/1.0.0). Relays and gateways list
+its multiaddr under network.bootstrap. Its identity is kept in the 'identity' file, so it keeps
+the same peer id (and multiaddr) across restarts.
+
+Example config: config/bootstrap.example.yaml`;
+
+export async function bootstrapCommand(args: { config: string }): Promise<number> {
+  const config = await loadConfig(args.config, bootstrapConfig);
+  const log = createLogger('bootstrap', config.log.level);
+  const handle = await createDiscovery({
+    identityPath: config.identity,
+    listen: config.network.listen,
+    announce: config.network.announce,
+    bootstrap: config.network.bootstrap,
+    dhtMode: 'server',
+    allowPrivateAddresses: config.network.allowPrivateAddresses,
+    agentVersion: `meadow-bootstrap/${MEADOW_VERSION}`,
+  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'meadow_bootstrap_process_' });
+  new Gauge({
+    name: 'meadow_build_info',
+    help: 'Meadow build',
+    labelNames: ['version', 'role'],
+    registers: [registry],
+  }).set({ version: MEADOW_VERSION, role: 'bootstrap' }, 1);
+  new Gauge({
+    name: 'meadow_dht_connected_peers',
+    help: 'Peers this node is connected to now',
+    registers: [registry],
+    collect() {
+      this.set(handle.node.getConnections().length);
+    },
+  });
+  let metricsUrl: string | undefined;
+  const server =
+    config.metrics == null
+      ? undefined
+      : createServer((req, res) => {
+          if (req.url !== '/metrics') return void res.writeHead(404).end();
+          void registry
+            .metrics()
+            .then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
+        });
+  if (server != null && config.metrics != null) {
+    server.listen(config.metrics.port, config.metrics.host);
+    await once(server, 'listening');
+    const a = server.address() as { address: string; port: number };
+    metricsUrl = `http://${a.address}:${a.port}/metrics`;
+  }
+  const multiaddrs = handle.node.getMultiaddrs().map(String);
+  log.info(
+    { peerId: handle.node.peerId.toString(), multiaddrs, metricsUrl, identityCreated: handle.identityCreated },
+    'ready',
+  );
+  return runUntilSignal(log, async () => {
+    server?.close();
+    await handle.stop();
+  });
+}

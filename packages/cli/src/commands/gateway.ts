@@ -1,0 +1,60 @@
+import { createGateway, StaticCustomerDirectory } from '@meadow/gateway';
+import { MEADOW_VERSION } from '@meadow/protocol';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { gatewayConfig, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { runUntilSignal } from '../run-service.ts';
+
+export const gatewayHelp = `meadow gateway start --config <file>
+
+Runs the exit proxy crawlers connect to: SOCKS5 (socks.port) and HTTP proxy (http.port,
+CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-session-<id>]
+[-sesstime-<minutes>][-strict], password = the customer's API key (docs/username.md).
+
+  curl --socks5-hostname 127.0.0.1:1080 -U 'acme-country-de:KEY' http://example.com/
+  curl -x http://acme:KEY@127.0.0.1:8080 http://example.com/
+
+Admin API (loopback): /status, /usage, /metrics on admin.port.`;
+
+export async function gatewayCommand(args: { config: string }): Promise<number> {
+  const config = await loadConfig(args.config, gatewayConfig);
+  const log = createLogger('gateway', config.log.level);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'meadow_gateway_process_' });
+  new Gauge({
+    name: 'meadow_build_info',
+    help: 'Meadow build',
+    labelNames: ['version', 'role'],
+    registers: [registry],
+  }).set({ version: MEADOW_VERSION, role: 'gateway' }, 1);
+  const handle = await createGateway(
+    {
+      identityPath: config.identity,
+      listen: config.network.listen,
+      announce: config.network.announce,
+      bootstrap: config.network.bootstrap,
+      allowPrivateAddresses: config.network.allowPrivateAddresses,
+      socks: config.socks,
+      http: config.http,
+      admin: config.admin,
+      connectTimeoutMs: config.timeouts.connectMs,
+      handshakeTimeoutMs: config.timeouts.handshakeMs,
+      idleTimeoutMs: config.timeouts.idleMs,
+      maxAttempts: config.maxAttempts,
+      descriptorRefreshMs: config.descriptorRefreshMs,
+    },
+    { logger: log, registry, directory: new StaticCustomerDirectory(config.customers) },
+  );
+  log.info(
+    {
+      peerId: handle.peerId,
+      multiaddrs: handle.gateway.multiaddrs,
+      socks: `${handle.socks.address}:${handle.socks.port}`,
+      http: `${handle.http.address}:${handle.http.port}`,
+      admin: `http://${handle.admin.address}:${handle.admin.port}`,
+      customers: config.customers.length,
+    },
+    'ready',
+  );
+  return runUntilSignal(log, () => handle.stop());
+}

@@ -1,0 +1,156 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/** A config problem, naming the file and the dotted path of the bad key. */
+export class ConfigError extends Error {
+  readonly code = 'MEADOW_ERR_CONFIG';
+}
+
+const listen = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535),
+});
+const loopbackListen = listen.refine((l) => ['127.0.0.1', '::1', 'localhost'].includes(l.host), {
+  message: 'must listen on a loopback address (127.0.0.1, ::1 or localhost)',
+  path: ['host'],
+});
+const multiaddr = z
+  .string()
+  .regex(
+    /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+(\/p2p\/\w+)?$/,
+    'expected a TCP multiaddr like /ip4/127.0.0.1/tcp/4001',
+  );
+const bootstrapAddr = z
+  .string()
+  .regex(/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/\w+$/, 'expected a multiaddr ending in /p2p/<peer id>');
+const network = z.strictObject({
+  listen: z.array(multiaddr).default([]),
+  announce: z.array(multiaddr).default([]),
+  bootstrap: z.array(bootstrapAddr).default([]),
+  /** Keep loopback and private addresses in DHT answers: local networks and tests only. */
+  allowPrivateAddresses: z.boolean().default(false),
+});
+const log = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+export const bootstrapConfig = z.strictObject({
+  identity: z.string(),
+  network: network.default({
+    listen: ['/ip4/0.0.0.0/tcp/4001'],
+    announce: [],
+    bootstrap: [],
+    allowPrivateAddresses: false,
+  }),
+  metrics: loopbackListen.optional(),
+  log: log.default({ level: 'info' }),
+});
+
+const exactTarget = z.string().refine(
+  (s) => {
+    const m = /^(\[[0-9a-f:.]+\]|[^:/*\s]+):(\d{1,5})$/i.exec(s);
+    return (
+      m != null && isIP((m[1] as string).replace(/^\[|\]$/g, '')) !== 0 && Number(m[2]) > 0 && Number(m[2]) < 65_536
+    );
+  },
+  { message: 'must be one exact IP:port, never a range or hostname' },
+);
+
+export const relayConfig = z.strictObject({
+  identity: z.string(),
+  country: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code like DE')
+    .transform((s) => s.toUpperCase()),
+  payoutAddress: z.string().min(1).max(128),
+  network: network,
+  egress: z
+    .strictObject({
+      /** Local address outbound connections are made from (default: the OS chooses). */
+      address: z
+        .string()
+        .refine((s) => isIP(s) !== 0, 'must be an IP address')
+        .optional(),
+      exitPolicy: z.array(z.string()).optional(),
+      /** For tests and the demo only: exact IP:port targets allowed despite the forbidden ranges. */
+      testOnlyAllowExactTargets: z.array(exactTarget).max(8).default([]),
+      logTargets: z.boolean().default(false),
+    })
+    .default({ testOnlyAllowExactTargets: [], logTargets: false }),
+  limits: z
+    .strictObject({
+      maxTunnels: z.number().int().min(1).max(100_000).default(512),
+      connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      idleTimeoutMs: z.number().int().min(1_000).default(300_000),
+      capacityBytesPerSecond: z.number().int().min(0).default(12_500_000),
+      drainTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+    })
+    .default({
+      maxTunnels: 512,
+      connectTimeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
+      capacityBytesPerSecond: 12_500_000,
+      drainTimeoutMs: 10_000,
+    }),
+  gateways: z.strictObject({ keep: z.number().int().min(1).max(16).default(2) }).default({ keep: 2 }),
+  descriptorTtlMs: z.number().int().min(10_000).max(86_400_000).default(1_800_000),
+  status: loopbackListen.default({ host: '127.0.0.1', port: 7070 }),
+  log: log.default({ level: 'info' }),
+});
+
+export const gatewayConfig = z.strictObject({
+  identity: z.string(),
+  network: network,
+  socks: listen.default({ host: '127.0.0.1', port: 1080 }),
+  http: listen.default({ host: '127.0.0.1', port: 8080 }),
+  admin: listen.default({ host: '127.0.0.1', port: 9090 }),
+  customers: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1-64 letters, digits or underscores'),
+        apiKeySha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the API key'),
+        disabled: z.boolean().optional(),
+      }),
+    )
+    .default([]),
+  timeouts: z
+    .strictObject({
+      connectMs: z.number().int().min(100).max(120_000).default(15_000),
+      handshakeMs: z.number().int().min(100).max(120_000).default(10_000),
+      idleMs: z.number().int().min(1_000).default(300_000),
+    })
+    .default({ connectMs: 15_000, handshakeMs: 10_000, idleMs: 300_000 }),
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  descriptorRefreshMs: z.number().int().min(1_000).default(60_000),
+  log: log.default({ level: 'info' }),
+});
+
+export type BootstrapConfig = z.infer<typeof bootstrapConfig>;
+export type RelayConfig = z.infer<typeof relayConfig>;
+export type GatewayConfig = z.infer<typeof gatewayConfig>;
+
+export async function loadConfig<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = issue.path.length === 0 ? '(top level)' : issue.path.join('.');
+      return `  ${key}: ${issue.message}`;
+    });
+    throw new ConfigError(`${path}: invalid configuration\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hashApiKey } from '@meadow/gateway';
+import { fetch } from 'undici';
+import { stringify } from 'yaml';
+import { ChildService } from './child-service.ts';
+
+export interface LocalNetworkInit {
+  /** Folder for identities and generated configs. */
+  dir: string;
+  relays: number;
+  /** Country of relay i is countries[i % countries.length]. */
+  countries?: string[];
+  /** Child log level: 'info' or more verbose, since the launcher waits for each child's 'ready' line. */
+  logLevel?: 'info' | 'debug' | 'trace';
+  onProgress?: (step: string, detail?: string) => void;
+  relayLimits?: Record<string, number>;
+}
+
+export interface LocalRelay {
+  service: ChildService;
+  peerId: string;
+  egressAddress: string;
+  country: string;
+  statusUrl: string;
+  configPath: string;
+}
+
+export interface LocalNetwork {
+  origin: { service: ChildService; host: string; port: number; url: string };
+  bootstrap: { service: ChildService; peerId: string; multiaddr: string };
+  gateway: {
+    service: ChildService;
+    peerId: string;
+    socks: { host: string; port: number };
+    http: { host: string; port: number };
+    adminUrl: string;
+  };
+  relays: LocalRelay[];
+  customer: { name: string; apiKey: string };
+  /** Starts one more relay (the next egress address), e.g. to replace one that was killed. */
+  addRelay(country?: string): Promise<LocalRelay>;
+  /** Resolves when the gateway can route through `count` relays. */
+  waitForRoutableRelays(count: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function hostPort(value: unknown): { host: string; port: number } {
+  const text = String(value);
+  const i = text.lastIndexOf(':');
+  return { host: text.slice(0, i), port: Number(text.slice(i + 1)) };
+}
+
+/**
+ * Starts a whole Meadow network on this machine, as separate real processes: an origin web
+ * site, a bootstrap node, a gateway and `relays` relays, each relay with its own egress address
+ * (127.0.0.2, 127.0.0.3, …). Used by `meadow demo` and the end-to-end tests.
+ */
+export async function startLocalNetwork(init: LocalNetworkInit): Promise<LocalNetwork> {
+  const progress = init.onProgress ?? (() => {});
+  const logLevel = init.logLevel ?? 'info';
+  const countries = init.countries ?? ['DE'];
+  const services: ChildService[] = [];
+  const started = async <T>(service: ChildService, what: string): Promise<T> => {
+    services.push(service);
+    try {
+      return (await service.ready) as T;
+    } catch (err) {
+      await Promise.all(services.map((s) => s.stop(2_000)));
+      throw new Error(`could not start ${what}: ${(err as Error).message}`);
+    }
+  };
+  await mkdir(init.dir, { recursive: true });
+
+  progress('origin', 'starting the demo web site');
+  const originService = new ChildService('origin', ['origin', '--host', '127.0.0.1', '--port', '0']);
+  const originReady = await started<{ host: string; port: number; url: string }>(originService, 'the origin');
+
+  progress('bootstrap', 'starting the DHT bootstrap node');
+  const bootstrapConfigPath = join(init.dir, 'bootstrap.yaml');
+  await writeFile(
+    bootstrapConfigPath,
+    stringify({
+      identity: join(init.dir, 'bootstrap.key'),
+      network: { listen: ['/ip4/127.0.0.1/tcp/0'], allowPrivateAddresses: true },
+      log: { level: logLevel },
+    }),
+  );
+  const bootstrapService = new ChildService('bootstrap', ['bootstrap', '--config', bootstrapConfigPath]);
+  const bootstrapReady = await started<{ peerId: string; multiaddrs: string[] }>(
+    bootstrapService,
+    'the bootstrap node',
+  );
+  const bootstrapAddr =
+    bootstrapReady.multiaddrs.find((a) => a.includes('/p2p/')) ??
+    `${bootstrapReady.multiaddrs[0]}/p2p/${bootstrapReady.peerId}`;
+
+  progress('gateway', 'starting the gateway');
+  const customer = { name: 'demo', apiKey: randomBytes(18).toString('base64url') };
+  const gatewayConfigPath = join(init.dir, 'gateway.yaml');
+  await writeFile(
+    gatewayConfigPath,
+    stringify({
+      identity: join(init.dir, 'gateway.key'),
+      network: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
+      socks: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      customers: [{ name: customer.name, apiKeySha256: hashApiKey(customer.apiKey) }],
+      descriptorRefreshMs: 5_000,
+      log: { level: logLevel },
+    }),
+  );
+  const gatewayService = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath]);
+  const gatewayReady = await started<{ peerId: string; socks: string; http: string; admin: string }>(
+    gatewayService,
+    'the gateway',
+  );
+
+  const relays: LocalRelay[] = [];
+  let nextRelay = 0;
+  const addRelay = async (country?: string): Promise<LocalRelay> => {
+    const index = nextRelay++;
+    const egressAddress = `127.0.0.${index + 2}`;
+    const relayCountry = country ?? (countries[index % countries.length] as string);
+    const configPath = join(init.dir, `relay-${index + 1}.yaml`);
+    await writeFile(
+      configPath,
+      stringify({
+        identity: join(init.dir, `relay-${index + 1}.key`),
+        country: relayCountry,
+        payoutAddress: `demo-payout-${index + 1}`,
+        network: { listen: [`/ip4/${egressAddress}/tcp/0`], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
+        egress: { address: egressAddress, testOnlyAllowExactTargets: [`127.0.0.1:${originReady.port}`] },
+        limits: { drainTimeoutMs: 2_000, ...init.relayLimits },
+        gateways: { keep: 1 },
+        descriptorTtlMs: 60_000,
+        status: { host: '127.0.0.1', port: 0 },
+        log: { level: logLevel },
+      }),
+    );
+    const service = new ChildService(`relay-${index + 1}`, ['relay', 'start', '--config', configPath]);
+    const ready = await started<{ peerId: string; statusUrl: string }>(service, `relay ${index + 1}`);
+    const relay = {
+      service,
+      peerId: ready.peerId,
+      egressAddress,
+      country: relayCountry,
+      statusUrl: ready.statusUrl,
+      configPath,
+    };
+    relays.push(relay);
+    return relay;
+  };
+  for (let i = 0; i < init.relays; i++) {
+    progress('relay', `starting relay ${i + 1} of ${init.relays} (egress 127.0.0.${i + 2})`);
+    await addRelay();
+  }
+
+  const adminUrl = `${String(gatewayReady.admin)}`;
+  const network: LocalNetwork = {
+    origin: { service: originService, host: originReady.host, port: originReady.port, url: originReady.url },
+    bootstrap: { service: bootstrapService, peerId: bootstrapReady.peerId, multiaddr: bootstrapAddr },
+    gateway: {
+      service: gatewayService,
+      peerId: gatewayReady.peerId,
+      socks: hostPort(gatewayReady.socks),
+      http: hostPort(gatewayReady.http),
+      adminUrl,
+    },
+    relays,
+    customer,
+    addRelay,
+    async waitForRoutableRelays(count, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let seen = 0;
+      while (Date.now() < deadline) {
+        try {
+          const status = (await (await fetch(`${adminUrl}/status`)).json()) as { relays: Array<{ routable: boolean }> };
+          seen = status.relays.filter((r) => r.routable).length;
+          if (seen >= count) return;
+        } catch {
+          // the admin API may not answer yet
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(
+        `only ${seen} of ${count} relays became routable within ${timeoutMs} ms\n${gatewayService.tail()}`,
+      );
+    },
+    async stop() {
+      await Promise.all([...services].reverse().map((s) => s.stop()));
+    },
+  };
+  return network;
+}

@@ -1,0 +1,94 @@
+import { parseArgs } from 'node:util';
+import { MEADOW_VERSION } from '@meadow/protocol';
+import { bootstrapCommand, bootstrapHelp } from './commands/bootstrap.ts';
+import { demoCommand, demoHelp } from './commands/demo.ts';
+import { gatewayCommand, gatewayHelp } from './commands/gateway.ts';
+import { originCommand, originHelp } from './commands/origin.ts';
+import { relayCommand, relayHelp } from './commands/relay.ts';
+import { ConfigError } from './config.ts';
+
+const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer residential proxy network
+
+Usage: meadow <command> [options]
+
+Commands:
+  demo                          run a whole local network and crawl through it
+  bootstrap --config <file>     run a DHT bootstrap node
+  relay start --config <file>   run a household relay
+  gateway start --config <file> run a gateway (SOCKS5 + HTTP proxy for crawlers)
+  origin [--port <n>]           run the small test web site the demo crawls
+
+Run 'meadow <command> --help' for a command's options. Example configs are in config/.`;
+
+/** Runs the CLI and returns the process exit code; never calls process.exit itself. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const sub = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        print(HELP);
+        return 0;
+      case '--version':
+      case 'version':
+        print(MEADOW_VERSION);
+        return 0;
+      case 'demo': {
+        if (wantsHelp) return print(demoHelp);
+        const { values } = parseArgs({
+          args: rest,
+          options: { relays: { type: 'string' }, keep: { type: 'boolean' } },
+        });
+        return await demoCommand({
+          relays: values.relays == null ? undefined : Number(values.relays),
+          keep: values.keep,
+        });
+      }
+      case 'bootstrap':
+        if (wantsHelp) return print(bootstrapHelp);
+        return await bootstrapCommand({ config: requireConfig(rest, 'bootstrap') });
+      case 'relay':
+        if (wantsHelp || sub !== 'start') return usage(relayHelp, wantsHelp, sub);
+        return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
+      case 'gateway':
+        if (wantsHelp || sub !== 'start') return usage(gatewayHelp, wantsHelp, sub);
+        return await gatewayCommand({ config: requireConfig(rest.slice(1), 'gateway start') });
+      case 'origin': {
+        if (wantsHelp) return print(originHelp);
+        const { values } = parseArgs({ args: rest, options: { host: { type: 'string' }, port: { type: 'string' } } });
+        return await originCommand({ host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0) });
+      }
+      default:
+        process.stderr.write(`meadow: unknown command "${command}"\n\n${HELP}\n`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`meadow: ${(err as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`meadow: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+function print(text: string): number {
+  process.stdout.write(`${text}\n`);
+  return 0;
+}
+
+function usage(help: string, wantsHelp: boolean, sub: string | undefined): number {
+  if (wantsHelp) return print(help);
+  process.stderr.write(`meadow: ${sub == null ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${help}\n`);
+  return 2;
+}
+
+function requireConfig(args: string[], command: string): string {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  if (values.config == null) throw new ConfigError(`${command}: --config <file> is required`);
+  return values.config;
+}

@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+
+/**
+ * Runs a started service until SIGINT/SIGTERM, then stops it gracefully and resolves with the
+ * exit code. A second signal forces the exit.
+ */
+export function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      stop().then(
+        () => {
+          log.info('stopped');
+          resolve(0);
+        },
+        (err: Error) => {
+          log.error({ err: err.message }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * @meadow/discovery — the libp2p host every Meadow role runs, and the private Kademlia DHT
+ * (`/meadow/kad/1.0.0`) through which relays and gateways find each other.
+ *
+ * @example
+ * ```ts
+ * import { createDiscovery } from '@meadow/discovery'
+ * const d = await createDiscovery({ identityPath: 'relay.key', listen: [], bootstrap: ['/ip4/127.0.0.1/tcp/4001/p2p/12D3…'],
+ *   dhtMode: 'client', allowPrivateAddresses: true, agentVersion: 'meadow-relay/0.1.0' })
+ * const gateways = await d.discovery.findGateways()
+ * ```
+ */
+import { Discovery } from './discovery.ts';
+import { loadOrCreateIdentity } from './identity.ts';
+import { createMeadowNode, keepBootstrapped, type MeadowNode, type MeadowNodeInit } from './node.ts';
+
+export interface DiscoveryInit extends Omit<MeadowNodeInit, 'privateKey'> {
+  /** Path of the ed25519 identity key; created with mode 0600 on first run. */
+  identityPath: string;
+  bootstrap: string[];
+  onBootstrapError?: (addr: string, err: Error) => void;
+}
+
+export interface DiscoveryHandle {
+  node: MeadowNode;
+  discovery: Discovery;
+  identityCreated: boolean;
+  stop(): Promise<void>;
+}
+
+export async function createDiscovery(init: DiscoveryInit): Promise<DiscoveryHandle> {
+  const { privateKey, created } = await loadOrCreateIdentity(init.identityPath);
+  const node = await createMeadowNode({ ...init, privateKey });
+  await node.start();
+  const stopBootstrap = keepBootstrapped(node, init.bootstrap, { onError: init.onBootstrapError });
+  return {
+    node,
+    discovery: new Discovery(node, privateKey),
+    identityCreated: created,
+    stop: async () => {
+      stopBootstrap();
+      await node.stop();
+    },
+  };
+}
+
+export {
+  canonicalJson,
+  DESCRIPTOR_VERSION,
+  DescriptorError,
+  encodeDescriptor,
+  MAX_DESCRIPTOR_BYTES,
+  type RelayDescriptor,
+  type RelayState,
+  verifyDescriptor,
+} from './descriptor.ts';
+export { type DescriptorFields, Discovery } from './discovery.ts';
+export { loadOrCreateIdentity } from './identity.ts';
+export { DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
+export type { MeadowNode } from './node.ts';

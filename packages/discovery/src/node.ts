@@ -1,0 +1,102 @@
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { type Ping, ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import { selectNewestDescriptor, validateDescriptorRecord } from './descriptor.ts';
+import { DESCRIPTOR_NAMESPACE, DHT_PROTOCOL } from './keys.ts';
+
+export interface MeadowNodeInit {
+  privateKey: PrivateKey;
+  /** Multiaddrs to listen on; relays may listen on none (they only dial out). */
+  listen: string[];
+  /** Multiaddrs to announce instead of the listen addresses, e.g. behind port forwarding. */
+  announce?: string[];
+  /**
+   * DHT mode: 'server' answers queries (bootstrap nodes, gateways, reachable relays);
+   * 'client' only asks (relays behind NAT).
+   */
+  dhtMode: 'server' | 'client';
+  /** Keep loopback and private addresses in DHT answers: for local networks and tests only. */
+  allowPrivateAddresses: boolean;
+  /** Incoming streams allowed per protocol per connection. */
+  maxInboundStreams?: number;
+  agentVersion: string;
+}
+
+export type MeadowNode = Libp2p<{ dht: KadDHT; identify: unknown; ping: Ping }>;
+
+/** A libp2p host: TCP + Noise + Yamux, identify, ping, and the private Meadow DHT. */
+export async function createMeadowNode(init: MeadowNodeInit): Promise<MeadowNode> {
+  return createLibp2p({
+    privateKey: init.privateKey,
+    nodeInfo: { userAgent: init.agentVersion },
+    addresses: {
+      listen: init.listen,
+      announce: init.announce ?? [],
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: 1024,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: init.dhtMode === 'client',
+        peerInfoMapper: init.allowPrivateAddresses ? passthroughMapper : removePrivateAddressesMapper,
+        validators: { [DESCRIPTOR_NAMESPACE]: validateDescriptorRecord },
+        selectors: { [DESCRIPTOR_NAMESPACE]: selectNewestDescriptor },
+        allowQueryWithZeroPeers: true,
+        initialQuerySelfInterval: 500,
+      }),
+    },
+  });
+}
+
+/**
+ * Keeps the node connected to at least one bootstrap peer: dials all of them at start and
+ * again whenever none is connected. Returns a stop function.
+ */
+export function keepBootstrapped(
+  node: MeadowNode,
+  bootstrap: string[],
+  options: { intervalMs?: number; onError?: (addr: string, err: Error) => void } = {},
+): () => void {
+  const addrs = bootstrap.map((a) => multiaddr(a));
+  let stopped = false;
+  let running = false;
+  const tick = async (): Promise<void> => {
+    if (stopped || running) return;
+    running = true;
+    try {
+      await Promise.all(
+        addrs.map(async (addr) => {
+          const peer = addr.getComponents().find((c) => c.name === 'p2p')?.value;
+          if (peer != null && node.getConnections().some((c) => c.remotePeer.toString() === peer)) return;
+          try {
+            await node.dial(addr, { signal: AbortSignal.timeout(5_000) });
+          } catch (err) {
+            options.onError?.(addr.toString(), err as Error);
+          }
+        }),
+      );
+    } finally {
+      running = false;
+    }
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), options.intervalMs ?? 5_000);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,115 @@
+import { isMeadowError, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from './metrics.ts';
+import type { PooledRelay, RelayPool } from './relay-pool.ts';
+import type { StickySessions } from './sessions.ts';
+import type { UsernameParams } from './username.ts';
+
+export interface OpenedTunnel {
+  tunnel: Tunnel;
+  relay: PooledRelay;
+}
+
+export interface ConnectorInit {
+  connectTimeoutMs: number;
+  maxAttempts: number;
+}
+
+/**
+ * Opens a tunnel for a customer's request: honours country and sticky session, picks a relay by
+ * quality, and retries on another relay when the failure is the relay's (never the target's),
+ * all within one connect deadline.
+ */
+export class Connector {
+  private readonly init: ConnectorInit;
+  private readonly pool: RelayPool;
+  private readonly sessions: StickySessions;
+  private readonly metrics: GatewayMetrics;
+  private readonly log: Logger;
+
+  constructor(
+    init: ConnectorInit,
+    deps: { pool: RelayPool; sessions: StickySessions; metrics: GatewayMetrics; logger: Logger },
+  ) {
+    this.init = init;
+    this.pool = deps.pool;
+    this.sessions = deps.sessions;
+    this.metrics = deps.metrics;
+    this.log = deps.logger;
+  }
+
+  async open(
+    customer: string,
+    params: UsernameParams,
+    target: Target,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<OpenedTunnel> {
+    const deadline = AbortSignal.timeout(this.init.connectTimeoutMs);
+    const signal = options.signal == null ? deadline : AbortSignal.any([deadline, options.signal]);
+    const exclude = new Set<string>();
+    let lastError: MeadowError | undefined;
+
+    let sticky: PooledRelay | undefined;
+    if (params.session != null) {
+      const bound = this.sessions.get(customer, params.session);
+      const relay = bound == null ? undefined : this.pool.get(bound);
+      if (relay != null && this.pool.isRoutable(relay, target.port)) sticky = relay;
+      else if (bound != null && params.strict) {
+        throw new MeadowError(
+          'MEADOW_ERR_NO_RELAY',
+          `the relay of session "${params.session}" is gone (strict session)`,
+        );
+      }
+    }
+
+    for (let attempt = 0; attempt < this.init.maxAttempts; attempt++) {
+      const relay =
+        attempt === 0 && sticky != null
+          ? sticky
+          : this.pool.choose({ country: params.country, port: target.port, exclude });
+      if (relay == null) break;
+      if (attempt > 0) this.metrics.retries.inc();
+      const started = performance.now();
+      try {
+        const tunnel = await relay.mux.open(target, { signal });
+        this.pool.recordResult(relay, true, performance.now() - started);
+        if (params.session != null)
+          this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
+        return { tunnel, relay };
+      } catch (err) {
+        const error = toMeadowError(err, deadline.aborted);
+        if (!error.wire.retryable) {
+          this.pool.recordResult(relay, true, performance.now() - started);
+          throw error;
+        }
+        this.pool.recordResult(relay, false);
+        this.log.info(
+          { relay: relay.peerId, code: error.code, attempt },
+          'relay failed before the tunnel was up; trying another',
+        );
+        lastError = error;
+        exclude.add(relay.peerId);
+        if (signal.aborted) break;
+        if (sticky === relay && params.strict) {
+          throw new MeadowError(
+            'MEADOW_ERR_NO_RELAY',
+            `the relay of session "${params.session}" failed (strict session)`,
+            { cause: error },
+          );
+        }
+      }
+    }
+    if (lastError != null) throw lastError;
+    const where = params.country == null ? '' : ` in ${params.country}`;
+    throw new MeadowError('MEADOW_ERR_NO_RELAY', `no relay available${where} for port ${target.port}`);
+  }
+}
+
+function toMeadowError(err: unknown, deadlinePassed: boolean): MeadowError {
+  if (isMeadowError(err)) return err;
+  if (deadlinePassed)
+    return new MeadowError('MEADOW_ERR_RELAY_TIMEOUT', 'relay did not answer before the connect deadline', {
+      hop: 'relay',
+    });
+  return new MeadowError('MEADOW_ERR_RELAY_LOST', (err as Error).message, { hop: 'relay', cause: err });
+}

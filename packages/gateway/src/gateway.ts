@@ -1,0 +1,196 @@
+import { once } from 'node:events';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
+import type { Connection, Stream } from '@libp2p/interface';
+import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
+import { MEADOW_VERSION, streamLink, TUNNEL_PROTOCOL, TunnelMux } from '@meadow/protocol';
+import type { Logger } from 'pino';
+import { Connector } from './connector.ts';
+import type { CustomerDirectory } from './customers.ts';
+import { createHttpProxy } from './http-proxy.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { type PooledRelay, RelayPool } from './relay-pool.ts';
+import { StickySessions } from './sessions.ts';
+import { createSocksServer } from './socks-server.ts';
+import { TunnelService } from './tunnel-service.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface GatewayInit {
+  identityPath: string;
+  /** libp2p listen multiaddrs: relays dial these. */
+  listen: string[];
+  announce?: string[];
+  bootstrap: string[];
+  allowPrivateAddresses: boolean;
+  socks: ListenAddress;
+  http: ListenAddress;
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxAttempts: number;
+  /** How often linked relays' descriptors are fetched again from the DHT. */
+  descriptorRefreshMs: number;
+}
+
+export class Gateway {
+  readonly init: GatewayInit;
+  readonly pool = new RelayPool();
+  readonly sessions = new StickySessions();
+  readonly service: TunnelService;
+  private readonly log: Logger;
+  private readonly metrics: GatewayMetrics;
+  private handle: DiscoveryHandle | undefined;
+  private socksServer: Server | undefined;
+  private httpServer: HttpServer | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private advertised = false;
+
+  constructor(init: GatewayInit, deps: { logger: Logger; metrics: GatewayMetrics; directory: CustomerDirectory }) {
+    this.init = init;
+    this.log = deps.logger;
+    this.metrics = deps.metrics;
+    const connector = new Connector(
+      { connectTimeoutMs: init.connectTimeoutMs, maxAttempts: init.maxAttempts },
+      { pool: this.pool, sessions: this.sessions, metrics: deps.metrics, logger: deps.logger },
+    );
+    this.service = new TunnelService({
+      directory: deps.directory,
+      connector,
+      metrics: deps.metrics,
+      logger: deps.logger,
+    });
+  }
+
+  get peerId(): string {
+    return this.handle?.node.peerId.toString() ?? '';
+  }
+
+  get multiaddrs(): string[] {
+    return this.handle?.node.getMultiaddrs().map(String) ?? [];
+  }
+
+  get isAdvertised(): boolean {
+    return this.advertised;
+  }
+
+  get socksAddress(): AddressInfo {
+    return this.socksServer?.address() as AddressInfo;
+  }
+
+  get httpAddress(): AddressInfo {
+    return this.httpServer?.address() as AddressInfo;
+  }
+
+  async start(): Promise<{ identityCreated: boolean }> {
+    this.handle = await createDiscovery({
+      identityPath: this.init.identityPath,
+      listen: this.init.listen,
+      announce: this.init.announce,
+      bootstrap: this.init.bootstrap,
+      dhtMode: 'server',
+      allowPrivateAddresses: this.init.allowPrivateAddresses,
+      agentVersion: `meadow-gateway/${MEADOW_VERSION}`,
+      onBootstrapError: (addr, err) => this.log.warn({ addr, err: err.message }, 'bootstrap peer unreachable'),
+    });
+    await this.handle.node.handle(TUNNEL_PROTOCOL, (stream, connection) => this.onRelayLink(stream, connection), {
+      maxInboundStreams: 4,
+    });
+    this.socksServer = createSocksServer(this.service, { handshakeTimeoutMs: this.init.handshakeTimeoutMs });
+    this.httpServer = createHttpProxy(this.service, {
+      handshakeTimeoutMs: this.init.handshakeTimeoutMs,
+      idleTimeoutMs: this.init.idleTimeoutMs,
+    });
+    this.socksServer.listen(this.init.socks.port, this.init.socks.host);
+    this.httpServer.listen(this.init.http.port, this.init.http.host);
+    await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
+    this.repeat(() => this.advertise(), 60_000, 200);
+    this.repeat(() => this.refreshDescriptors(), this.init.descriptorRefreshMs, this.init.descriptorRefreshMs);
+    return { identityCreated: this.handle.identityCreated };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    const closing = [this.socksServer, this.httpServer].map(
+      (server) => new Promise<void>((resolve) => (server == null ? resolve() : server.close(() => resolve()))),
+    );
+    this.httpServer?.closeAllConnections();
+    for (const relay of this.pool.all()) relay.mux.abort(new Error('gateway stopping'));
+    await this.handle?.stop();
+    await Promise.all(closing);
+  }
+
+  private repeat(task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+    const run = async (): Promise<void> => {
+      if (this.stopping) return;
+      let ok = true;
+      try {
+        await task();
+      } catch (err) {
+        ok = false;
+        this.log.warn({ err: (err as Error).message }, 'background task failed; will retry');
+      }
+      if (!this.stopping) this.timers.push(setTimeout(run, ok ? intervalMs : 1_000));
+    };
+    this.timers.push(setTimeout(run, firstDelayMs));
+  }
+
+  private async advertise(): Promise<void> {
+    await this.handle?.discovery.advertiseGateway({ signal: AbortSignal.timeout(15_000) });
+    if (!this.advertised) this.log.info('advertised as a gateway in the DHT');
+    this.advertised = true;
+  }
+
+  private onRelayLink(stream: Stream, connection: Connection): void {
+    const peerId = connection.remotePeer.toString();
+    const mux = new TunnelMux(streamLink(stream), {
+      onClose: (err) => {
+        this.pool.removeLink(peerId, mux);
+        this.metrics.relayLinks.set(this.pool.all().length);
+        if (!this.stopping) this.log.info({ relay: peerId, reason: err?.message }, 'relay link closed');
+      },
+    });
+    const relay = this.pool.addLink(peerId, mux);
+    this.metrics.relayLinks.set(this.pool.all().length);
+    this.log.info({ relay: peerId }, 'relay linked; fetching its descriptor from the DHT');
+    void this.describe(relay);
+  }
+
+  /** A linked relay becomes routable only once its signed descriptor is found in the DHT. */
+  private async describe(relay: PooledRelay): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while (!this.stopping && !relay.mux.isClosed && Date.now() < deadline) {
+      try {
+        relay.descriptor = await this.handle?.discovery.fetchDescriptor(relay.peerId, {
+          signal: AbortSignal.timeout(5_000),
+        });
+        this.log.info({ relay: relay.peerId, country: relay.descriptor?.country }, 'relay is routable');
+        return;
+      } catch (err) {
+        this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor not found yet');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    if (!relay.mux.isClosed && !this.stopping) {
+      this.log.warn({ relay: relay.peerId }, 'no valid descriptor in the DHT: dropping the link');
+      relay.mux.abort(new Error('no descriptor'));
+    }
+  }
+
+  private async refreshDescriptors(): Promise<void> {
+    for (const relay of this.pool.all()) {
+      try {
+        relay.descriptor = await this.handle?.discovery.fetchDescriptor(relay.peerId, {
+          signal: AbortSignal.timeout(5_000),
+        });
+      } catch (err) {
+        this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor refresh failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,222 @@
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Socket } from 'node:net';
+import { bridge, MeadowError, normalizeTarget, type Target, type Tunnel } from '@meadow/protocol';
+import { asMeadowError, sendErrorResponse, writeRawErrorResponse } from './proxy-errors.ts';
+import type { TunnelService } from './tunnel-service.ts';
+
+/** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1), plus proxy credentials. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export interface HttpProxyInit {
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export function parseBasicCredentials(header: string | undefined): { username: string; password: string } {
+  if (header == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization is missing');
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (m == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization must be Basic');
+  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization has no password');
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export function parseAuthority(authority: string): Target {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(authority);
+  if (m == null) throw new MeadowError('MEADOW_ERR_BAD_REQUEST', `CONNECT target "${authority}" must be host:port`);
+  try {
+    return normalizeTarget(m[1] as string, Number(m[2]));
+  } catch (err) {
+    throw new MeadowError('MEADOW_ERR_BAD_REQUEST', (err as Error).message);
+  }
+}
+
+/** HTTP proxy: CONNECT tunnels, and absolute-URI forwarding for http:// with keep-alive on both sides. */
+export function createHttpProxy(service: TunnelService, init: HttpProxyInit): Server {
+  const server = createServer({
+    maxHeaderSize: 64 * 1024,
+    headersTimeout: init.handshakeTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: init.idleTimeoutMs,
+    insecureHTTPParser: false,
+  });
+  server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    void handleConnect(service, req, socket, head);
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void handleForward(service, req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const reason =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'header block over 64 KiB'
+        : `malformed request (${err.code ?? err.message})`;
+    writeRawErrorResponse(socket, new MeadowError('MEADOW_ERR_BAD_REQUEST', reason));
+    socket.destroySoon();
+  });
+  return server;
+}
+
+async function handleConnect(
+  service: TunnelService,
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+): Promise<void> {
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
+  let tunnel: Tunnel | undefined;
+  try {
+    const target = parseAuthority(req.url ?? '');
+    const credentials = parseBasicCredentials(req.headers['proxy-authorization']);
+    const opened = await service.open('http-connect', credentials, target, socket);
+    tunnel = opened;
+  } catch (err) {
+    writeRawErrorResponse(socket, asMeadowError(err));
+    return;
+  }
+  if (socket.destroyed) {
+    tunnel.destroy();
+    return;
+  }
+  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.byteLength > 0) tunnel.write(head);
+  await bridge(socket, tunnel);
+}
+
+interface ConnectionAgents {
+  agents: Map<string, Agent>;
+}
+const agentsBySocket = new WeakMap<Socket, ConnectionAgents>();
+
+/** One keep-alive agent per client connection and username, whose sockets are tunnels. */
+function agentFor(service: TunnelService, client: Socket, credentials: { username: string; password: string }): Agent {
+  let entry = agentsBySocket.get(client);
+  if (entry == null) {
+    const created: ConnectionAgents = { agents: new Map() };
+    entry = created;
+    agentsBySocket.set(client, created);
+    client.once('close', () => {
+      for (const agent of created.agents.values()) agent.destroy();
+    });
+  }
+  const key = `${credentials.username}\0${credentials.password}`;
+  let agent = entry.agents.get(key);
+  if (agent == null) {
+    agent = new Agent({ keepAlive: true, maxSockets: 8, maxFreeSockets: 4 });
+    agent.createConnection = ((
+      options: { host?: string; port?: number },
+      callback: (err: Error | null, stream?: Tunnel) => void,
+    ) => {
+      let target: Target;
+      try {
+        target = normalizeTarget(options.host ?? '', Number(options.port));
+      } catch (err) {
+        callback(new MeadowError('MEADOW_ERR_BAD_REQUEST', (err as Error).message));
+        return undefined;
+      }
+      service.open('http-forward', credentials, target, client).then(
+        (t) => callback(null, t),
+        (err: Error) => callback(err),
+      );
+      return undefined;
+    }) as unknown as Agent['createConnection'];
+    entry.agents.set(key, agent);
+  }
+  return agent;
+}
+
+async function handleForward(service: TunnelService, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const fail = (err: unknown): void => {
+    req.resume();
+    sendErrorResponse(res, asMeadowError(err));
+  };
+  let url: URL;
+  let credentials: { username: string; password: string };
+  try {
+    if (!/^http:\/\//i.test(req.url ?? '')) {
+      throw new MeadowError(
+        'MEADOW_ERR_BAD_REQUEST',
+        /^https:/i.test(req.url ?? '')
+          ? 'use CONNECT for https:// targets'
+          : 'this is a proxy: send an absolute http:// URI or CONNECT',
+      );
+    }
+    url = new URL(req.url as string);
+    if (url.username !== '' || url.password !== '')
+      throw new MeadowError('MEADOW_ERR_BAD_REQUEST', 'credentials in the URL are not forwarded');
+    credentials = parseBasicCredentials(req.headers['proxy-authorization']);
+    service.authenticate(credentials);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+
+  const connectionTokens = new Set(
+    String(req.headers.connection ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  );
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || connectionTokens.has(lower) || lower === 'host' || lower.startsWith('proxy-'))
+      continue;
+    headers.push([name, req.rawHeaders[i + 1] as string]);
+  }
+  const port = url.port === '' ? 80 : Number(url.port);
+  const upstream = httpRequest({
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port,
+    method: req.method,
+    path: `${url.pathname}${url.search}`,
+    headers: [['Host', url.host], ...headers].flat(),
+    agent: agentFor(service, req.socket, credentials),
+    setHost: false,
+  });
+  upstream.on('error', fail);
+  upstream.on('response', (upstreamRes: IncomingMessage) => {
+    const tokens = new Set(
+      String(upstreamRes.headers.connection ?? '')
+        .toLowerCase()
+        .split(',')
+        .map((t) => t.trim()),
+    );
+    const out: string[] = [];
+    for (let i = 0; i < upstreamRes.rawHeaders.length; i += 2) {
+      const lower = (upstreamRes.rawHeaders[i] as string).toLowerCase();
+      if (HOP_BY_HOP.has(lower) || tokens.has(lower)) continue;
+      out.push(upstreamRes.rawHeaders[i] as string, upstreamRes.rawHeaders[i + 1] as string);
+    }
+    res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
+    upstreamRes.pipe(res);
+    upstreamRes.on('aborted', () => res.socket?.resetAndDestroy());
+    upstreamRes.on('error', () => res.socket?.resetAndDestroy());
+  });
+  req.on('error', () => upstream.destroy());
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  req.pipe(upstream);
+}

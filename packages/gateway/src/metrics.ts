@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface GatewayMetrics {
+  tunnels: Counter<'protocol' | 'result'>;
+  setupSeconds: Histogram<'protocol'>;
+  bytes: Counter<'direction'>;
+  activeTunnels: Gauge<'protocol'>;
+  retries: Counter;
+  authFailures: Counter<'protocol'>;
+  relayLinks: Gauge;
+}
+
+export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+  return {
+    tunnels: new Counter({
+      name: 'meadow_gateway_tunnels_total',
+      help: 'Tunnel requests by client protocol and outcome (ok or error code)',
+      labelNames: ['protocol', 'result'],
+      registers: [registry],
+    }),
+    setupSeconds: new Histogram({
+      name: 'meadow_gateway_tunnel_setup_seconds',
+      help: 'Time from a complete client request to the tunnel being up at the relay',
+      labelNames: ['protocol'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    bytes: new Counter({
+      name: 'meadow_gateway_payload_bytes_total',
+      help: 'Payload bytes carried through tunnels, by direction (to_target, from_target)',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    activeTunnels: new Gauge({
+      name: 'meadow_gateway_active_tunnels',
+      help: 'Tunnels open now, by client protocol',
+      labelNames: ['protocol'],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'meadow_gateway_relay_retries_total',
+      help: 'Tunnel opens retried on another relay after a relay-side failure',
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'meadow_gateway_auth_failures_total',
+      help: 'Rejected proxy credentials, by client protocol',
+      labelNames: ['protocol'],
+      registers: [registry],
+    }),
+    relayLinks: new Gauge({
+      name: 'meadow_gateway_relay_links',
+      help: 'Relays linked to this gateway now',
+      registers: [registry],
+    }),
+  };
+}

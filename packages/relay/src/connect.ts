@@ -1,0 +1,79 @@
+import { connect, type Socket } from 'node:net';
+import { formatHostPort, MeadowError } from '@meadow/protocol';
+import type { ResolvedTarget } from './egress.ts';
+
+/**
+ * Dials the checked addresses in order until one answers, from `localAddress` if set.
+ * Maps failures to the relay's distinct target error codes.
+ */
+export async function connectToTarget(
+  addresses: ResolvedTarget[],
+  options: { localAddress?: string; timeoutMs: number; signal?: AbortSignal },
+): Promise<Socket> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: MeadowError | undefined;
+  for (const target of addresses) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) break;
+    try {
+      return await dialOne(target, options.localAddress, remaining, options.signal);
+    } catch (err) {
+      lastError = err as MeadowError;
+    }
+  }
+  throw lastError ?? new MeadowError('MEADOW_ERR_TARGET_TIMEOUT', 'connect deadline passed', { hop: 'target' });
+}
+
+function dialOne(
+  target: ResolvedTarget,
+  localAddress: string | undefined,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const where = formatHostPort(target.address, target.port);
+    const socket = connect({
+      host: target.address,
+      port: target.port,
+      localAddress,
+      noDelay: true,
+      allowHalfOpen: true,
+    });
+    const timer = setTimeout(
+      () =>
+        fail(
+          new MeadowError('MEADOW_ERR_TARGET_TIMEOUT', `${where} did not answer in ${timeoutMs} ms`, { hop: 'target' }),
+        ),
+      timeoutMs,
+    );
+    const onAbort = (): void =>
+      fail(new MeadowError('MEADOW_ERR_TARGET_TIMEOUT', `connect to ${where} aborted`, { hop: 'target' }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.removeListener('error', onError);
+      socket.removeListener('connect', onConnect);
+    };
+    const fail = (err: MeadowError): void => {
+      cleanup();
+      socket.destroy();
+      reject(err);
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const code =
+        err.code === 'ECONNREFUSED'
+          ? 'MEADOW_ERR_TARGET_REFUSED'
+          : err.code === 'ETIMEDOUT'
+            ? 'MEADOW_ERR_TARGET_TIMEOUT'
+            : 'MEADOW_ERR_TARGET_UNREACHABLE';
+      fail(new MeadowError(code, `${where}: ${err.code ?? err.message}`, { hop: 'target', cause: err }));
+    };
+    const onConnect = (): void => {
+      cleanup();
+      resolve(socket);
+    };
+    socket.once('error', onError);
+    socket.once('connect', onConnect);
+  });
+}

@@ -1,0 +1,87 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { formatHostPort, MeadowError, type Target } from '@meadow/protocol';
+import { forbiddenReason } from './address-ranges.ts';
+import type { ExitPolicy } from './exit-policy.ts';
+
+export interface EgressGuardInit {
+  policy: ExitPolicy;
+  /** Addresses of this host (interfaces, egress address): never dialled. */
+  ownAddresses: Set<string>;
+  /** Ports this relay listens on: never dialled on any address. */
+  ownPorts: Set<number>;
+  /**
+   * Test-only: exact `host:port` pairs allowed despite the forbidden ranges (the demo's local
+   * origin). Never ranges; never from a household config without the explicit option.
+   */
+  allowExactTargets: Set<string>;
+}
+
+export interface ResolvedTarget {
+  address: string;
+  port: number;
+}
+
+/**
+ * Resolves a target at the relay and returns only addresses that may be dialled. The caller
+ * connects to exactly these addresses, never to the hostname, so DNS cannot answer differently
+ * between the check and the connect (no rebinding window).
+ */
+export class EgressGuard {
+  private readonly init: EgressGuardInit;
+
+  constructor(init: EgressGuardInit) {
+    this.init = init;
+  }
+
+  async resolve(target: Target, options: { signal?: AbortSignal } = {}): Promise<ResolvedTarget[]> {
+    let addresses: string[];
+    if (isIP(target.host) !== 0) {
+      addresses = [target.host];
+    } else {
+      try {
+        const answers = await lookup(target.host, { all: true, order: 'verbatim' });
+        addresses = answers.map((a) => a.address);
+      } catch (err) {
+        throw new MeadowError(
+          'MEADOW_ERR_DNS_FAILED',
+          `cannot resolve ${target.host}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+          {
+            hop: 'target',
+            cause: err,
+          },
+        );
+      }
+      options.signal?.throwIfAborted();
+    }
+    const allowed: ResolvedTarget[] = [];
+    let firstRefusal: string | undefined;
+    for (const address of addresses) {
+      const refusal = this.refusal(address, target.port);
+      if (refusal == null) allowed.push({ address, port: target.port });
+      else firstRefusal ??= refusal;
+    }
+    if (allowed.length === 0) {
+      throw new MeadowError(
+        'MEADOW_ERR_TARGET_FORBIDDEN',
+        `${formatHostPort(target.host, target.port)} refused by the relay: ${firstRefusal ?? 'no address'}`,
+        {
+          hop: 'relay',
+        },
+      );
+    }
+    return allowed;
+  }
+
+  /** Why this exact address and port may not be dialled, or undefined if it may. */
+  refusal(address: string, port: number): string | undefined {
+    if (this.init.allowExactTargets.has(formatHostPort(address, port))) return undefined;
+    const forbidden = forbiddenReason(address);
+    if (forbidden != null) return `${address} is ${forbidden}`;
+    if (this.init.ownAddresses.has(address)) return `${address} is this relay's own address`;
+    if (this.init.ownPorts.has(port)) return `port ${port} is one this relay listens on`;
+    const decision = this.init.policy.decide(address, port);
+    if (!decision.allowed) return `exit policy rule "${decision.rule}"`;
+    return undefined;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * @meadow/relay — the household node: dials out to gateways found in the DHT, opens TCP
+ * connections for their tunnels after checking every resolved address, and meters each byte.
+ *
+ * @example
+ * ```ts
+ * import { createRelay } from '@meadow/relay'
+ * const relay = await createRelay({ ...init }, { logger, registry })
+ * console.log(relay.peerId, relay.statusUrl)
+ * await relay.stop()
+ * ```
+ */
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createRelayMetrics } from './metrics.ts';
+import { Relay, type RelayInit } from './relay.ts';
+import { serverUrl, startStatusServer } from './status-server.ts';
+
+export interface RelayComponents {
+  logger: Logger;
+  registry: Registry;
+}
+
+export interface RelayHandle {
+  relay: Relay;
+  peerId: string;
+  identityCreated: boolean;
+  statusUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function createRelay(
+  init: RelayInit & { status: { host: string; port: number } },
+  components: RelayComponents,
+): Promise<RelayHandle> {
+  const relay = new Relay(init, { logger: components.logger, metrics: createRelayMetrics(components.registry) });
+  const { identityCreated } = await relay.start();
+  let server: Server;
+  try {
+    server = await startStatusServer(relay, components.registry, init.status);
+  } catch (err) {
+    await relay.stop();
+    throw err;
+  }
+  return {
+    relay,
+    peerId: relay.peerId,
+    identityCreated,
+    statusUrl: serverUrl(server),
+    stop: async () => {
+      await relay.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export { embeddedIpv4, forbiddenReason } from './address-ranges.ts';
+export { EgressGuard, type EgressGuardInit } from './egress.ts';
+export { DEFAULT_EXIT_POLICY, ExitPolicy, ExitPolicyError, parseExitRule } from './exit-policy.ts';
+export type { Relay, RelayInit } from './relay.ts';

@@ -1,0 +1,285 @@
+import { networkInterfaces } from 'node:os';
+import type { PeerInfo } from '@libp2p/interface';
+import { createDiscovery, type DiscoveryHandle, type RelayDescriptor } from '@meadow/discovery';
+import {
+  bridge,
+  formatHostPort,
+  isMeadowError,
+  MEADOW_VERSION,
+  MeadowError,
+  type OpenRequest,
+  streamLink,
+  TUNNEL_PROTOCOL,
+  TunnelMux,
+} from '@meadow/protocol';
+import type { Logger } from 'pino';
+import { connectToTarget } from './connect.ts';
+import { EgressGuard } from './egress.ts';
+import { ExitPolicy } from './exit-policy.ts';
+import { RelayMeter } from './meter.ts';
+import type { RelayMetrics } from './metrics.ts';
+
+export interface RelayInit {
+  identityPath: string;
+  /** libp2p listen multiaddrs; a relay behind NAT may list none. */
+  listen: string[];
+  bootstrap: string[];
+  /** Keep loopback/private addresses in DHT answers (local networks and tests only). */
+  allowPrivateAddresses: boolean;
+  country: string;
+  payoutAddress: string;
+  /** Local address outbound target connections are made from. */
+  egressAddress?: string;
+  exitPolicy: string[];
+  /** Test-only exact `host:port` targets allowed despite the forbidden ranges. */
+  allowExactTargets: string[];
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxTunnels: number;
+  capacityBytesPerSecond: number;
+  gatewaysToKeep: number;
+  descriptorTtlMs: number;
+  drainTimeoutMs: number;
+  logTargets: boolean;
+}
+
+export interface GatewayLinkStatus {
+  peerId: string;
+  activeTunnels: number;
+  since: string;
+}
+
+export class Relay {
+  readonly init: RelayInit;
+  readonly meter = new RelayMeter();
+  private readonly log: Logger;
+  private readonly metrics: RelayMetrics;
+  private readonly policy: ExitPolicy;
+  private guard: EgressGuard | undefined;
+  private handle: DiscoveryHandle | undefined;
+  private readonly links = new Map<string, { mux: TunnelMux; since: Date }>();
+  private readonly dialing = new Set<string>();
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private activeTunnels = 0;
+  private descriptor: RelayDescriptor | undefined;
+  readonly startedAt = new Date();
+
+  constructor(init: RelayInit, components: { logger: Logger; metrics: RelayMetrics }) {
+    this.init = init;
+    this.log = components.logger;
+    this.metrics = components.metrics;
+    this.policy = new ExitPolicy(init.exitPolicy);
+  }
+
+  get peerId(): string {
+    if (this.handle == null) throw new Error('relay not started');
+    return this.handle.node.peerId.toString();
+  }
+
+  get multiaddrs(): string[] {
+    return this.handle?.node.getMultiaddrs().map(String) ?? [];
+  }
+
+  get active(): number {
+    return this.activeTunnels;
+  }
+
+  get publishedDescriptor(): RelayDescriptor | undefined {
+    return this.descriptor;
+  }
+
+  gatewayLinks(): GatewayLinkStatus[] {
+    return [...this.links].map(([peerId, { mux, since }]) => ({
+      peerId,
+      activeTunnels: mux.activeTunnels,
+      since: since.toISOString(),
+    }));
+  }
+
+  async start(): Promise<{ identityCreated: boolean }> {
+    this.handle = await createDiscovery({
+      identityPath: this.init.identityPath,
+      listen: this.init.listen,
+      bootstrap: this.init.bootstrap,
+      dhtMode: this.init.listen.length > 0 ? 'server' : 'client',
+      allowPrivateAddresses: this.init.allowPrivateAddresses,
+      agentVersion: `meadow-relay/${MEADOW_VERSION}`,
+      onBootstrapError: (addr, err) => this.log.warn({ addr, err: err.message }, 'bootstrap peer unreachable'),
+    });
+    const node = this.handle.node;
+    const ownPorts = new Set(
+      node.getMultiaddrs().map((ma) => Number(ma.getComponents().find((c) => c.name === 'tcp')?.value)),
+    );
+    this.guard = new EgressGuard({
+      policy: this.policy,
+      ownAddresses: localAddresses(this.init.egressAddress),
+      ownPorts,
+      allowExactTargets: new Set(this.init.allowExactTargets),
+    });
+    this.schedule(() => this.publish(), Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)), 250);
+    this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
+    return { identityCreated: this.handle.identityCreated };
+  }
+
+  /** Stops taking tunnels, lets open ones finish up to the drain deadline, then closes everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers = [];
+    const deadline = Date.now() + this.init.drainTimeoutMs;
+    while (this.activeTunnels > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const { mux } of this.links.values())
+      mux.abort(new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay stopping'));
+    this.links.clear();
+    await this.handle?.stop();
+  }
+
+  /** Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`, never overlapping. */
+  private schedule(task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+    const run = async (): Promise<void> => {
+      if (this.stopping) return;
+      try {
+        await task();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'background task failed; will retry');
+      }
+      if (!this.stopping)
+        this.timers.push(setTimeout(run, this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs));
+    };
+    this.timers.push(setTimeout(run, firstDelayMs));
+  }
+
+  private async publish(): Promise<void> {
+    if (this.handle == null) return;
+    const first = this.descriptor == null;
+    this.descriptor = await this.handle.discovery.publishRelay(
+      {
+        addrs: this.multiaddrs,
+        country: this.init.country,
+        capacityBytesPerSecond: this.init.capacityBytesPerSecond,
+        state: 'serving',
+        remainingBytes: null,
+        maxTunnels: this.init.maxTunnels,
+        rejectedPorts: this.policy.rejectedPorts(),
+        softwareVersion: MEADOW_VERSION,
+        payoutAddress: this.init.payoutAddress,
+      },
+      { ttlMs: this.init.descriptorTtlMs, signal: AbortSignal.timeout(15_000) },
+    );
+    if (first) this.log.info({ country: this.init.country }, 'descriptor published in the DHT');
+  }
+
+  private async maintainGatewayLinks(): Promise<void> {
+    if (this.handle == null || this.links.size >= this.init.gatewaysToKeep) return;
+    const gateways = await this.handle.discovery.findGateways({ signal: AbortSignal.timeout(10_000) });
+    const candidates = gateways.filter((g) => !this.links.has(g.id.toString()) && !this.dialing.has(g.id.toString()));
+    for (const gateway of candidates.slice(0, this.init.gatewaysToKeep - this.links.size)) {
+      await this.linkTo(gateway).catch((err: Error) =>
+        this.log.warn({ gateway: gateway.id.toString(), err: err.message }, 'could not link to gateway'),
+      );
+    }
+  }
+
+  private async linkTo(gateway: PeerInfo): Promise<void> {
+    if (this.handle == null) return;
+    const id = gateway.id.toString();
+    this.dialing.add(id);
+    try {
+      const stream = await this.handle.node.dialProtocol(gateway.id, TUNNEL_PROTOCOL, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      const mux = new TunnelMux(streamLink(stream), {
+        onOpen: (request) => void this.serveTunnel(request, id),
+        onClose: (err) => {
+          if (this.links.get(id)?.mux === mux) this.links.delete(id);
+          this.metrics.gatewayLinks.set(this.links.size);
+          if (!this.stopping) this.log.warn({ gateway: id, reason: err?.message }, 'gateway link closed');
+        },
+      });
+      this.links.set(id, { mux, since: new Date() });
+      this.metrics.gatewayLinks.set(this.links.size);
+      this.log.info({ gateway: id }, 'linked to gateway');
+    } finally {
+      this.dialing.delete(id);
+    }
+  }
+
+  private async serveTunnel(request: OpenRequest, gateway: string): Promise<void> {
+    const { target, tunnel } = request;
+    const logTarget = this.init.logTargets ? { target: formatHostPort(target.host, target.port) } : {};
+    if (this.stopping)
+      return this.refuse(request, new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay is stopping'));
+    if (this.activeTunnels >= this.init.maxTunnels) {
+      return this.refuse(
+        request,
+        new MeadowError('MEADOW_ERR_RELAY_BUSY', `relay at its limit of ${this.init.maxTunnels} tunnels`),
+      );
+    }
+    this.activeTunnels++;
+    this.metrics.activeTunnels.inc();
+    const abort = new AbortController();
+    const onEarlyClose = (): void => abort.abort();
+    tunnel.once('close', onEarlyClose);
+    try {
+      const addresses = await (this.guard as EgressGuard).resolve(target, { signal: abort.signal });
+      const socket = await connectToTarget(addresses, {
+        localAddress: this.init.egressAddress,
+        timeoutMs: this.init.connectTimeoutMs,
+        signal: abort.signal,
+      });
+      tunnel.removeListener('close', onEarlyClose);
+      if (tunnel.destroyed) {
+        socket.destroy();
+        return;
+      }
+      socket.setTimeout(this.init.idleTimeoutMs, () => socket.destroy(new Error('idle timeout')));
+      request.accept({
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+        localAddress: socket.localAddress ?? '',
+        localPort: socket.localPort ?? 0,
+      });
+      this.metrics.tunnels.inc({ result: 'ok' });
+      const result = await bridge(socket, tunnel);
+      this.meter.record(gateway, tunnel.bytesReceived, tunnel.bytesSent);
+      this.metrics.bytes.inc({ direction: 'to_target' }, tunnel.bytesReceived);
+      this.metrics.bytes.inc({ direction: 'from_target' }, tunnel.bytesSent);
+      this.log.debug(
+        {
+          tunnel: tunnel.id,
+          gateway,
+          clean: result.clean,
+          up: tunnel.bytesReceived,
+          down: tunnel.bytesSent,
+          ...logTarget,
+        },
+        'tunnel closed',
+      );
+    } catch (err) {
+      tunnel.removeListener('close', onEarlyClose);
+      const error = isMeadowError(err)
+        ? err
+        : new MeadowError('MEADOW_ERR_INTERNAL', (err as Error).message, { cause: err });
+      if (error.code === 'MEADOW_ERR_TARGET_FORBIDDEN') this.metrics.refusals.inc({ reason: 'egress_policy' });
+      this.log.info({ tunnel: tunnel.id, code: error.code, ...logTarget }, 'tunnel refused');
+      this.refuse(request, error);
+    } finally {
+      this.activeTunnels--;
+      this.metrics.activeTunnels.dec();
+    }
+  }
+
+  private refuse(request: OpenRequest, error: MeadowError): void {
+    this.metrics.tunnels.inc({ result: error.code });
+    request.reject(error.code, error.message);
+  }
+}
+
+function localAddresses(egress?: string): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const iface of list ?? []) out.add(iface.address);
+  if (egress != null) out.add(egress);
+  return out;
+}

@@ -1,0 +1,47 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
+
+describe('meadow demo', () => {
+  it('brings up a network, crawls over both protocols through distinct relays, meters, and exits 0 within a minute', async () => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number];
+    const seconds = (Date.now() - started) / 1000;
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(seconds).toBeLessThan(60);
+    const rows = out
+      .split('\n')
+      .filter((l) => /^\s+\d+ (SOCKS5|HTTP CONNECT|HTTP absolute)\s+200\s+127\.0\.0\.\d+\s+relay \d/.test(l));
+    expect(rows).toHaveLength(9);
+    for (const protocol of ['SOCKS5', 'HTTP CONNECT', 'HTTP absolute'])
+      expect(rows.some((r) => r.includes(protocol))).toBe(true);
+    // Origin never saw the gateway's own address: every request left through a relay's egress address.
+    for (const row of rows) expect(row).toMatch(/127\.0\.0\.[2-4]\s/);
+    const meterRows = out.split('\n').filter((l) => /relay \d \(127\.0\.0\.\d\): \d+\/\d+ tunnels/.test(l));
+    expect(meterRows).toHaveLength(3);
+    let tunnels = 0;
+    for (const row of meterRows) {
+      const [, relayTunnels, gwTunnels, upR, upG, downR, downG] =
+        /: (\d+)\/(\d+) tunnels, (\d+)\/(\d+) bytes up, (\d+)\/(\d+) bytes down/.exec(row) ?? [];
+      expect(relayTunnels).toBe(gwTunnels);
+      expect(upR).toBe(upG);
+      expect(downR).toBe(downG);
+      tunnels += Number(relayTunnels);
+    }
+    expect(tunnels).toBe(9);
+    expect(out).toMatch(/Demo finished/);
+  });
+});

@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SocksClient } from 'socks';
+import { fetch } from 'undici';
+
+export interface CurlResult {
+  code: number;
+  status: number;
+  body: string;
+  headers: string;
+}
+
+/** Runs the real curl binary; `-w` appends the status so failures are visible too. */
+export function curl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
+  const headerFile = join(tmpdir(), `meadow-curl-${randomUUID()}`);
+  return new Promise((resolve) => {
+    execFile(
+      'curl',
+      ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), '-D', headerFile, '-w', '\n%{http_code}', ...args],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const text = String(stdout);
+        const cut = text.lastIndexOf('\n');
+        let headers = '';
+        try {
+          headers = readFileSync(headerFile, 'utf8');
+          rmSync(headerFile);
+        } catch {
+          headers = String(stderr);
+        }
+        resolve({
+          code: error == null ? 0 : Number((error as { code?: number }).code ?? 1),
+          status: Number(text.slice(cut + 1)),
+          body: text.slice(0, cut),
+          headers,
+        });
+      },
+    );
+  });
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Resident memory of a process, from /proc (Linux). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+  return kb == null ? 0 : Number(kb[1]) * 1024;
+}
+
+export async function socksConnect(
+  proxy: { host: string; port: number },
+  creds: { username: string; password: string },
+  host: string,
+  port: number,
+): Promise<Socket> {
+  const { socket } = await SocksClient.createConnection({
+    proxy: { host: proxy.host, port: proxy.port, type: 5, userId: creds.username, password: creds.password },
+    command: 'connect',
+    destination: { host, port },
+    timeout: 15_000,
+  });
+  return socket;
+}
+
+export function httpConnect(
+  proxy: { host: string; port: number },
+  creds: { username: string; password: string },
+  authority: string,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: proxy.host,
+      port: proxy.port,
+      method: 'CONNECT',
+      path: authority,
+      headers: {
+        'proxy-authorization': `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`,
+      },
+    });
+    req.once('error', reject);
+    req.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        reject(new Error(`CONNECT answered ${res.statusCode}: ${res.headers['proxy-status']}`));
+        return;
+      }
+      resolve(socket);
+    });
+    req.end();
+  });
+}

@@ -63,18 +63,22 @@ export function encodeFrame(type: FrameType, tunnelId: number, payload?: Uint8Ar
 export class FrameDecoder {
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
+  /** Total bytes of the partial frame at the head of `chunks`, once its header has arrived (0 before). */
+  private needed = 0;
 
   push(chunk: Uint8Array, onFrame: (frame: Frame) => void): void {
     let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.buffered > 0) {
+      // Each push costs O(its own size) until the frame completes: tiny chunks cannot make this quadratic.
       this.chunks.push(buf);
       this.buffered += buf.byteLength;
       if (this.buffered < FRAME_HEADER_BYTES) return;
-      const needed = FRAME_HEADER_BYTES + this.peekLength();
-      if (this.buffered < needed) return;
+      if (this.needed === 0) this.needed = FRAME_HEADER_BYTES + this.peekLength();
+      if (this.buffered < this.needed) return;
       buf = Buffer.concat(this.chunks, this.buffered);
       this.chunks.length = 0;
       this.buffered = 0;
+      this.needed = 0;
     }
     let offset = 0;
     while (buf.byteLength - offset >= FRAME_HEADER_BYTES) {
@@ -92,7 +96,11 @@ export class FrameDecoder {
     }
     if (offset < buf.byteLength) {
       const rest = buf.subarray(offset);
-      if (rest.byteLength >= FRAME_HEADER_BYTES) this.check(rest[0] as number, rest.readUInt32BE(5));
+      if (rest.byteLength >= FRAME_HEADER_BYTES) {
+        const length = rest.readUInt32BE(5);
+        this.check(rest[0] as number, length);
+        this.needed = FRAME_HEADER_BYTES + length;
+      }
       this.chunks.push(rest);
       this.buffered = rest.byteLength;
     }
@@ -104,7 +112,12 @@ export class FrameDecoder {
   }
 
   private peekLength(): number {
-    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
+    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    let filled = 0;
+    for (const part of this.chunks) {
+      filled += part.copy(head, filled, 0, Math.min(part.byteLength, FRAME_HEADER_BYTES - filled));
+      if (filled === FRAME_HEADER_BYTES) break;
+    }
     const type = head[0] as number;
     const length = head.readUInt32BE(5);
     this.check(type, length);

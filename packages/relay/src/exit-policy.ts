@@ -32,7 +32,7 @@ export function parseExitRule(source: string): ExitRule {
   const spec = m[2] as string;
   const colon = spec.lastIndexOf(':');
   if (colon <= 0) throw new ExitPolicyError(`"${source}": missing ":<ports>"`);
-  const addressPart = spec.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const addressPart = spec.slice(0, colon).replace(/^\[([^\]]+)\]/, '$1');
   const portPart = spec.slice(colon + 1);
   return {
     action: m[1] as 'accept' | 'reject',

@@ -1,0 +1,77 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, gatewayConfig, loadConfig, relayConfig } from '../src/config.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function load(yaml: string, schema: typeof relayConfig | typeof gatewayConfig = relayConfig) {
+  const path = join(dir, `c-${Math.random()}.yaml`);
+  await writeFile(path, yaml);
+  return loadConfig(path, schema);
+}
+
+const relayBase = 'identity: /tmp/r.key\ncountry: de\npayoutAddress: p\nnetwork: {}\n';
+
+describe('config validation', () => {
+  it('fills every default and normalises the country', async () => {
+    const config = await load(relayBase);
+    expect(config.country).toBe('DE');
+    expect(config.limits.maxTunnels).toBe(512);
+    expect(config.status).toEqual({ host: '127.0.0.1', port: 7070 });
+  });
+
+  it.each([
+    ['limits: { maxTunnels: "many" }', 'limits.maxTunnels'],
+    ['egress: { testOnlyAllowExactTargets: ["10.0.0.0/8:80"] }', 'egress.testOnlyAllowExactTargets.0'],
+    ['egress: { testOnlyAllowExactTargets: ["localhost:80"] }', 'egress.testOnlyAllowExactTargets.0'],
+    ['status: { host: 0.0.0.0, port: 7070 }', 'status.host'],
+    ['limits: { maxTunels: 5 }', 'limits'],
+  ])('names the bad key for %s', async (extra, key) => {
+    const error = await load(`${relayBase}${extra}\n`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(`  ${key}:`);
+  });
+
+  it('rejects a country that is not two letters', async () => {
+    await expect(load('identity: x\ncountry: Germany\npayoutAddress: p\nnetwork: {}\n')).rejects.toThrow(
+      /country: must be an ISO 3166-1/,
+    );
+  });
+
+  it('says which file is unreadable or not YAML', async () => {
+    await expect(loadConfig(join(dir, 'missing.yaml'), relayConfig)).rejects.toThrow(
+      /missing\.yaml: cannot read \(ENOENT\)/,
+    );
+    await expect(load('identity: [unclosed')).rejects.toThrow(/not valid YAML/);
+  });
+
+  it('requires customers’ API keys as SHA-256 hashes, never in clear', async () => {
+    await expect(
+      load('identity: g\nnetwork: {}\ncustomers: [{ name: acme, apiKeySha256: secret }]\n', gatewayConfig),
+    ).rejects.toThrow(/customers\.0\.apiKeySha256: must be the hex SHA-256/);
+  });
+});
+
+describe('example configs in config/', () => {
+  it.each([
+    ['relay.example.yaml', relayConfig],
+    ['gateway.example.yaml', gatewayConfig],
+  ])('%s is valid', async (file, schema) => {
+    const path = new URL(`../../../config/${file}`, import.meta.url).pathname;
+    await expect(loadConfig(path, schema)).resolves.toBeTruthy();
+  });
+
+  it('bootstrap.example.yaml is valid', async () => {
+    const { bootstrapConfig } = await import('../src/config.ts');
+    const path = new URL('../../../config/bootstrap.example.yaml', import.meta.url).pathname;
+    await expect(loadConfig(path, bootstrapConfig)).resolves.toBeTruthy();
+  });
+});

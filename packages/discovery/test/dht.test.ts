@@ -1,0 +1,107 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDiscovery, DHT_PROTOCOL, type DiscoveryHandle } from '../src/index.ts';
+
+let dir: string;
+const nodes: DiscoveryHandle[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-dht-'));
+});
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function node(name: string, bootstrap: string[], listen = ['/ip4/127.0.0.1/tcp/0']): Promise<DiscoveryHandle> {
+  const handle = await createDiscovery({
+    identityPath: join(dir, `${name}.key`),
+    listen,
+    bootstrap,
+    dhtMode: listen.length > 0 ? 'server' : 'client',
+    allowPrivateAddresses: true,
+    agentVersion: `test/${name}`,
+  });
+  nodes.push(handle);
+  return handle;
+}
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (ok(value)) return value;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('the private Meadow DHT', () => {
+  it('publishes signed relay descriptors and gateway/relay provider records that other nodes find', async () => {
+    const bootstrap = await node('bootstrap', []);
+    const addr = bootstrap.node
+      .getMultiaddrs()
+      .map(String)
+      .find((a) => a.includes('/p2p/')) as string;
+    const gateway = await node('gateway', [addr]);
+    const relay = await node('relay', [addr], ['/ip4/127.0.0.2/tcp/0']);
+    expect(bootstrap.node.getProtocols()).toContain(DHT_PROTOCOL);
+    expect(bootstrap.node.getProtocols()).not.toContain('/ipfs/kad/1.0.0');
+    expect((await stat(join(dir, 'relay.key'))).mode & 0o777).toBe(0o600);
+
+    await eventually(
+      () => gateway.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) }),
+      () => true,
+    );
+    await eventually(
+      () =>
+        relay.discovery.publishRelay(
+          {
+            addrs: [],
+            country: 'NL',
+            capacityBytesPerSecond: 1,
+            state: 'serving',
+            remainingBytes: null,
+            maxTunnels: 1,
+            rejectedPorts: [],
+            softwareVersion: 't',
+            payoutAddress: 'p',
+          },
+          { ttlMs: 60_000, signal: AbortSignal.timeout(5_000) },
+        ),
+      () => true,
+    );
+    const gateways = await eventually(
+      () => relay.discovery.findGateways({ signal: AbortSignal.timeout(5_000) }),
+      (g) => g.length > 0,
+    );
+    expect(gateways.map((g) => g.id.toString())).toEqual([gateway.node.peerId.toString()]);
+    const inNl = await eventually(
+      () => gateway.discovery.findRelayIds({ country: 'NL', signal: AbortSignal.timeout(5_000) }),
+      (r) => r.length > 0,
+    );
+    expect(inNl).toEqual([relay.node.peerId.toString()]);
+    expect(await gateway.discovery.findRelayIds({ country: 'DE', signal: AbortSignal.timeout(5_000) })).toEqual([]);
+    const descriptor = await gateway.discovery.fetchDescriptor(relay.node.peerId.toString(), {
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect(descriptor.country).toBe('NL');
+  });
+
+  it('keeps a node’s identity across restarts', async () => {
+    const first = await node('stable', []);
+    const id = first.node.peerId.toString();
+    await first.stop();
+    nodes.splice(nodes.indexOf(first), 1);
+    const second = await node('stable', []);
+    expect(second.node.peerId.toString()).toBe(id);
+    expect(second.identityCreated).toBe(false);
+  });
+});

@@ -12,10 +12,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function load(yaml: string, schema: typeof relayConfig | typeof gatewayConfig = relayConfig) {
+async function write(yaml: string): Promise<string> {
   const path = join(dir, `c-${Math.random()}.yaml`);
   await writeFile(path, yaml);
-  return loadConfig(path, schema);
+  return path;
+}
+
+async function load(yaml: string) {
+  return loadConfig(await write(yaml), relayConfig);
 }
 
 const relayBase = 'identity: /tmp/r.key\ncountry: de\npayoutAddress: p\nnetwork: {}\n';
@@ -55,7 +59,10 @@ describe('config validation', () => {
 
   it('requires customers’ API keys as SHA-256 hashes, never in clear', async () => {
     await expect(
-      load('identity: g\nnetwork: {}\ncustomers: [{ name: acme, apiKeySha256: secret }]\n', gatewayConfig),
+      loadConfig(
+        await write('identity: g\nnetwork: {}\ncustomers: [{ name: acme, apiKeySha256: secret }]\n'),
+        gatewayConfig,
+      ),
     ).rejects.toThrow(/customers\.0\.apiKeySha256: must be the hex SHA-256/);
   });
 });

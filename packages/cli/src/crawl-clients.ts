@@ -33,6 +33,10 @@ function readHttpResponse(socket: Socket, signal: AbortSignal): Promise<{ status
   });
 }
 
+function proxyAuthorization(creds: Credentials): string {
+  return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+}
+
 export async function getViaSocks5(
   proxy: ProxyTarget,
   creds: Credentials,
@@ -62,7 +66,7 @@ export function getViaConnect(
       method: 'CONNECT',
       path: `${url.hostname}:${url.port || 80}`,
       headers: {
-        'proxy-authorization': `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`,
+        'proxy-authorization': proxyAuthorization(creds),
       },
       signal,
     });
@@ -94,7 +98,7 @@ export function getViaAbsoluteUri(
       path: url.toString(),
       headers: {
         host: url.host,
-        'proxy-authorization': `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`,
+        'proxy-authorization': proxyAuthorization(creds),
       },
       agent: false,
       signal,

@@ -2,9 +2,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { createDiscovery } from '@meadow/discovery';
 import { MEADOW_VERSION } from '@meadow/protocol';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Gauge } from 'prom-client';
 import { bootstrapConfig, loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
 
 export const bootstrapHelp = `meadow bootstrap --config <file>
@@ -27,14 +28,7 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
     allowPrivateAddresses: config.network.allowPrivateAddresses,
     agentVersion: `meadow-bootstrap/${MEADOW_VERSION}`,
   });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'meadow_bootstrap_process_' });
-  new Gauge({
-    name: 'meadow_build_info',
-    help: 'Meadow build',
-    labelNames: ['version', 'role'],
-    registers: [registry],
-  }).set({ version: MEADOW_VERSION, role: 'bootstrap' }, 1);
+  const registry = createRegistry('bootstrap');
   new Gauge({
     name: 'meadow_dht_connected_peers',
     help: 'Peers this node is connected to now',

@@ -1,8 +1,7 @@
 import { createGateway, StaticCustomerDirectory } from '@meadow/gateway';
-import { MEADOW_VERSION } from '@meadow/protocol';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { gatewayConfig, loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
 
 export const gatewayHelp = `meadow gateway start --config <file>
@@ -19,14 +18,7 @@ Admin API (loopback): /status, /usage, /metrics on admin.port.`;
 export async function gatewayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, gatewayConfig);
   const log = createLogger('gateway', config.log.level);
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'meadow_gateway_process_' });
-  new Gauge({
-    name: 'meadow_build_info',
-    help: 'Meadow build',
-    labelNames: ['version', 'role'],
-    registers: [registry],
-  }).set({ version: MEADOW_VERSION, role: 'gateway' }, 1);
+  const registry = createRegistry('gateway');
   const handle = await createGateway(
     {
       identityPath: config.identity,

@@ -1,8 +1,7 @@
-import { MEADOW_VERSION } from '@meadow/protocol';
 import { createRelay, DEFAULT_EXIT_POLICY, ExitPolicy } from '@meadow/relay';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { ConfigError, loadConfig, relayConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
 
 export const relayHelp = `meadow relay start --config <file>
@@ -33,14 +32,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       'TEST ONLY: egress allows these exact targets despite the forbidden ranges',
     );
   }
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'meadow_relay_process_' });
-  new Gauge({
-    name: 'meadow_build_info',
-    help: 'Meadow build',
-    labelNames: ['version', 'role'],
-    registers: [registry],
-  }).set({ version: MEADOW_VERSION, role: 'relay' }, 1);
+  const registry = createRegistry('relay');
   const handle = await createRelay(
     {
       identityPath: config.identity,

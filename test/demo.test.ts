@@ -17,7 +17,9 @@ describe('meadow demo', () => {
     child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
     });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     const [code] = (await once(child, 'exit')) as [number];
+    clearTimeout(killer);
     const seconds = (Date.now() - started) / 1000;
     expect(err).toBe('');
     expect(code).toBe(0);

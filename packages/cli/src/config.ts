@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -58,8 +59,13 @@ const exactTarget = z.string().refine(
   { message: 'must be one exact IP:port, never a range or hostname' },
 );
 
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day like 07:30');
+const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+
 export const relayConfig = z.strictObject({
   identity: z.string(),
+  /** Folder for the meter database and the control token. */
+  dataDir: z.string().default('./.meadow/relay-data'),
   country: z
     .string()
     .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code like DE')
@@ -94,6 +100,34 @@ export const relayConfig = z.strictObject({
       capacityBytesPerSecond: 12_500_000,
       drainTimeoutMs: 10_000,
     }),
+  rateLimit: z
+    .strictObject({
+      /** 0 = unlimited. Bytes per second from gateways to websites (your upload). */
+      toTargetBytesPerSecond: z.number().int().min(0).default(0),
+      /** 0 = unlimited. Bytes per second from websites to gateways (your download, then upload). */
+      fromTargetBytesPerSecond: z.number().int().min(0).default(0),
+      burstBytes: z.number().int().min(16_384).default(1_048_576),
+    })
+    .default({ toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 0, burstBytes: 1_048_576 }),
+  dataCap: z
+    .strictObject({
+      /** 0 = no cap. Bytes per period, both directions added. */
+      bytes: z.number().int().min(0).default(0),
+      period: z.enum(['day', 'week', 'month']).default('month'),
+      /** When a period starts: "HH:MM" (day), "mon HH:MM" (week), "1 HH:MM" (month, day 1-28). */
+      start: z.string().default('1 00:00'),
+      /** After the cap is reached, wake up at a random time this long into the next period. */
+      wakeJitterMinutes: z.number().int().min(0).max(1440).default(30),
+    })
+    .default({ bytes: 0, period: 'month', start: '1 00:00', wakeJitterMinutes: 30 }),
+  schedule: z
+    .strictObject({
+      /** IANA time zone for the schedule, periods and "today" (default: this machine's). */
+      timezone: z.string().optional(),
+      /** When sharing is allowed; empty = always. A window may cross midnight. */
+      windows: z.array(z.strictObject({ days: z.array(weekday).min(1), from: timeOfDay, to: timeOfDay })).default([]),
+    })
+    .default({ windows: [] }),
   gateways: z.strictObject({ keep: z.number().int().min(1).max(16).default(2) }).default({ keep: 2 }),
   descriptorTtlMs: z.number().int().min(10_000).max(86_400_000).default(1_800_000),
   status: loopbackListen.default({ host: '127.0.0.1', port: 7070 }),
@@ -153,4 +187,9 @@ export async function loadConfig<S extends z.ZodType>(path: string, schema: S): 
     throw new ConfigError(`${path}: invalid configuration\n${lines.join('\n')}`);
   }
   return result.data;
+}
+
+/** Paths in a config file are relative to the file's own folder. */
+export function relativeTo(configPath: string, path: string): string {
+  return resolve(dirname(configPath), path);
 }

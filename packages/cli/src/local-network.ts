@@ -15,7 +15,8 @@ export interface LocalNetworkInit {
   /** Child log level: 'info' or more verbose, since the launcher waits for each child's 'ready' line. */
   logLevel?: 'info' | 'debug' | 'trace';
   onProgress?: (step: string, detail?: string) => void;
-  relayLimits?: Record<string, number>;
+  /** Extra relay config keys for every relay (e.g. rateLimit, dataCap), merged over the defaults. */
+  relayConfig?: Record<string, unknown>;
 }
 
 export interface LocalRelay {
@@ -40,7 +41,9 @@ export interface LocalNetwork {
   relays: LocalRelay[];
   customer: { name: string; apiKey: string };
   /** Starts one more relay (the next egress address), e.g. to replace one that was killed. */
-  addRelay(country?: string): Promise<LocalRelay>;
+  addRelay(options?: { country?: string; config?: Record<string, unknown> }): Promise<LocalRelay>;
+  /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
+  restartRelay(relay: LocalRelay): Promise<LocalRelay>;
   /** Resolves when the gateway can route through `count` relays. */
   waitForRoutableRelays(count: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -58,16 +61,25 @@ function hostPort(value: unknown): { host: string; port: number } {
  * (127.0.0.2, 127.0.0.3, …). Used by `meadow demo` and the end-to-end tests.
  */
 export async function startLocalNetwork(init: LocalNetworkInit): Promise<LocalNetwork> {
+  const services: ChildService[] = [];
+  try {
+    return await launch(init, services);
+  } catch (err) {
+    // Whatever failed, leave no process behind.
+    await Promise.all(services.map((s) => s.stop(2_000)));
+    throw err;
+  }
+}
+
+async function launch(init: LocalNetworkInit, services: ChildService[]): Promise<LocalNetwork> {
   const progress = init.onProgress ?? (() => {});
   const logLevel = init.logLevel ?? 'info';
   const countries = init.countries ?? ['DE'];
-  const services: ChildService[] = [];
   const started = async <T>(service: ChildService, what: string): Promise<T> => {
     services.push(service);
     try {
       return (await service.ready) as T;
     } catch (err) {
-      await Promise.all(services.map((s) => s.stop(2_000)));
       throw new Error(`could not start ${what}: ${(err as Error).message}`);
     }
   };
@@ -120,38 +132,52 @@ export async function startLocalNetwork(init: LocalNetworkInit): Promise<LocalNe
 
   const relays: LocalRelay[] = [];
   let nextRelay = 0;
-  const addRelay = async (country?: string): Promise<LocalRelay> => {
+  const addRelay = async (
+    options: { country?: string; config?: Record<string, unknown> } = {},
+  ): Promise<LocalRelay> => {
     const index = nextRelay++;
     const egressAddress = `127.0.0.${index + 2}`;
-    const relayCountry = country ?? (countries[index % countries.length] as string);
+    const relayCountry = options.country ?? (countries[index % countries.length] as string);
     const configPath = join(init.dir, `relay-${index + 1}.yaml`);
     await writeFile(
       configPath,
       stringify({
         identity: join(init.dir, `relay-${index + 1}.key`),
+        dataDir: join(init.dir, `relay-${index + 1}-data`),
         country: relayCountry,
         payoutAddress: `demo-payout-${index + 1}`,
         network: { listen: [`/ip4/${egressAddress}/tcp/0`], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
         egress: { address: egressAddress, testOnlyAllowExactTargets: [`127.0.0.1:${originReady.port}`] },
-        limits: { drainTimeoutMs: 2_000, ...init.relayLimits },
+        limits: { drainTimeoutMs: 2_000 },
         gateways: { keep: 1 },
         descriptorTtlMs: 60_000,
         status: { host: '127.0.0.1', port: 0 },
         log: { level: logLevel },
+        ...init.relayConfig,
+        ...options.config,
       }),
     );
-    const service = new ChildService(`relay-${index + 1}`, ['relay', 'start', '--config', configPath]);
-    const ready = await started<{ peerId: string; statusUrl: string }>(service, `relay ${index + 1}`);
-    const relay = {
-      service,
-      peerId: ready.peerId,
-      egressAddress,
-      country: relayCountry,
-      statusUrl: ready.statusUrl,
-      configPath,
-    };
+    const relay = await launchRelay(`relay-${index + 1}`, configPath, egressAddress, relayCountry);
     relays.push(relay);
     return relay;
+  };
+  const launchRelay = async (
+    name: string,
+    configPath: string,
+    egressAddress: string,
+    country: string,
+  ): Promise<LocalRelay> => {
+    const service = new ChildService(name, ['relay', 'start', '--config', configPath]);
+    const ready = await started<{ peerId: string; statusUrl: string }>(service, name);
+    return { service, peerId: ready.peerId, egressAddress, country, statusUrl: ready.statusUrl, configPath };
+  };
+  const restartRelay = async (relay: LocalRelay): Promise<LocalRelay> => {
+    const code = await relay.service.stop();
+    if (code !== 0) throw new Error(`${relay.service.name} exited with ${code} on SIGTERM\n${relay.service.tail()}`);
+    services.splice(services.indexOf(relay.service), 1);
+    const again = await launchRelay(relay.service.name, relay.configPath, relay.egressAddress, relay.country);
+    relays[relays.indexOf(relay)] = again;
+    return again;
   };
   for (let i = 0; i < init.relays; i++) {
     progress('relay', `starting relay ${i + 1} of ${init.relays} (egress 127.0.0.${i + 2})`);
@@ -172,6 +198,7 @@ export async function startLocalNetwork(init: LocalNetworkInit): Promise<LocalNe
     relays,
     customer,
     addRelay,
+    restartRelay,
     async waitForRoutableRelays(count, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       let seen = 0;

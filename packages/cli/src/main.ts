@@ -5,6 +5,7 @@ import { demoCommand, demoHelp } from './commands/demo.ts';
 import { gatewayCommand, gatewayHelp } from './commands/gateway.ts';
 import { originCommand, originHelp } from './commands/origin.ts';
 import { relayCommand, relayHelp } from './commands/relay.ts';
+import { relayControlCommand, relayInitCommand } from './commands/relay-control.ts';
 import { ConfigError } from './config.ts';
 
 const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer residential proxy network
@@ -14,7 +15,9 @@ Usage: meadow <command> [options]
 Commands:
   demo                          run a whole local network and crawl through it
   bootstrap --config <file>     run a DHT bootstrap node
+  relay init --config <file>    create a relay identity and a commented config
   relay start --config <file>   run a household relay
+  relay pause|resume|status     control a running relay (--config <file>)
   gateway start --config <file> run a gateway (SOCKS5 + HTTP proxy for crawlers)
   origin [--port <n>]           run the small test web site the demo crawls
 
@@ -51,9 +54,33 @@ export async function main(argv: string[]): Promise<number> {
       case 'bootstrap':
         if (wantsHelp) return print(bootstrapHelp);
         return await bootstrapCommand({ config: requireConfig(rest, 'bootstrap') });
-      case 'relay':
-        if (wantsHelp || sub !== 'start') return usage(relayHelp, wantsHelp, sub);
-        return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
+      case 'relay': {
+        if (wantsHelp) return print(relayHelp);
+        if (sub === 'start') return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
+        if (sub === 'pause' || sub === 'resume' || sub === 'status') {
+          return await relayControlCommand(sub, requireConfig(rest.slice(1), `relay ${sub}`));
+        }
+        if (sub === 'init') {
+          const { values } = parseArgs({
+            args: rest.slice(1),
+            options: {
+              config: { type: 'string', short: 'c' },
+              country: { type: 'string' },
+              payout: { type: 'string' },
+              bootstrap: { type: 'string', multiple: true },
+            },
+          });
+          if (values.config == null)
+            throw new ConfigError('relay init: --config <file> is required (the file to create)');
+          return await relayInitCommand({
+            config: values.config,
+            country: (values.country ?? 'DE').toUpperCase(),
+            payoutAddress: values.payout ?? 'your-payout-address',
+            bootstrap: values.bootstrap ?? [],
+          });
+        }
+        return usage(relayHelp, false, sub);
+      }
       case 'gateway':
         if (wantsHelp || sub !== 'start') return usage(gatewayHelp, wantsHelp, sub);
         return await gatewayCommand({ config: requireConfig(rest.slice(1), 'gateway start') });

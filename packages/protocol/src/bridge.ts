@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Transform } from 'node:stream';
 
 export interface BridgeResult {
   /** Both directions ended with FIN; false if either side was reset or failed. */
@@ -13,7 +13,14 @@ export interface BridgeResult {
  * both at once — the socket with a TCP RST, so a truncated body never looks complete.
  * The socket must allow half-open connections (`allowHalfOpen: true`), or one FIN closes both ways.
  */
-export function bridge(socket: Socket, tunnel: Duplex): Promise<BridgeResult> {
+export interface BridgeOptions {
+  /** Bytes read from the socket pass through this on their way into the tunnel. */
+  fromSocket?: Transform;
+  /** Bytes read from the tunnel pass through this on their way to the socket. */
+  toSocket?: Transform;
+}
+
+export function bridge(socket: Socket, tunnel: Duplex, options: BridgeOptions = {}): Promise<BridgeResult> {
   return new Promise((resolve) => {
     let settled = false;
     let failure: Error | undefined;
@@ -23,6 +30,8 @@ export function bridge(socket: Socket, tunnel: Duplex): Promise<BridgeResult> {
       failure ??= err;
       if (!socket.destroyed) socket.resetAndDestroy();
       if (!tunnel.destroyed) tunnel.destroy(err);
+      options.fromSocket?.destroy();
+      options.toSocket?.destroy();
     };
     const onClose = (): void => {
       closedCount++;
@@ -48,7 +57,11 @@ export function bridge(socket: Socket, tunnel: Duplex): Promise<BridgeResult> {
     tunnel.on('error', fail);
     socket.once('close', onClose);
     tunnel.once('close', onClose);
-    socket.pipe(tunnel);
-    tunnel.pipe(socket);
+    options.fromSocket?.on('error', fail);
+    options.toSocket?.on('error', fail);
+    if (options.fromSocket == null) socket.pipe(tunnel);
+    else socket.pipe(options.fromSocket).pipe(tunnel);
+    if (options.toSocket == null) tunnel.pipe(socket);
+    else tunnel.pipe(options.toSocket).pipe(socket);
   });
 }

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createRelayMetrics } from './metrics.ts';
 import { Relay, type RelayInit } from './relay.ts';
-import { serverUrl, startStatusServer } from './status-server.ts';
+import { loadOrCreateControlToken, serverUrl, startStatusServer } from './status-server.ts';
 
 export interface RelayComponents {
   logger: Logger;
@@ -38,7 +38,7 @@ export async function createRelay(
   const { identityCreated } = await relay.start();
   let server: Server;
   try {
-    server = await startStatusServer(relay, components.registry, init.status);
+    server = await startStatusServer(relay, components.registry, init.status, loadOrCreateControlToken(init.dataDir));
   } catch (err) {
     await relay.stop();
     throw err;
@@ -59,4 +59,14 @@ export async function createRelay(
 export { embeddedIpv4, forbiddenReason } from './address-ranges.ts';
 export { EgressGuard, type EgressGuardInit } from './egress.ts';
 export { DEFAULT_EXIT_POLICY, ExitPolicy, ExitPolicyError, parseExitRule } from './exit-policy.ts';
+export type { HouseholdInit, StateInfo } from './household/controls.ts';
+export {
+  isValidTimeZone,
+  type PeriodKind,
+  parsePeriodStart,
+  parseTimeOfDay,
+  type ScheduleWindow,
+  WEEKDAYS,
+} from './household/periods.ts';
 export type { Relay, RelayInit } from './relay.ts';
+export { loadOrCreateControlToken } from './status-server.ts';

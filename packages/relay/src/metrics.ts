@@ -1,4 +1,7 @@
+import type { RelayState } from '@meadow/discovery';
 import { Counter, Gauge, type Registry } from 'prom-client';
+
+const STATES: RelayState[] = ['serving', 'paused', 'hibernating', 'outside-schedule'];
 
 export interface RelayMetrics {
   tunnels: Counter<'result'>;
@@ -6,9 +9,37 @@ export interface RelayMetrics {
   refusals: Counter<'reason'>;
   activeTunnels: Gauge;
   gatewayLinks: Gauge;
+  setState(state: RelayState): void;
+  /** Reads rate-limit waits from the household controls at scrape time. */
+  observeRateLimits(read: () => { waits: number; waitedSeconds: number }): void;
 }
 
 export function createRelayMetrics(registry: Registry): RelayMetrics {
+  const state = new Gauge({
+    name: 'meadow_relay_state',
+    help: 'The relay state: 1 for the current one (serving, paused, hibernating, outside-schedule)',
+    labelNames: ['state'],
+    registers: [registry],
+  });
+  let readRateLimits: () => { waits: number; waitedSeconds: number } = () => ({ waits: 0, waitedSeconds: 0 });
+  new Counter({
+    name: 'meadow_relay_rate_limit_waits_total',
+    help: 'Times a tunnel waited for the household rate limit',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(readRateLimits().waits);
+    },
+  });
+  new Counter({
+    name: 'meadow_relay_rate_limit_wait_seconds_total',
+    help: 'Total time tunnels waited for the household rate limit',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(readRateLimits().waitedSeconds);
+    },
+  });
   return {
     tunnels: new Counter({
       name: 'meadow_relay_tunnels_total',
@@ -34,5 +65,11 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       help: 'Gateways this relay is linked to now',
       registers: [registry],
     }),
+    setState(current) {
+      for (const s of STATES) state.set({ state: s }, s === current ? 1 : 0);
+    },
+    observeRateLimits(read) {
+      readRateLimits = read;
+    },
   };
 }

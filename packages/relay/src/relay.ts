@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import type { PeerInfo } from '@libp2p/interface';
 import { createDiscovery, type DiscoveryHandle, type RelayDescriptor } from '@meadow/discovery';
 import {
@@ -10,17 +11,23 @@ import {
   type OpenRequest,
   streamLink,
   TUNNEL_PROTOCOL,
+  type Tunnel,
   TunnelMux,
 } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import { connectToTarget } from './connect.ts';
 import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
+import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
+import { MeterStore } from './household/meter-store.ts';
 import { RelayMeter } from './meter.ts';
 import type { RelayMetrics } from './metrics.ts';
 
 export interface RelayInit {
   identityPath: string;
+  /** Folder for the relay's SQLite meter and control token. */
+  dataDir: string;
+  household: HouseholdInit;
   /** libp2p listen multiaddrs; a relay behind NAT may list none. */
   listen: string[];
   bootstrap: string[];
@@ -63,6 +70,9 @@ export class Relay {
   private stopping = false;
   private activeTunnels = 0;
   private descriptor: RelayDescriptor | undefined;
+  private readonly openTunnels = new Set<Tunnel>();
+  private store: MeterStore | undefined;
+  private householdControls: HouseholdControls | undefined;
   readonly startedAt = new Date();
 
   constructor(init: RelayInit, components: { logger: Logger; metrics: RelayMetrics }) {
@@ -89,6 +99,11 @@ export class Relay {
     return this.descriptor;
   }
 
+  get controls(): HouseholdControls {
+    if (this.householdControls == null) throw new Error('relay not started');
+    return this.householdControls;
+  }
+
   gatewayLinks(): GatewayLinkStatus[] {
     return [...this.links].map(([peerId, { mux, since }]) => ({
       peerId,
@@ -98,6 +113,12 @@ export class Relay {
   }
 
   async start(): Promise<{ identityCreated: boolean }> {
+    this.store = new MeterStore(join(this.init.dataDir, 'meter.db'));
+    const controls = new HouseholdControls(this.init.household, this.store);
+    this.householdControls = controls;
+    this.metrics.setState(controls.state.state);
+    this.metrics.observeRateLimits(() => controls.rateLimitWaits());
+    controls.on('state', (info) => this.onStateChange(info.state, info.reason, info.until));
     this.handle = await createDiscovery({
       identityPath: this.init.identityPath,
       listen: this.init.listen,
@@ -119,7 +140,37 @@ export class Relay {
     });
     this.schedule(() => this.publish(), Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)), 250);
     this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
+    this.every(1_000, () => controls.evaluate());
+    this.every(5_000, () => this.store?.flush());
+    if (controls.state.state !== 'serving')
+      this.log.warn({ state: controls.state.state, reason: controls.state.reason }, 'not serving');
     return { identityCreated: this.handle.identityCreated };
+  }
+
+  private every(intervalMs: number, task: () => void): void {
+    const timer = setInterval(() => {
+      try {
+        task();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'periodic task failed');
+      }
+    }, intervalMs);
+    this.timers.push(timer);
+  }
+
+  private onStateChange(state: RelayDescriptor['state'], reason: string, until?: number): void {
+    this.metrics.setState(state);
+    this.log.info(
+      { state, reason, until: until == null ? undefined : new Date(until).toISOString() },
+      'relay state changed',
+    );
+    if (state === 'hibernating') {
+      // The cap is reached: no byte more, so tunnels still open are reset (not ended: a cut body must not look complete).
+      for (const tunnel of this.openTunnels) tunnel.destroy(this.controls.notServing());
+    }
+    void this.publish().catch((err: Error) =>
+      this.log.warn({ err: err.message }, 'could not republish the descriptor'),
+    );
   }
 
   /** Stops taking tunnels, lets open ones finish up to the drain deadline, then closes everything. */
@@ -159,8 +210,8 @@ export class Relay {
         addrs: this.multiaddrs,
         country: this.init.country,
         capacityBytesPerSecond: this.init.capacityBytesPerSecond,
-        state: 'serving',
-        remainingBytes: null,
+        state: this.controls.state.state,
+        remainingBytes: this.controls.remainingBytes(),
         maxTunnels: this.init.maxTunnels,
         rejectedPorts: this.policy.rejectedPorts(),
         softwareVersion: MEADOW_VERSION,
@@ -242,19 +293,17 @@ export class Relay {
         localPort: socket.localPort ?? 0,
       });
       this.metrics.tunnels.inc({ result: 'ok' });
-      const result = await bridge(socket, tunnel);
-      this.meter.record(gateway, tunnel.bytesReceived, tunnel.bytesSent);
-      this.metrics.bytes.inc({ direction: 'to_target' }, tunnel.bytesReceived);
-      this.metrics.bytes.inc({ direction: 'from_target' }, tunnel.bytesSent);
+      this.controls.countTunnel();
+      const toTarget = this.controls.meter('to_target');
+      const fromTarget = this.controls.meter('from_target');
+      this.openTunnels.add(tunnel);
+      const result = await bridge(socket, tunnel, { fromSocket: fromTarget, toSocket: toTarget });
+      this.openTunnels.delete(tunnel);
+      this.meter.record(gateway, toTarget.bytes, fromTarget.bytes);
+      this.metrics.bytes.inc({ direction: 'to_target' }, toTarget.bytes);
+      this.metrics.bytes.inc({ direction: 'from_target' }, fromTarget.bytes);
       this.log.debug(
-        {
-          tunnel: tunnel.id,
-          gateway,
-          clean: result.clean,
-          up: tunnel.bytesReceived,
-          down: tunnel.bytesSent,
-          ...logTarget,
-        },
+        { tunnel: tunnel.id, gateway, clean: result.clean, up: toTarget.bytes, down: fromTarget.bytes, ...logTarget },
         'tunnel closed',
       );
     } catch (err) {

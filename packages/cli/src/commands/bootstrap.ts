@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createDiscovery } from '@meadow/discovery';
 import { MEADOW_VERSION } from '@meadow/protocol';
 import { Gauge } from 'prom-client';
-import { bootstrapConfig, loadConfig } from '../config.ts';
+import { bootstrapConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
@@ -20,7 +20,7 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
   const config = await loadConfig(args.config, bootstrapConfig);
   const log = createLogger('bootstrap', config.log.level);
   const handle = await createDiscovery({
-    identityPath: config.identity,
+    identityPath: relativeTo(args.config, config.identity),
     listen: config.network.listen,
     announce: config.network.announce,
     bootstrap: config.network.bootstrap,

@@ -1,5 +1,5 @@
 import { createGateway, StaticCustomerDirectory } from '@meadow/gateway';
-import { gatewayConfig, loadConfig } from '../config.ts';
+import { gatewayConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
@@ -21,7 +21,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
   const registry = createRegistry('gateway');
   const handle = await createGateway(
     {
-      identityPath: config.identity,
+      identityPath: relativeTo(args.config, config.identity),
       listen: config.network.listen,
       announce: config.network.announce,
       bootstrap: config.network.bootstrap,

@@ -1,20 +1,67 @@
-import { createRelay, DEFAULT_EXIT_POLICY, ExitPolicy } from '@meadow/relay';
-import { ConfigError, loadConfig, relayConfig } from '../config.ts';
+import {
+  createRelay,
+  DEFAULT_EXIT_POLICY,
+  ExitPolicy,
+  type HouseholdInit,
+  isValidTimeZone,
+  parsePeriodStart,
+  parseTimeOfDay,
+  WEEKDAYS,
+} from '@meadow/relay';
+import { ConfigError, loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
+import { writeStatusFile } from './relay-control.ts';
 
-export const relayHelp = `meadow relay start --config <file>
+export const relayHelp = `meadow relay <start|init|pause|resume|status> --config <file>
 
 Runs a household relay. It finds gateways in the Meadow DHT, dials out to them (so it works
 behind NAT), and opens TCP connections for their tunnels — never to your home network, the
 relay's own addresses or private ranges, whatever the config says.
 
-  --config <file>   relay config (YAML); every key is described in docs/relay.md
-                    and config/relay.example.yaml
+  meadow relay init --config relay.yaml      create an identity and a commented config
+  meadow relay start --config relay.yaml     run the relay
+  meadow relay pause --config relay.yaml     stop taking new tunnels (open ones finish)
+  meadow relay resume --config relay.yaml    take tunnels again
+  meadow relay status --config relay.yaml    print state, usage and caps
 
+Every config key is described in docs/relay.md and config/relay.example.yaml.
 Local status:  GET http://127.0.0.1:<status.port>/status   (JSON)
 Metrics:       GET http://127.0.0.1:<status.port>/metrics  (Prometheus)`;
+
+/** Turns the validated config into the relay's household settings, naming the key of any semantic error. */
+export function householdFromConfig(config: RelayConfig, path: string): HouseholdInit {
+  const bad = (key: string, message: string): never => {
+    throw new ConfigError(`${path}: invalid configuration\n  ${key}: ${message}`);
+  };
+  const timeZone = config.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!isValidTimeZone(timeZone)) bad('schedule.timezone', `"${timeZone}" is not an IANA time zone like Europe/Berlin`);
+  let start: ReturnType<typeof parsePeriodStart> | undefined;
+  if (config.dataCap.bytes > 0) {
+    try {
+      start = parsePeriodStart(config.dataCap.period, config.dataCap.start);
+    } catch (err) {
+      bad('dataCap.start', (err as Error).message);
+    }
+  }
+  return {
+    timeZone,
+    rate:
+      config.rateLimit.toTargetBytesPerSecond > 0 || config.rateLimit.fromTargetBytesPerSecond > 0
+        ? { ...config.rateLimit }
+        : undefined,
+    cap:
+      start == null
+        ? undefined
+        : { bytes: config.dataCap.bytes, start, wakeJitterMs: config.dataCap.wakeJitterMinutes * 60_000 },
+    schedule: config.schedule.windows.map((w) => ({
+      days: w.days.map((d) => WEEKDAYS.indexOf(d)),
+      fromMinute: parseTimeOfDay(w.from),
+      toMinute: parseTimeOfDay(w.to),
+    })),
+  };
+}
 
 export async function relayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, relayConfig);
@@ -25,6 +72,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
   } catch (err) {
     throw new ConfigError(`${args.config}: invalid configuration\n  egress.exitPolicy: ${(err as Error).message}`);
   }
+  const household = householdFromConfig(config, args.config);
   const log = createLogger('relay', config.log.level);
   if (config.egress.testOnlyAllowExactTargets.length > 0) {
     log.warn(
@@ -35,7 +83,9 @@ export async function relayCommand(args: { config: string }): Promise<number> {
   const registry = createRegistry('relay');
   const handle = await createRelay(
     {
-      identityPath: config.identity,
+      identityPath: relativeTo(args.config, config.identity),
+      dataDir: relativeTo(args.config, config.dataDir),
+      household,
       listen: config.network.listen,
       bootstrap: config.network.bootstrap,
       allowPrivateAddresses: config.network.allowPrivateAddresses,
@@ -56,11 +106,13 @@ export async function relayCommand(args: { config: string }): Promise<number> {
     },
     { logger: log, registry },
   );
+  await writeStatusFile(relativeTo(args.config, config.dataDir), handle.statusUrl);
   log.info(
     {
       peerId: handle.peerId,
       payoutAddress: config.payoutAddress,
       country: config.country,
+      state: handle.relay.controls.state.state,
       egressAddress: config.egress.address ?? null,
       statusUrl: handle.statusUrl,
       identityCreated: handle.identityCreated,

@@ -1,0 +1,96 @@
+/**
+ * The commented relay config `meadow relay init` writes. config/relay.example.yaml is this
+ * template with the placeholders below (a test keeps the two identical).
+ */
+export interface RelayTemplateValues {
+  country: string;
+  payoutAddress: string;
+  bootstrap: string[];
+}
+
+export const EXAMPLE_RELAY_VALUES: RelayTemplateValues = {
+  country: 'DE',
+  payoutAddress: 'your-payout-address',
+  bootstrap: ['/ip4/203.0.113.10/tcp/4001/p2p/12D3KooWReplaceWithTheBootstrapPeerId'],
+};
+
+export function relayConfigTemplate(v: RelayTemplateValues): string {
+  const bootstrap = v.bootstrap.length === 0 ? ' []' : `\n${v.bootstrap.map((b) => `    - ${b}`).join('\n')}`;
+  return `# meadow relay start --config <this file>
+# A household relay. Every key is listed with its default; docs/relay.md explains each.
+# Paths are relative to this file's folder.
+
+# ed25519 identity, created with mode 0600 on first run. Its peer id is your identity in the ledger.
+identity: ./.meadow/relay.key
+
+# The meter database (SQLite) and the control token live here.
+dataDir: ./.meadow/relay-data
+
+# Your country (ISO 3166-1 alpha-2). Gateways check it against the address they see.
+country: ${v.country}
+
+# Where rewards are paid.
+payoutAddress: ${v.payoutAddress}
+
+network:
+  # A relay dials out to gateways, so it needs no open port. Listening helps other nodes find it.
+  listen: []
+  announce: []
+  # DHT bootstrap nodes (multiaddrs ending in /p2p/<peer id>).
+  bootstrap:${bootstrap}
+  allowPrivateAddresses: false
+
+egress:
+  # Local address to connect to websites from (default: chosen by the OS).
+  # address: 192.0.2.15
+  # Exit policy: first match wins. Your home network, this machine and private ranges are ALWAYS
+  # refused, whatever you write here. Default:
+  # exitPolicy: ["reject *:25", "reject *:465", "reject *:587", "reject *:135-139", "reject *:445", "accept *:*"]
+  # Tests only: exact IP:port targets allowed despite the forbidden ranges. Never a range.
+  testOnlyAllowExactTargets: []
+  # Log target hosts (off by default: your relay keeps no browsing log).
+  logTargets: false
+
+# Bandwidth you share, per direction. 0 = unlimited.
+rateLimit:
+  toTargetBytesPerSecond: 0      # gateways -> websites
+  fromTargetBytesPerSecond: 0    # websites -> gateways
+  burstBytes: 1048576
+
+# A data cap per period (both directions added). 0 = no cap. When it is reached the relay
+# hibernates (no new tunnels, open ones are cut) and wakes at a random time early in the next period.
+dataCap:
+  bytes: 0
+  period: month                  # day | week | month
+  start: "1 00:00"               # day: "HH:MM"; week: "mon HH:MM"; month: "<1-28> HH:MM"
+  wakeJitterMinutes: 30
+
+# When sharing is allowed. No windows = always. Example: evenings and weekends.
+schedule:
+  # timezone: Europe/Berlin      # default: this machine's time zone
+  windows: []
+  # windows:
+  #   - { days: [mon, tue, wed, thu, fri], from: "18:00", to: "23:30" }
+  #   - { days: [sat, sun], from: "09:00", to: "23:30" }
+
+limits:
+  maxTunnels: 512
+  connectTimeoutMs: 10000
+  idleTimeoutMs: 300000
+  capacityBytesPerSecond: 12500000   # advertised to gateways
+  drainTimeoutMs: 10000              # on stop, how long open tunnels may finish
+
+gateways:
+  keep: 2   # how many gateways to stay linked to
+
+descriptorTtlMs: 1800000
+
+# Local status API and metrics (loopback only): /status, /metrics, POST /control/pause|resume
+status:
+  host: 127.0.0.1
+  port: 7070
+
+log:
+  level: info   # fatal | error | warn | info | debug | trace
+`;
+}

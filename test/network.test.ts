@@ -23,9 +23,21 @@ let net: LocalNetwork;
 let dir: string;
 let user: string;
 
+let closedPort: number;
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meadow-e2e-'));
-  net = await startLocalNetwork({ dir, relays: 3, countries: ['DE', 'FR', 'NL'] });
+  // A port nothing listens on, allowed as an exact test target so the relay really dials it.
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  closedPort = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  net = await startLocalNetwork({
+    dir,
+    relays: 3,
+    countries: ['DE', 'FR', 'NL'],
+    extraAllowedTargets: [`127.0.0.1:${closedPort}`],
+  });
   await net.waitForRoutableRelays(3, 60_000);
   user = `${net.customer.name}:${net.customer.apiKey}`;
 });
@@ -98,45 +110,66 @@ describe('a local Meadow network of real processes', () => {
     await noTunnelsLeft();
   });
 
-  it('a relay resolves hostnames itself: localhost is refused like 127.0.0.1, and nothing connects', async () => {
-    const forbidden = createServer((socket) => socket.destroy());
-    let connections = 0;
-    forbidden.on('connection', () => connections++);
-    forbidden.listen(0, '127.0.0.1');
-    await once(forbidden, 'listening');
-    const port = (forbidden.address() as AddressInfo).port;
+  it('refuses loopback targets in every address form, over every protocol, and nothing connects', async () => {
+    const listeners = await Promise.all(
+      ['127.0.0.1', '::1'].map(async (host) => {
+        const server = createServer((socket) => socket.destroy());
+        const counter = { server, host, port: 0, connections: 0 };
+        server.on('connection', () => counter.connections++);
+        server.listen(0, host);
+        await once(server, 'listening');
+        counter.port = (server.address() as AddressInfo).port;
+        return counter;
+      }),
+    );
+    const [v4, v6] = listeners as [(typeof listeners)[0], (typeof listeners)[0]];
+    const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+    const creds = { username: net.customer.name, password: net.customer.apiKey };
     try {
-      const viaHttp = await curl([
-        '-x',
-        `http://127.0.0.1:${net.gateway.http.port}`,
-        '--proxy-user',
-        user,
-        `http://127.0.0.1:${port}/`,
-      ]);
-      expect(viaHttp.status).toBe(403);
-      expect(viaHttp.headers).toMatch(/proxy-status: meadow; error=destination_ip_prohibited/i);
-      const viaConnect = await curl([
-        '-p',
-        '-x',
-        `http://127.0.0.1:${net.gateway.http.port}`,
-        '--proxy-user',
-        user,
-        `http://localhost:${port}/`,
-      ]);
-      expect(viaConnect.code).not.toBe(0);
-      expect(viaConnect.headers).toMatch(/HTTP\/1\.1 403/);
-      const viaSocks = await socksConnect(
-        net.gateway.socks,
-        { username: net.customer.name, password: net.customer.apiKey },
-        'localhost',
-        port,
-      ).catch((err: Error) => err);
-      expect(viaSocks).toBeInstanceOf(Error);
-      expect(String(viaSocks)).toMatch(/Not allowed|0x02|rejected/i);
-      expect(connections).toBe(0);
+      for (const url of [
+        `http://127.0.0.1:${v4.port}/`,
+        `http://[::1]:${v6.port}/`,
+        `http://localhost:${v4.port}/`,
+        `http://2130706433:${v4.port}/`,
+      ]) {
+        const absolute = await curl(['-x', proxy, '--proxy-user', user, url]);
+        expect(absolute.status, `absolute-URI ${url}`).toBe(403);
+        expect(absolute.headers).toMatch(/proxy-status: meadow; error=destination_ip_prohibited; details="relay: /i);
+        const connect = await curl(['-p', '-x', proxy, '--proxy-user', user, url]);
+        expect(connect.code, `CONNECT ${url}`).not.toBe(0);
+        expect(connect.headers).toMatch(/HTTP\/1\.1 403/);
+      }
+      // socks sends an IPv4 literal as ATYP 1, an IPv6 literal as ATYP 4 and a name as ATYP 3.
+      for (const [host, port] of [
+        ['127.0.0.1', v4.port],
+        ['::1', v6.port],
+        ['localhost', v4.port],
+        ['0x7f.1', v4.port],
+      ] as const) {
+        const result = await socksConnect(net.gateway.socks, creds, host, port).catch((err: Error) => err);
+        expect(String(result), `SOCKS5 ${host}`).toMatch(/NotAllowed/);
+      }
+      expect(v4.connections + v6.connections).toBe(0);
     } finally {
-      forbidden.close();
+      for (const l of listeners) l.server.close();
     }
+  });
+
+  it("reports the target's own failures with distinct codes and never retries them elsewhere", async () => {
+    const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+    const dns = await curl(['-x', proxy, '--proxy-user', user, 'http://no-such-host.invalid/']);
+    expect(dns.status).toBe(502);
+    expect(dns.headers).toMatch(/proxy-status: meadow; error=dns_error; details="target: /i);
+    const refused = await curl(['-x', proxy, '--proxy-user', user, `http://127.0.0.1:${closedPort}/`]);
+    expect(refused.status).toBe(502);
+    expect(refused.headers).toMatch(/proxy-status: meadow; error=connection_refused/i);
+    const viaSocks = await socksConnect(
+      net.gateway.socks,
+      { username: net.customer.name, password: net.customer.apiKey },
+      'no-such-host.invalid',
+      80,
+    ).catch((err: Error) => err);
+    expect(String(viaSocks)).toMatch(/HostUnreachable/);
   });
 
   it('rejects wrong credentials with 407 and Proxy-Authenticate', async () => {

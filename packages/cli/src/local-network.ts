@@ -15,6 +15,8 @@ export interface LocalNetworkInit {
   /** Child log level: 'info' or more verbose, since the launcher waits for each child's 'ready' line. */
   logLevel?: 'info' | 'debug' | 'trace';
   onProgress?: (step: string, detail?: string) => void;
+  /** More exact IP:port targets the relays may reach despite the forbidden ranges (tests only). */
+  extraAllowedTargets?: string[];
   /** Extra relay config keys for every relay (e.g. rateLimit, dataCap), merged over the defaults. */
   relayConfig?: Record<string, unknown>;
 }
@@ -147,7 +149,10 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         country: relayCountry,
         payoutAddress: `demo-payout-${index + 1}`,
         network: { listen: [`/ip4/${egressAddress}/tcp/0`], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
-        egress: { address: egressAddress, testOnlyAllowExactTargets: [`127.0.0.1:${originReady.port}`] },
+        egress: {
+          address: egressAddress,
+          testOnlyAllowExactTargets: [`127.0.0.1:${originReady.port}`, ...(init.extraAllowedTargets ?? [])],
+        },
         limits: { drainTimeoutMs: 2_000 },
         gateways: { keep: 1 },
         descriptorTtlMs: 60_000,

@@ -82,3 +82,12 @@ describe('example configs in config/', () => {
     await expect(loadConfig(path, bootstrapConfig)).resolves.toBeTruthy();
   });
 });
+
+describe('meadow relay init template', () => {
+  it('is exactly config/relay.example.yaml', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { EXAMPLE_RELAY_VALUES, relayConfigTemplate } = await import('../src/relay-template.ts');
+    const example = await readFile(new URL('../../../config/relay.example.yaml', import.meta.url), 'utf8');
+    expect(relayConfigTemplate(EXAMPLE_RELAY_VALUES)).toBe(example);
+  });
+});

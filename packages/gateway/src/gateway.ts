@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import type { Connection, Stream } from '@libp2p/interface';
 import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
-import { MEADOW_VERSION, streamLink, TUNNEL_PROTOCOL, TunnelMux } from '@meadow/protocol';
+import { MEADOW_VERSION, NOTICE_DESCRIPTOR_CHANGED, streamLink, TUNNEL_PROTOCOL, TunnelMux } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import { Connector } from './connector.ts';
 import type { CustomerDirectory } from './customers.ts';
@@ -148,7 +148,14 @@ export class Gateway {
 
   private onRelayLink(stream: Stream, connection: Connection): void {
     const peerId = connection.remotePeer.toString();
+    let lastRefetch = 0;
     const mux = new TunnelMux(streamLink(stream), {
+      onNotice: (notice) => {
+        // Only a hint: the descriptor itself comes from the DHT and is verified. At most one refetch a second.
+        if (notice !== NOTICE_DESCRIPTOR_CHANGED || Date.now() - lastRefetch < 1_000) return;
+        lastRefetch = Date.now();
+        void this.refetch(relay);
+      },
       onClose: (err) => {
         this.pool.removeLink(peerId, mux);
         this.metrics.relayLinks.set(this.pool.all().length);
@@ -165,16 +172,11 @@ export class Gateway {
   private async describe(relay: PooledRelay): Promise<void> {
     const deadline = Date.now() + 60_000;
     while (!this.stopping && !relay.mux.isClosed && Date.now() < deadline) {
-      try {
-        relay.descriptor = await this.handle?.discovery.fetchDescriptor(relay.peerId, {
-          signal: AbortSignal.timeout(5_000),
-        });
+      if (await this.refetch(relay)) {
         this.log.info({ relay: relay.peerId, country: relay.descriptor?.country }, 'relay is routable');
         return;
-      } catch (err) {
-        this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor not found yet');
-        await new Promise((r) => setTimeout(r, 500));
       }
+      await new Promise((r) => setTimeout(r, 500));
     }
     if (!relay.mux.isClosed && !this.stopping) {
       this.log.warn({ relay: relay.peerId }, 'no valid descriptor in the DHT: dropping the link');
@@ -183,14 +185,20 @@ export class Gateway {
   }
 
   private async refreshDescriptors(): Promise<void> {
-    for (const relay of this.pool.all()) {
-      try {
-        relay.descriptor = await this.handle?.discovery.fetchDescriptor(relay.peerId, {
-          signal: AbortSignal.timeout(5_000),
-        });
-      } catch (err) {
-        this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor refresh failed');
-      }
+    for (const relay of this.pool.all()) await this.refetch(relay);
+  }
+
+  /** Fetches and verifies a relay's descriptor from the DHT; true if the relay now has one. */
+  private async refetch(relay: PooledRelay): Promise<boolean> {
+    try {
+      const descriptor = await this.handle?.discovery.fetchDescriptor(relay.peerId, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      // The DHT may briefly still answer with an older record: never go back in time.
+      if (descriptor != null && descriptor.issuedAt >= (relay.descriptor?.issuedAt ?? 0)) relay.descriptor = descriptor;
+    } catch (err) {
+      this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor fetch failed');
     }
+    return relay.descriptor != null;
   }
 }

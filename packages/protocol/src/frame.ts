@@ -23,6 +23,7 @@ export const FrameType = {
   FIN: 5,
   RST: 6,
   CREDIT: 7,
+  NOTICE: 8,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

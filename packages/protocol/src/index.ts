@@ -21,7 +21,13 @@ export {
 } from './errors.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
-export { DEFAULT_WINDOW_BYTES, type OpenRequest, TunnelMux, type TunnelMuxInit } from './mux.ts';
+export {
+  DEFAULT_WINDOW_BYTES,
+  NOTICE_DESCRIPTOR_CHANGED,
+  type OpenRequest,
+  TunnelMux,
+  type TunnelMuxInit,
+} from './mux.ts';
 export {
   bytesToIpv6,
   decodeTarget,

@@ -15,6 +15,8 @@ export interface TunnelMuxInit {
   onOpen?: (request: OpenRequest) => void;
   /** Called once when the link is gone and every tunnel on it has been torn down. */
   onClose?: (err?: Error) => void;
+  /** Called for link-level notices (tunnel id 0), e.g. NOTICE_DESCRIPTOR_CHANGED. */
+  onNotice?: (notice: number) => void;
 }
 
 export interface OpenRequest {
@@ -25,6 +27,8 @@ export interface OpenRequest {
 }
 
 export const DEFAULT_WINDOW_BYTES = 512 * 1024;
+/** Link notice: the sender republished its descriptor; the receiver may fetch it again from the DHT. */
+export const NOTICE_DESCRIPTOR_CHANGED = 1;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -109,6 +113,11 @@ export class TunnelMux {
       this.sendControl(FrameType.OPEN, id, encodeTarget(target));
       this.grantExtraWindow(tunnel);
     });
+  }
+
+  /** Sends a link-level notice (a hint only: the receiver checks anything that matters itself). */
+  notify(notice: number): void {
+    this.sendControl(FrameType.NOTICE, 0, Uint8Array.of(notice));
   }
 
   /** Stops the link gracefully: no new tunnels; the link ends once nothing is left to write. */
@@ -232,6 +241,11 @@ export class TunnelMux {
       this.onOpenFrame(tunnelId, payload);
       return;
     }
+    if (type === FrameType.NOTICE) {
+      if (tunnelId !== 0 || payload.byteLength !== 1) throw new Error('NOTICE must have tunnel id 0 and one byte');
+      this.init.onNotice?.(payload[0] as number);
+      return;
+    }
     const tunnel = this.tunnels.get(tunnelId);
     if (tunnel == null) return; // frames racing a reset of this tunnel
     switch (type) {
@@ -305,11 +319,7 @@ export class TunnelMux {
     const { code, message } = decodeErr(payload);
     tunnel.markClosedByPeer();
     tunnel.destroy();
-    pending.reject(
-      new MeadowError(code, message, {
-        hop: code.startsWith('MEADOW_ERR_TARGET') || code === 'MEADOW_ERR_DNS_FAILED' ? 'target' : 'relay',
-      }),
-    );
+    pending.reject(new MeadowError(code, message, { hop: TARGET_SIDE_CODES.has(code) ? 'target' : 'relay' }));
   }
 
   private shutdown(err: Error): void {
@@ -330,6 +340,14 @@ export class TunnelMux {
     this.init.onClose?.(err);
   }
 }
+
+/** Failures the target itself caused, as opposed to the relay's refusals. */
+const TARGET_SIDE_CODES: ReadonlySet<ErrorCode> = new Set([
+  'MEADOW_ERR_DNS_FAILED',
+  'MEADOW_ERR_TARGET_REFUSED',
+  'MEADOW_ERR_TARGET_TIMEOUT',
+  'MEADOW_ERR_TARGET_UNREACHABLE',
+]);
 
 function encodeErr(code: ErrorCode, message: string): Buffer {
   const text = Buffer.from(message.slice(0, 200), 'utf8');

@@ -8,6 +8,7 @@ import {
   isMeadowError,
   MEADOW_VERSION,
   MeadowError,
+  NOTICE_DESCRIPTOR_CHANGED,
   type OpenRequest,
   streamLink,
   TUNNEL_PROTOCOL,
@@ -168,8 +169,12 @@ export class Relay {
       // The cap is reached: no byte more, so tunnels still open are reset (not ended: a cut body must not look complete).
       for (const tunnel of this.openTunnels) tunnel.destroy(this.controls.notServing());
     }
-    void this.publish().catch((err: Error) =>
-      this.log.warn({ err: err.message }, 'could not republish the descriptor'),
+    this.publish().then(
+      () => {
+        // A hint to linked gateways: they fetch the new descriptor from the DHT themselves.
+        for (const { mux } of this.links.values()) mux.notify(NOTICE_DESCRIPTOR_CHANGED);
+      },
+      (err: Error) => this.log.warn({ err: err.message }, 'could not republish the descriptor'),
     );
   }
 
@@ -185,6 +190,7 @@ export class Relay {
       mux.abort(new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay stopping'));
     this.links.clear();
     await this.handle?.stop();
+    this.store?.close();
   }
 
   /** Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`, never overlapping. */
@@ -262,6 +268,8 @@ export class Relay {
     const logTarget = this.init.logTargets ? { target: formatHostPort(target.host, target.port) } : {};
     if (this.stopping)
       return this.refuse(request, new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay is stopping'));
+    const refusal = this.controls.refusal();
+    if (refusal != null) return this.refuse(request, refusal);
     if (this.activeTunnels >= this.init.maxTunnels) {
       return this.refuse(
         request,

@@ -136,6 +136,8 @@ export const relayConfig = z.strictObject({
 
 export const gatewayConfig = z.strictObject({
   identity: z.string(),
+  /** Folder for the customer database (SQLite). */
+  dataDir: z.string().default('./.meadow/gateway-data'),
   network: network,
   socks: listen.default({ host: '127.0.0.1', port: 1080 }),
   http: listen.default({ host: '127.0.0.1', port: 8080 }),
@@ -146,6 +148,9 @@ export const gatewayConfig = z.strictObject({
         name: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1-64 letters, digits or underscores'),
         apiKeySha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the API key'),
         disabled: z.boolean().optional(),
+        priceMicrosPerGb: z.number().int().min(0).optional(),
+        quotaBytes: z.number().int().min(0).nullable().optional(),
+        maxTunnels: z.number().int().min(1).max(1_000_000).optional(),
       }),
     )
     .default([]),

@@ -15,6 +15,8 @@ export interface LocalNetworkInit {
   /** Child log level: 'info' or more verbose, since the launcher waits for each child's 'ready' line. */
   logLevel?: 'info' | 'debug' | 'trace';
   onProgress?: (step: string, detail?: string) => void;
+  /** More customers, each with its own API key (see LocalNetwork.customers). */
+  customers?: Array<{ name: string; quotaBytes?: number; maxTunnels?: number }>;
   /** More exact IP:port targets the relays may reach despite the forbidden ranges (tests only). */
   extraAllowedTargets?: string[];
   /** Extra relay config keys for every relay (e.g. rateLimit, dataCap), merged over the defaults. */
@@ -42,6 +44,8 @@ export interface LocalNetwork {
   };
   relays: LocalRelay[];
   customer: { name: string; apiKey: string };
+  /** Every customer by name, the default 'demo' one included. */
+  customers: Record<string, { name: string; apiKey: string }>;
   /** Starts one more relay (the next egress address), e.g. to replace one that was killed. */
   addRelay(options?: { country?: string; config?: Record<string, unknown> }): Promise<LocalRelay>;
   /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
@@ -111,17 +115,27 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     `${bootstrapReady.multiaddrs[0]}/p2p/${bootstrapReady.peerId}`;
 
   progress('gateway', 'starting the gateway');
-  const customer = { name: 'demo', apiKey: randomBytes(18).toString('base64url') };
+  const customer: { name: string; apiKey: string; quotaBytes?: number; maxTunnels?: number } = {
+    name: 'demo',
+    apiKey: randomBytes(18).toString('base64url'),
+  };
+  const extraCustomers = (init.customers ?? []).map((c) => ({ ...c, apiKey: randomBytes(18).toString('base64url') }));
   const gatewayConfigPath = join(init.dir, 'gateway.yaml');
   await writeFile(
     gatewayConfigPath,
     stringify({
       identity: join(init.dir, 'gateway.key'),
+      dataDir: join(init.dir, 'gateway-data'),
       network: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
       socks: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
-      customers: [{ name: customer.name, apiKeySha256: hashApiKey(customer.apiKey) }],
+      customers: [customer, ...extraCustomers].map((c) => ({
+        name: c.name,
+        apiKeySha256: hashApiKey(c.apiKey),
+        ...(c.quotaBytes == null ? {} : { quotaBytes: c.quotaBytes }),
+        ...(c.maxTunnels == null ? {} : { maxTunnels: c.maxTunnels }),
+      })),
       descriptorRefreshMs: 5_000,
       log: { level: logLevel },
     }),
@@ -201,7 +215,10 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       adminUrl,
     },
     relays,
-    customer,
+    customer: { name: customer.name, apiKey: customer.apiKey },
+    customers: Object.fromEntries(
+      [customer, ...extraCustomers].map((c) => [c.name, { name: c.name, apiKey: c.apiKey }]),
+    ),
     addRelay,
     restartRelay,
     async waitForRoutableRelays(count, timeoutMs = 60_000) {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { MEADOW_VERSION } from '@meadow/protocol';
 import { bootstrapCommand, bootstrapHelp } from './commands/bootstrap.ts';
+import { customerCommand, customerHelp } from './commands/customer.ts';
 import { demoCommand, demoHelp } from './commands/demo.ts';
 import { gatewayCommand, gatewayHelp } from './commands/gateway.ts';
 import { originCommand, originHelp } from './commands/origin.ts';
@@ -19,6 +20,7 @@ Commands:
   relay start --config <file>   run a household relay
   relay pause|resume|status     control a running relay (--config <file>)
   gateway start --config <file> run a gateway (SOCKS5 + HTTP proxy for crawlers)
+  customer add|list|disable|enable|usage   manage a gateway's customers
   origin [--port <n>]           run the small test web site the demo crawls
 
 Run 'meadow <command> --help' for a command's options. Example configs are in config/.`;
@@ -84,6 +86,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'gateway':
         if (wantsHelp || sub !== 'start') return usage(gatewayHelp, wantsHelp, sub);
         return await gatewayCommand({ config: requireConfig(rest.slice(1), 'gateway start') });
+      case 'customer':
+        if (wantsHelp) return print(customerHelp);
+        return await customerCommand(sub, rest.slice(1));
       case 'origin': {
         if (wantsHelp) return print(originHelp);
         const { values } = parseArgs({ args: rest, options: { host: { type: 'string' }, port: { type: 'string' } } });

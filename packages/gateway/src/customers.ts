@@ -7,13 +7,18 @@ export interface CustomerRecord {
   /** SHA-256 of the API key, hex. The key itself is never stored. */
   apiKeySha256: string;
   disabled?: boolean;
+  priceMicrosPerGb?: number;
+  quotaBytes?: number | null;
+  maxTunnels?: number;
 }
 
 export interface Customer {
   name: string;
+  quotaBytes: number | null;
+  maxTunnels: number;
 }
 
-/** Where customers come from; config today, the SQLite customer store once it lands. */
+/** Where customers come from: the gateway's CustomerStore (SQLite). */
 export interface CustomerDirectory {
   find(name: string): CustomerRecord | undefined;
 }
@@ -22,21 +27,12 @@ export function hashApiKey(apiKey: string): string {
   return createHash('sha256').update(apiKey, 'utf8').digest('hex');
 }
 
-export class StaticCustomerDirectory implements CustomerDirectory {
-  private readonly byName: Map<string, CustomerRecord>;
-
-  constructor(records: CustomerRecord[]) {
-    this.byName = new Map(records.map((r) => [r.name.toLowerCase(), r]));
-  }
-
-  find(name: string): CustomerRecord | undefined {
-    return this.byName.get(name.toLowerCase());
-  }
-}
+const NO_KEY = Buffer.alloc(32);
 
 /**
  * Checks proxy credentials: the username names the customer and its routing parameters, the
- * password is the API key. Compares hashes of the full key in constant time.
+ * password is the API key. Compares SHA-256 hashes of the full key in constant time, and does
+ * the same work for unknown customers as for known ones.
  */
 export function authenticate(
   directory: CustomerDirectory,
@@ -46,10 +42,52 @@ export function authenticate(
   const customerName = username.split('-')[0] ?? '';
   const record = directory.find(customerName);
   const given = Buffer.from(hashApiKey(password), 'hex');
-  const expected = Buffer.from(record?.apiKeySha256 ?? '0'.repeat(64), 'hex');
-  const keyOk = expected.length === given.length && timingSafeEqual(given, expected);
-  if (record == null || !keyOk || record.disabled === true) {
-    throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'unknown customer or wrong API key');
+  const expected = record == null ? NO_KEY : Buffer.from(record.apiKeySha256, 'hex');
+  const keyOk = expected.length === given.length && timingSafeEqual(given, expected) && record != null;
+  if (!keyOk || record == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'unknown customer or wrong API key');
+  if (record.disabled === true)
+    throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', `customer "${record.name}" is disabled`);
+  return {
+    customer: { name: record.name, quotaBytes: record.quotaBytes ?? null, maxTunnels: record.maxTunnels ?? 256 },
+    params: parseUsername(username),
+  };
+}
+
+/**
+ * Limits failed authentications per source address: after `maxFailures` within `windowMs`,
+ * further attempts from that address are refused without checking until the window passes.
+ */
+export class AuthThrottle {
+  private readonly failures = new Map<string, { count: number; since: number }>();
+  private readonly maxFailures: number;
+  private readonly windowMs: number;
+
+  constructor(maxFailures = 20, windowMs = 60_000) {
+    this.maxFailures = maxFailures;
+    this.windowMs = windowMs;
   }
-  return { customer: { name: record.name }, params: parseUsername(username) };
+
+  check(address: string, now = Date.now()): void {
+    const entry = this.failures.get(address);
+    if (entry == null) return;
+    if (now - entry.since >= this.windowMs) {
+      this.failures.delete(address);
+      return;
+    }
+    if (entry.count >= this.maxFailures) {
+      throw new MeadowError(
+        'MEADOW_ERR_AUTH_THROTTLED',
+        `too many failed authentications from ${address}; retry in ${Math.ceil((entry.since + this.windowMs - now) / 1000)} s`,
+      );
+    }
+  }
+
+  fail(address: string, now = Date.now()): void {
+    const entry = this.failures.get(address);
+    if (entry == null || now - entry.since >= this.windowMs) this.failures.set(address, { count: 1, since: now });
+    else entry.count++;
+    if (this.failures.size > 100_000) {
+      for (const [key, e] of this.failures) if (now - e.since >= this.windowMs) this.failures.delete(key);
+    }
+  }
 }

@@ -6,7 +6,7 @@ import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
 import { MEADOW_VERSION, NOTICE_DESCRIPTOR_CHANGED, streamLink, TUNNEL_PROTOCOL, TunnelMux } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import { Connector } from './connector.ts';
-import type { CustomerDirectory } from './customers.ts';
+import type { CustomerStore } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { type PooledRelay, RelayPool } from './relay-pool.ts';
@@ -50,16 +50,17 @@ export class Gateway {
   private stopping = false;
   private advertised = false;
 
-  constructor(init: GatewayInit, deps: { logger: Logger; metrics: GatewayMetrics; directory: CustomerDirectory }) {
+  constructor(init: GatewayInit, deps: { logger: Logger; metrics: GatewayMetrics; store: CustomerStore }) {
     this.init = init;
     this.log = deps.logger;
     this.metrics = deps.metrics;
+    this.metrics.observePool(() => this.pool.countByCountry());
     const connector = new Connector(
       { connectTimeoutMs: init.connectTimeoutMs, maxAttempts: init.maxAttempts },
       { pool: this.pool, sessions: this.sessions, metrics: deps.metrics, logger: deps.logger },
     );
     this.service = new TunnelService({
-      directory: deps.directory,
+      store: deps.store,
       connector,
       metrics: deps.metrics,
       logger: deps.logger,
@@ -110,6 +111,9 @@ export class Gateway {
     await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
     this.repeat(() => this.advertise(), 60_000, 200);
     this.repeat(() => this.refreshDescriptors(), this.init.descriptorRefreshMs, this.init.descriptorRefreshMs);
+    const flush = setInterval(() => this.service.store.flush(), 1_000);
+    flush.unref();
+    this.timers.push(flush);
     return { identityCreated: this.handle.identityCreated };
   }
 
@@ -123,6 +127,7 @@ export class Gateway {
     for (const relay of this.pool.all()) relay.mux.abort(new Error('gateway stopping'));
     await this.handle?.stop();
     await Promise.all(closing);
+    this.service.store.close();
   }
 
   private repeat(task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {

@@ -15,14 +15,14 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
-import type { CustomerDirectory } from './customers.ts';
+import { CustomerStore } from './customer-store.ts';
+import type { CustomerRecord } from './customers.ts';
 import { Gateway, type GatewayInit, type ListenAddress } from './gateway.ts';
 import { createGatewayMetrics } from './metrics.ts';
 
 export interface GatewayComponents {
   logger: Logger;
   registry: Registry;
-  directory: CustomerDirectory;
 }
 
 export interface GatewayHandle {
@@ -35,14 +35,22 @@ export interface GatewayHandle {
   stop(): Promise<void>;
 }
 
+export type CustomerSeed = CustomerRecord;
+
 export async function createGateway(
-  init: GatewayInit & { admin: ListenAddress },
+  init: GatewayInit & { admin: ListenAddress; customerDatabase: string; customers: CustomerSeed[] },
   components: GatewayComponents,
 ): Promise<GatewayHandle> {
+  const store = new CustomerStore(init.customerDatabase);
+  // Customers listed in the config are (re)written at start; others are managed with `meadow customer`.
+  for (const seed of init.customers) {
+    const plan = { priceMicrosPerGb: seed.priceMicrosPerGb, quotaBytes: seed.quotaBytes, maxTunnels: seed.maxTunnels };
+    store.upsert(seed, Object.fromEntries(Object.entries(plan).filter(([, v]) => v !== undefined)));
+  }
   const gateway = new Gateway(init, {
     logger: components.logger,
     metrics: createGatewayMetrics(components.registry),
-    directory: components.directory,
+    store,
   });
   const { identityCreated } = await gateway.start();
   const admin = await startAdminServer(gateway, components.registry, init.admin).catch(async (err: unknown) => {
@@ -63,6 +71,7 @@ export async function createGateway(
   };
 }
 
-export { type CustomerDirectory, type CustomerRecord, hashApiKey, StaticCustomerDirectory } from './customers.ts';
+export { type CustomerRow, CustomerStore, type CustomerUsage, DEFAULT_PLAN, type Plan } from './customer-store.ts';
+export { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
 export type { Gateway, GatewayInit, ListenAddress } from './gateway.ts';
 export { parseUsername, type UsernameParams } from './username.ts';

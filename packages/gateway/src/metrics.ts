@@ -8,9 +8,22 @@ export interface GatewayMetrics {
   retries: Counter;
   authFailures: Counter<'protocol'>;
   relayLinks: Gauge;
+  /** Reads the routable pool per country at scrape time. */
+  observePool(read: () => Record<string, number>): void;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+  let readPool: () => Record<string, number> = () => ({});
+  new Gauge({
+    name: 'meadow_gateway_relay_pool_size',
+    help: 'Routable relays by country',
+    labelNames: ['country'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [country, n] of Object.entries(readPool())) this.set({ country }, n);
+    },
+  });
   return {
     tunnels: new Counter({
       name: 'meadow_gateway_tunnels_total',
@@ -48,6 +61,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       labelNames: ['protocol'],
       registers: [registry],
     }),
+    observePool(read) {
+      readPool = read;
+    },
     relayLinks: new Gauge({
       name: 'meadow_gateway_relay_links',
       help: 'Relays linked to this gateway now',

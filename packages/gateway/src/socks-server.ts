@@ -31,7 +31,7 @@ async function handleSocks(service: TunnelService, socket: Socket, init: SocksSe
   try {
     const credentials = await readSocksCredentials(socket, handshake);
     try {
-      service.authenticate(credentials, 'socks5');
+      service.authenticate(credentials, 'socks5', socket.remoteAddress ?? 'unknown');
     } catch (err) {
       sendAuthResult(socket, false);
       throw err;

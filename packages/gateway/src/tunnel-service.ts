@@ -1,28 +1,38 @@
 import type { Socket } from 'node:net';
-import { MeadowError, type Target, type Tunnel } from '@meadow/protocol';
+import { type ByteBudget, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Connector } from './connector.ts';
-import { authenticate, type Customer, type CustomerDirectory } from './customers.ts';
+import type { CustomerStore } from './customer-store.ts';
+import { AuthThrottle, authenticate, type Customer } from './customers.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { UsageMeter } from './usage.ts';
 import type { UsernameParams } from './username.ts';
 
 export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
 
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
 /**
- * What both proxy front ends call: authenticate, open a tunnel through a relay, and meter it.
- * Bytes are taken from the tunnel's own counters when it closes, so each is counted once.
+ * What both proxy front ends call: authenticate, enforce the customer's plan (concurrency and
+ * byte quota), open a tunnel through a relay, and meter it. Bytes are counted by the tunnel
+ * itself (one place); the quota is a budget the tunnel consults, so the cut is exact.
  */
 export class TunnelService {
   readonly usage = new UsageMeter();
-  private readonly directory: CustomerDirectory;
+  readonly store: CustomerStore;
   private readonly connector: Connector;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
+  private readonly throttle = new AuthThrottle();
+  private readonly activeByCustomer = new Map<string, number>();
+  private readonly quotaUsed = new Map<string, number>();
   private active = 0;
 
-  constructor(deps: { directory: CustomerDirectory; connector: Connector; metrics: GatewayMetrics; logger: Logger }) {
-    this.directory = deps.directory;
+  constructor(deps: { store: CustomerStore; connector: Connector; metrics: GatewayMetrics; logger: Logger }) {
+    this.store = deps.store;
     this.connector = deps.connector;
     this.metrics = deps.metrics;
     this.log = deps.logger;
@@ -32,42 +42,69 @@ export class TunnelService {
     return this.active;
   }
 
+  activeFor(customer: string): number {
+    return this.activeByCustomer.get(customer) ?? 0;
+  }
+
   authenticate(
-    credentials: { username: string; password: string },
-    protocol: ClientProtocol = 'http-forward',
+    credentials: Credentials,
+    protocol: ClientProtocol,
+    address: string,
   ): { customer: Customer; params: UsernameParams } {
+    this.throttle.check(address);
     try {
-      return authenticate(this.directory, credentials.username, credentials.password);
+      return authenticate(this.store, credentials.username, credentials.password);
     } catch (err) {
-      if ((err as MeadowError).code === 'MEADOW_ERR_AUTH_REQUIRED') this.metrics.authFailures.inc({ protocol });
+      if ((err as MeadowError).code === 'MEADOW_ERR_AUTH_REQUIRED') {
+        this.metrics.authFailures.inc({ protocol });
+        this.throttle.fail(address);
+      }
       throw err;
     }
   }
 
-  async open(
-    protocol: ClientProtocol,
-    credentials: { username: string; password: string },
-    target: Target,
-    client: Socket,
-  ): Promise<Tunnel> {
-    const { customer, params } = this.authenticate(credentials, protocol);
+  async open(protocol: ClientProtocol, credentials: Credentials, target: Target, client: Socket): Promise<Tunnel> {
+    const address = client.remoteAddress ?? 'unknown';
+    const { customer, params } = this.authenticate(credentials, protocol, address);
     const started = performance.now();
     const abort = new AbortController();
     const onClientGone = (): void => abort.abort(new MeadowError('MEADOW_ERR_INTERNAL', 'client went away'));
     client.once('close', onClientGone);
+    let counted = false;
     try {
+      const running = this.activeFor(customer.name);
+      if (running >= customer.maxTunnels) {
+        throw new MeadowError(
+          'MEADOW_ERR_CONCURRENCY_LIMIT',
+          `${running} tunnels open: the plan allows ${customer.maxTunnels} at once`,
+        );
+      }
+      const budget = this.budgetFor(customer);
+      if (budget != null && this.remaining(customer) <= 0) {
+        throw new MeadowError('MEADOW_ERR_QUOTA_EXHAUSTED', `the quota of ${customer.quotaBytes} bytes is used up`);
+      }
+      this.activeByCustomer.set(customer.name, running + 1);
+      counted = true;
       const { tunnel, relay } = await this.connector.open(customer.name, params, target, { signal: abort.signal });
+      tunnel.budget = budget;
       this.metrics.setupSeconds.observe({ protocol }, (performance.now() - started) / 1000);
       this.metrics.tunnels.inc({ protocol, result: 'ok' });
       this.metrics.activeTunnels.inc({ protocol });
       this.active++;
       tunnel.once('close', () => {
         this.active--;
+        this.release(customer.name);
         this.metrics.activeTunnels.dec({ protocol });
         this.metrics.bytes.inc({ direction: 'to_target' }, tunnel.bytesSent);
         this.metrics.bytes.inc({ direction: 'from_target' }, tunnel.bytesReceived);
         this.usage.record(customer.name, relay.peerId, tunnel.bytesSent, tunnel.bytesReceived);
+        this.store.recordUsage(customer.name, {
+          tunnels: 1,
+          bytesToTarget: tunnel.bytesSent,
+          bytesFromTarget: tunnel.bytesReceived,
+        });
       });
+      counted = false;
       this.log.debug({ customer: customer.name, relay: relay.peerId, tunnel: tunnel.id, protocol }, 'tunnel open');
       return tunnel;
     } catch (err) {
@@ -75,7 +112,44 @@ export class TunnelService {
       this.metrics.tunnels.inc({ protocol, result: code });
       throw err;
     } finally {
+      if (counted) this.release(customer.name);
       client.removeListener('close', onClientGone);
     }
+  }
+
+  private release(customer: string): void {
+    const n = (this.activeByCustomer.get(customer) ?? 1) - 1;
+    if (n <= 0) this.activeByCustomer.delete(customer);
+    else this.activeByCustomer.set(customer, n);
+  }
+
+  private remaining(customer: Customer): number {
+    if (customer.quotaBytes == null) return Number.POSITIVE_INFINITY;
+    return customer.quotaBytes - this.used(customer.name);
+  }
+
+  private used(name: string): number {
+    let used = this.quotaUsed.get(name);
+    if (used == null) {
+      const stored = this.store.usage(name);
+      used = stored.bytesToTarget + stored.bytesFromTarget;
+      this.quotaUsed.set(name, used);
+    }
+    return used;
+  }
+
+  /** A budget shared by all of a customer's tunnels: bytes are booked as they move. */
+  private budgetFor(customer: Customer): ByteBudget | undefined {
+    if (customer.quotaBytes == null) return undefined;
+    const quota = customer.quotaBytes;
+    return {
+      take: (bytes) => {
+        const used = this.used(customer.name);
+        const allowed = Math.max(0, Math.min(bytes, quota - used));
+        this.quotaUsed.set(customer.name, used + allowed);
+        return allowed;
+      },
+      exhausted: () => new MeadowError('MEADOW_ERR_QUOTA_EXHAUSTED', `the quota of ${quota} bytes is used up`),
+    };
   }
 }

@@ -16,6 +16,12 @@ export interface WireMapping {
 
 export const ERROR_CODES = {
   MEADOW_ERR_AUTH_REQUIRED: { httpStatus: 407, socksReply: 0x02, retryable: false },
+  MEADOW_ERR_AUTH_THROTTLED: {
+    httpStatus: 429,
+    proxyStatus: 'proxy_internal_response',
+    socksReply: 0x02,
+    retryable: false,
+  },
   MEADOW_ERR_BAD_USERNAME: { httpStatus: 400, proxyStatus: 'http_request_error', socksReply: 0x02, retryable: false },
   MEADOW_ERR_BAD_REQUEST: { httpStatus: 400, proxyStatus: 'http_request_error', socksReply: 0x01, retryable: false },
   MEADOW_ERR_QUOTA_EXHAUSTED: {

@@ -38,7 +38,7 @@ export {
   type Target,
   TargetError,
 } from './target.ts';
-export { Tunnel, type TunnelInfo } from './tunnel.ts';
+export { type ByteBudget, Tunnel, type TunnelInfo } from './tunnel.ts';
 
 export const TUNNEL_PROTOCOL = '/meadow/tunnel/1.0.0';
 export const MEADOW_VERSION = '0.1.0';

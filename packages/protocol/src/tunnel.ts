@@ -12,6 +12,16 @@ export interface TunnelInfo {
   localPort: number;
 }
 
+/**
+ * A limit on the payload a tunnel may carry, both directions together (a customer's quota).
+ * `take` books up to `bytes` and returns how many may pass; once it returns fewer, the tunnel is
+ * cut with `exhausted()`.
+ */
+export interface ByteBudget {
+  take(bytes: number): number;
+  exhausted(): Error;
+}
+
 /** Bytes of outgoing payload a tunnel holds before it stops accepting writes. */
 const SEND_HIGH_WATER_BYTES = 64 * 1024;
 
@@ -29,6 +39,8 @@ export class Tunnel extends Duplex {
   bytesReceived = 0;
   /** @internal */
   queuedForFlush = false;
+  /** Optional quota, checked as bytes are framed or received: the cut is exact. */
+  budget: ByteBudget | undefined;
 
   private readonly mux: TunnelMux;
   private readonly outQueue: Buffer[] = [];
@@ -146,6 +158,22 @@ export class Tunnel extends Duplex {
   takeFrame(maxBytes: number): Buffer | undefined {
     let n = Math.min(maxBytes, this.sendCredit, this.outQueuedBytes);
     if (n <= 0) return undefined;
+    if (this.budget != null) {
+      const allowed = this.budget.take(n);
+      if (allowed < n) {
+        // Budget spent: send what it allows, drop the rest, and cut the tunnel.
+        const err = this.budget.exhausted();
+        queueMicrotask(() => this.destroy(err));
+        const kept =
+          allowed > 0 ? this.outQueue[0]?.subarray(0, Math.min(allowed, this.outQueue[0].byteLength)) : undefined;
+        this.outQueue.length = 0;
+        this.outQueuedBytes = 0;
+        if (kept == null || kept.byteLength === 0) return undefined;
+        this.sendCredit -= kept.byteLength;
+        this.bytesSent += kept.byteLength;
+        return kept;
+      }
+    }
     let frame: Buffer;
     const head = this.outQueue[0] as Buffer;
     if (head.byteLength <= n) {
@@ -181,6 +209,15 @@ export class Tunnel extends Duplex {
   /** @internal Returns false when the peer overran its credit. */
   onRemoteData(payload: Uint8Array): boolean {
     if (payload.byteLength > this.recvAllowance) return false;
+    if (this.budget != null) {
+      const allowed = this.budget.take(payload.byteLength);
+      if (allowed < payload.byteLength) {
+        this.bytesReceived += allowed;
+        if (allowed > 0) this.push(Buffer.from(payload.buffer, payload.byteOffset, allowed));
+        this.destroy(this.budget.exhausted());
+        return true;
+      }
+    }
     this.recvAllowance -= payload.byteLength;
     this.lastActivity = Date.now();
     this.bytesReceived += payload.byteLength;

@@ -1,4 +1,5 @@
-import { createGateway, StaticCustomerDirectory } from '@meadow/gateway';
+import { join } from 'node:path';
+import { createGateway } from '@meadow/gateway';
 import { gatewayConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
@@ -34,8 +35,10 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       idleTimeoutMs: config.timeouts.idleMs,
       maxAttempts: config.maxAttempts,
       descriptorRefreshMs: config.descriptorRefreshMs,
+      customerDatabase: join(relativeTo(args.config, config.dataDir), 'customers.db'),
+      customers: config.customers,
     },
-    { logger: log, registry, directory: new StaticCustomerDirectory(config.customers) },
+    { logger: log, registry },
   );
   log.info(
     {

@@ -1,0 +1,115 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CustomerStore, DEFAULT_PLAN } from '@meadow/gateway';
+import { ConfigError, gatewayConfig, loadConfig, relativeTo } from '../config.ts';
+
+export const customerHelp = `meadow customer <add|list|disable|enable|usage> --config <gateway config> [options]
+
+Manages the gateway's customers (kept in <dataDir>/customers.db, SQLite). A running gateway
+sees changes within a second.
+
+  meadow customer add --config gw.yaml --name acme [--quota-gb 100] [--price-per-gb 1.50] [--max-tunnels 256]
+      creates the customer and prints its API key — once: only its SHA-256 is stored
+  meadow customer list --config gw.yaml
+  meadow customer disable --config gw.yaml --name acme      (enable: the same)
+  meadow customer usage --config gw.yaml [--name acme]      bytes and tunnels so far
+
+Crawlers then use username "acme[-country-de][-session-…]" and the API key as password.`;
+
+const GB = 1_000_000_000;
+
+export async function customerCommand(sub: string | undefined, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      name: { type: 'string' },
+      'quota-gb': { type: 'string' },
+      'price-per-gb': { type: 'string' },
+      'max-tunnels': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (values.config == null) throw new ConfigError(`customer ${sub ?? ''}: --config <gateway config> is required`);
+  const config = await loadConfig(values.config, gatewayConfig);
+  const store = new CustomerStore(join(relativeTo(values.config, config.dataDir), 'customers.db'));
+  const out = (text: string): void => {
+    process.stdout.write(`${text}\n`);
+  };
+  const name = (): string => {
+    if (values.name == null || !/^[A-Za-z0-9_]{1,64}$/.test(values.name)) {
+      throw new ConfigError('--name must be 1-64 letters, digits or underscores');
+    }
+    return values.name;
+  };
+  const number = (flag: string, text: string | undefined, min: number): number | undefined => {
+    if (text == null) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min) throw new ConfigError(`--${flag} must be a number ≥ ${min}, got "${text}"`);
+    return n;
+  };
+  try {
+    switch (sub) {
+      case 'add': {
+        const quotaGb = number('quota-gb', values['quota-gb'], 0);
+        const price = number('price-per-gb', values['price-per-gb'], 0);
+        const maxTunnels = number('max-tunnels', values['max-tunnels'], 1);
+        const { apiKey, customer } = store.add(name(), {
+          quotaBytes: quotaGb == null ? null : Math.round(quotaGb * GB),
+          priceMicrosPerGb: price == null ? DEFAULT_PLAN.priceMicrosPerGb : Math.round(price * 1_000_000),
+          maxTunnels: maxTunnels == null ? DEFAULT_PLAN.maxTunnels : Math.floor(maxTunnels),
+        });
+        if (values.json === true) out(JSON.stringify({ name: customer.name, apiKey }));
+        else {
+          out(`Customer ${customer.name} created.`);
+          out(`API key (shown once, store it now): ${apiKey}`);
+          out(`Plan: ${planText(customer)}`);
+        }
+        return 0;
+      }
+      case 'list':
+        for (const c of store.list())
+          out(`${c.name.padEnd(20)} ${c.disabled ? 'disabled' : 'active  '} ${planText(c)}`);
+        return 0;
+      case 'disable':
+      case 'enable': {
+        const n = name();
+        if (!store.setDisabled(n, sub === 'disable')) {
+          process.stderr.write(`meadow: no customer "${n}"\n`);
+          return 1;
+        }
+        out(`Customer ${n} ${sub}d.`);
+        return 0;
+      }
+      case 'usage': {
+        const names = values.name == null ? store.list().map((c) => c.name) : [name()];
+        const rows = names.map((n) => ({ name: n, ...store.usage(n), quotaBytes: store.find(n)?.quotaBytes ?? null }));
+        if (values.json === true) out(JSON.stringify(rows));
+        else
+          for (const r of rows) {
+            const total = r.bytesToTarget + r.bytesFromTarget;
+            const quota =
+              r.quotaBytes == null
+                ? 'no quota'
+                : `${((100 * total) / Math.max(1, r.quotaBytes)).toFixed(1)}% of ${r.quotaBytes} B quota`;
+            out(
+              `${r.name.padEnd(20)} ${r.tunnels} tunnels, ${r.bytesToTarget} B up, ${r.bytesFromTarget} B down (${quota})`,
+            );
+          }
+        return 0;
+      }
+      default:
+        process.stderr.write(
+          `meadow: ${sub == null ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${customerHelp}\n`,
+        );
+        return 2;
+    }
+  } finally {
+    store.close();
+  }
+}
+
+function planText(c: { quotaBytes: number | null; priceMicrosPerGb: number; maxTunnels: number }): string {
+  const quota = c.quotaBytes == null ? 'no quota' : `quota ${(c.quotaBytes / GB).toFixed(3)} GB`;
+  return `${quota}, ${(c.priceMicrosPerGb / 1_000_000).toFixed(2)} per GB, at most ${c.maxTunnels} tunnels at once`;
+}

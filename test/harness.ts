@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
@@ -69,30 +70,46 @@ export function rssBytes(pid: number): number {
   return kb == null ? 0 : Number(kb[1]) * 1024;
 }
 
+/**
+ * A SOCKS5 tunnel through the gateway. With `allowHalfOpen` the client keeps its sending side open
+ * after the far side's FIN (for half-close tests); otherwise it ends it, as most clients do.
+ */
 export async function socksConnect(
   proxy: { host: string; port: number },
   creds: { username: string; password: string },
   host: string,
   port: number,
+  options: { allowHalfOpen?: boolean } = {},
 ): Promise<Socket> {
-  const { socket } = await SocksClient.createConnection({
-    proxy: { host: proxy.host, port: proxy.port, type: 5, userId: creds.username, password: creds.password },
-    command: 'connect',
-    destination: { host, port },
-    timeout: 15_000,
-  });
-  return socket;
+  const existing = connect({ host: proxy.host, port: proxy.port, allowHalfOpen: options.allowHalfOpen ?? false });
+  await once(existing, 'connect');
+  try {
+    const { socket } = await SocksClient.createConnection({
+      proxy: { host: proxy.host, port: proxy.port, type: 5, userId: creds.username, password: creds.password },
+      command: 'connect',
+      destination: { host, port },
+      timeout: 15_000,
+      existing_socket: existing,
+    });
+    return socket;
+  } catch (err) {
+    existing.destroy();
+    throw err;
+  }
 }
 
 export function httpConnect(
   proxy: { host: string; port: number },
   creds: { username: string; password: string },
   authority: string,
+  options: { allowHalfOpen?: boolean } = {},
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({
       host: proxy.host,
       port: proxy.port,
+      createConnection: () =>
+        connect({ host: proxy.host, port: proxy.port, allowHalfOpen: options.allowHalfOpen ?? false }),
       method: 'CONNECT',
       path: authority,
       headers: {
@@ -100,12 +117,14 @@ export function httpConnect(
       },
     });
     req.once('error', reject);
-    req.once('connect', (res, socket) => {
+    req.once('connect', (res, socket, head) => {
       if (res.statusCode !== 200) {
         socket.destroy();
         reject(new Error(`CONNECT answered ${res.statusCode}: ${res.headers['proxy-status']}`));
         return;
       }
+      // Bytes the target sent right behind the 200 arrive in `head`: give them back to the socket.
+      if (head.byteLength > 0) socket.unshift(head);
       resolve(socket);
     });
     req.end();

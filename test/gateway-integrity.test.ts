@@ -1,0 +1,318 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalNetwork, patternBytes, startLocalNetwork } from '@meadow/cli';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { curl, getJson, httpConnect, socksConnect, waitFor } from './harness.ts';
+
+const MiB = 1024 * 1024;
+const SIZE = 50 * MiB;
+
+interface GatewayStatus {
+  activeTunnels: number;
+  relays: Array<{ activeTunnels: number }>;
+}
+
+let net: LocalNetwork;
+let dir: string;
+/** Test-owned TCP servers the relays may reach (exact targets), to watch half-close and resets from the far side. */
+let echoOnEnd: { server: Server; port: number };
+let closesFirst: { server: Server; port: number; received: Promise<number>[] };
+let holder: { server: Server; port: number; sockets: Socket[] };
+
+async function listen(handler: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {});
+    handler(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-integrity-'));
+  // Echoes the byte count once the client half-closes, then closes its own side.
+  echoOnEnd = await listen((socket) => {
+    let count = 0;
+    socket.on('data', (c: Buffer) => {
+      count += c.byteLength;
+    });
+    socket.on('end', () => socket.end(`${count}`));
+  });
+  // Says hello and half-closes at once, then keeps reading what the client sends.
+  const received: Promise<number>[] = [];
+  closesFirst = {
+    ...(await listen((socket) => {
+      socket.end('hello');
+      received.push(
+        new Promise((resolve) => {
+          let count = 0;
+          socket.on('data', (c: Buffer) => {
+            count += c.byteLength;
+          });
+          socket.on('close', () => resolve(count));
+        }),
+      );
+    })),
+    received,
+  };
+  const sockets: Socket[] = [];
+  holder = { ...(await listen((socket) => sockets.push(socket))), sockets };
+  net = await startLocalNetwork({
+    dir,
+    relays: 2,
+    extraAllowedTargets: [`127.0.0.1:${echoOnEnd.port}`, `127.0.0.1:${closesFirst.port}`, `127.0.0.1:${holder.port}`],
+    customers: [
+      { name: 'small', quotaBytes: 1 * MiB },
+      { name: 'narrow', maxTunnels: 2 },
+    ],
+  });
+  await net.waitForRoutableRelays(2, 60_000);
+});
+
+afterAll(async () => {
+  await net?.stop();
+  for (const s of [echoOnEnd, closesFirst, holder]) s?.server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  // Whatever a test opened, nothing is left at the gateway or the relays.
+  await waitFor(
+    async () => {
+      const gw = await getJson<GatewayStatus>(`${net.gateway.adminUrl}/status`);
+      return gw.activeTunnels === 0 && gw.relays.every((r) => r.activeTunnels === 0);
+    },
+    10_000,
+    'active tunnel gauges back to zero',
+  );
+});
+
+const demo = () => ({ username: 'demo', password: net.customer.apiKey });
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+type Opener = (host: string, port: number, halfOpen?: boolean) => Promise<Socket>;
+const openers: Array<[string, Opener]> = [
+  [
+    'SOCKS5',
+    (host, port, halfOpen) => socksConnect(net.gateway.socks, demo(), host, port, { allowHalfOpen: halfOpen }),
+  ],
+  [
+    'CONNECT',
+    (host, port, halfOpen) => httpConnect(net.gateway.http, demo(), `${host}:${port}`, { allowHalfOpen: halfOpen }),
+  ],
+];
+
+function collect(socket: Socket): Promise<{ data: Buffer; error?: Error }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let error: Error | undefined;
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (e) => {
+      error = e;
+    });
+    socket.on('close', () => resolve({ data: Buffer.concat(chunks), error }));
+  });
+}
+
+function split(data: Buffer): { head: string; body: Buffer } {
+  const end = data.indexOf('\r\n\r\n');
+  return { head: data.subarray(0, end).toString('latin1'), body: data.subarray(end + 4) };
+}
+
+describe('50 MiB each way arrive byte-identical', () => {
+  const upload = randomBytes(SIZE);
+  const expectedDownload = sha(
+    Buffer.concat(Array.from({ length: SIZE / (64 * 1024) }, () => patternBytes(0, 64 * 1024))),
+  );
+
+  it.each(openers)('over %s', async (_name, open) => {
+    const up = await open('127.0.0.1', net.origin.port);
+    const upReply = collect(up);
+    up.write(`POST /upload HTTP/1.1\r\nHost: origin\r\nContent-Length: ${SIZE}\r\nConnection: close\r\n\r\n`);
+    up.write(upload);
+    expect(JSON.parse(split((await upReply).data).body.toString()).sha256).toBe(sha(upload));
+    const down = await open('127.0.0.1', net.origin.port);
+    const downReply = collect(down);
+    down.write(`GET /bytes/${SIZE} HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n`);
+    expect(sha(split((await downReply).data).body)).toBe(expectedDownload);
+  });
+
+  it('over absolute-URI forwarding', async () => {
+    const proxyAuthorization = `Basic ${Buffer.from(`demo:${net.customer.apiKey}`).toString('base64')}`;
+    const send = (method: string, path: string, body?: Buffer) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port: net.gateway.http.port,
+          method,
+          path: `${net.origin.url.replace(/\/$/, '')}${path}`,
+          headers: {
+            'proxy-authorization': proxyAuthorization,
+            ...(body == null ? {} : { 'content-length': body.byteLength }),
+          },
+          agent: false,
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        });
+        req.end(body);
+      });
+    expect(JSON.parse((await send('POST', '/upload', upload)).toString()).sha256).toBe(sha(upload));
+    expect(sha(await send('GET', `/bytes/${SIZE}`))).toBe(expectedDownload);
+  });
+});
+
+describe('half-close and reset', () => {
+  it.each(openers)('%s: the client half-closes, and the target still answers', async (_name, open) => {
+    const socket = await open('127.0.0.1', echoOnEnd.port);
+    const reply = collect(socket);
+    socket.end(Buffer.alloc(MiB, 3));
+    const { data, error } = await reply;
+    expect(error).toBeUndefined();
+    expect(data.toString()).toBe(String(MiB));
+  });
+
+  it.each(openers)('%s: the target half-closes, and the client can still send', async (_name, open) => {
+    const socket = await open('127.0.0.1', closesFirst.port, true);
+    socket.on('error', () => {});
+    const hello: Buffer[] = [];
+    socket.on('data', (c: Buffer) => hello.push(c));
+    await once(socket, 'end');
+    expect(Buffer.concat(hello).toString()).toBe('hello');
+    socket.end(Buffer.alloc(MiB, 5));
+    await waitFor(() => closesFirst.received.length > 0, 5_000);
+    expect(await closesFirst.received.at(-1)).toBe(MiB);
+  });
+
+  it.each(openers)('%s: a reset by the target reaches the client as a reset within seconds', async (_name, open) => {
+    const before = holder.sockets.length;
+    const socket = await open('127.0.0.1', holder.port);
+    const outcome = collect(socket);
+    await waitFor(() => holder.sockets.length > before, 5_000);
+    const started = Date.now();
+    holder.sockets.at(-1)?.resetAndDestroy();
+    const { error } = await outcome;
+    expect((error as NodeJS.ErrnoException | undefined)?.code).toBe('ECONNRESET');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it.each(openers)('%s: a reset by the client closes the target within seconds', async (_name, open) => {
+    const before = holder.sockets.length;
+    const socket = await open('127.0.0.1', holder.port);
+    await waitFor(() => holder.sockets.length > before, 5_000);
+    const target = holder.sockets.at(-1) as Socket;
+    const closed = new Promise((resolve) => target.once('close', resolve));
+    const started = Date.now();
+    socket.resetAndDestroy();
+    await closed;
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe('plans', () => {
+  it('cuts a tunnel at the byte quota and then answers 402', async () => {
+    const socket = await socksConnect(
+      net.gateway.socks,
+      { username: 'small', password: net.customers.small?.apiKey as string },
+      '127.0.0.1',
+      net.origin.port,
+    );
+    const result = collect(socket);
+    socket.write(`GET /bytes/${4 * MiB} HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n`);
+    const { data, error } = await result;
+    expect(data.byteLength).toBeLessThanOrEqual(MiB);
+    expect((error as NodeJS.ErrnoException | undefined)?.code).toBe('ECONNRESET');
+    const again = await curl([
+      '-x',
+      `http://127.0.0.1:${net.gateway.http.port}`,
+      '--proxy-user',
+      `small:${net.customers.small?.apiKey}`,
+      net.origin.url,
+    ]);
+    expect(again.status).toBe(402);
+    expect(again.headers).toMatch(/proxy-status: meadow; error=proxy_internal_response; details="gateway: the quota/);
+  });
+
+  it('answers 429 with Retry-After past the concurrency limit', async () => {
+    const creds = { username: 'narrow', password: net.customers.narrow?.apiKey as string };
+    const open = await Promise.all([
+      httpConnect(net.gateway.http, creds, `127.0.0.1:${holder.port}`),
+      httpConnect(net.gateway.http, creds, `127.0.0.1:${holder.port}`),
+    ]);
+    const third = await curl([
+      '-p',
+      '-x',
+      `http://127.0.0.1:${net.gateway.http.port}`,
+      '--proxy-user',
+      `narrow:${creds.password}`,
+      net.origin.url,
+    ]);
+    expect(third.headers).toMatch(/HTTP\/1\.1 429/);
+    expect(third.headers).toMatch(/retry-after: \d+/i);
+    for (const s of open) s.destroy();
+    // The holder keeps its side open (half-open tunnels are legal): close it too.
+    for (const s of holder.sockets) s.destroy();
+  });
+});
+
+describe('strict HTTP parsing', () => {
+  async function raw(request: string): Promise<string> {
+    const socket = connect(net.gateway.http.port, '127.0.0.1');
+    const reply = collect(socket);
+    socket.write(request);
+    const { data } = await reply;
+    return data.toString('latin1');
+  }
+  const auth = () => `Proxy-Authorization: Basic ${Buffer.from(`demo:${net.customer.apiKey}`).toString('base64')}\r\n`;
+  const target = () => `http://127.0.0.1:${net.origin.port}/upload`;
+
+  it.each([
+    [
+      'Content-Length with Transfer-Encoding',
+      () =>
+        `POST ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    ],
+    [
+      'a Transfer-Encoding other than chunked',
+      () => `POST ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}Transfer-Encoding: gzip\r\n\r\n`,
+    ],
+    [
+      'duplicate Content-Length',
+      () => `POST ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`,
+    ],
+    [
+      'an invalid Content-Length',
+      () => `POST ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}Content-Length: 3x\r\n\r\nabc`,
+    ],
+    ['obs-fold', () => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-A: b\r\n c\r\n\r\n`],
+    ['a NUL in a header', () => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-A: b\0c\r\n\r\n`],
+    [
+      'a header block over 64 KiB',
+      () => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-Big: ${'a'.repeat(70_000)}\r\n\r\n`,
+    ],
+    ['CONNECT without a port', () => `CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth()}\r\n`],
+    ['CONNECT to port 0', () => `CONNECT 127.0.0.1:0 HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth()}\r\n`],
+  ])('answers 400 and closes for %s', async (_name, build) => {
+    const reply = await raw(build());
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply).toMatch(/proxy-status: meadow; error=http_request_error/i);
+  });
+
+  it('routes absolute-URI requests by the URL, not the Host header', async () => {
+    const reply = await raw(
+      `GET http://127.0.0.1:${net.origin.port}/ HTTP/1.1\r\nHost: evil.example\r\n${auth()}Connection: close\r\n\r\n`,
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(reply).toContain(`"host":"127.0.0.1:${net.origin.port}"`);
+  });
+});

@@ -1,0 +1,184 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { Server as ProxyChainServer } from 'proxy-chain';
+import { ProxyAgent, request, Socks5ProxyAgent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { curl, getJson, socksConnect, waitFor } from './harness.ts';
+
+let net: LocalNetwork;
+let dir: string;
+
+interface GatewayStatus {
+  activeTunnels: number;
+  relays: Array<{ peerId: string; routable: boolean; activeTunnels: number }>;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-interop-'));
+  net = await startLocalNetwork({ dir, relays: 3, countries: ['DE', 'DE', 'FR'] });
+  await net.waitForRoutableRelays(3, 60_000);
+});
+
+afterAll(async () => {
+  await net?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const key = () => net.customer.apiKey;
+const egressOf = (body: string): string => (JSON.parse(body) as { youAre: string }).youAre;
+
+async function noTunnelsLeft(): Promise<void> {
+  await waitFor(
+    async () => {
+      const gw = await getJson<GatewayStatus>(`${net.gateway.adminUrl}/status`);
+      return gw.activeTunnels === 0 && gw.relays.every((r) => r.activeTunnels === 0);
+    },
+    10_000,
+    'every tunnel closed',
+  );
+}
+
+describe('clients no one here wrote', () => {
+  it('undici ProxyAgent (CONNECT and absolute-URI) and Socks5ProxyAgent fetch through relays', async () => {
+    const proxyAuth = `Basic ${Buffer.from(`demo:${key()}`).toString('base64')}`;
+    const connect = new ProxyAgent({ uri: `http://127.0.0.1:${net.gateway.http.port}`, token: proxyAuth });
+    const forward = new ProxyAgent({
+      uri: `http://127.0.0.1:${net.gateway.http.port}`,
+      token: proxyAuth,
+      proxyTunnel: false,
+    });
+    const socks = new Socks5ProxyAgent(`socks5://127.0.0.1:${net.gateway.socks.port}`, {
+      username: 'demo',
+      password: key(),
+    });
+    try {
+      for (const dispatcher of [connect, forward, socks]) {
+        const res = await request(net.origin.url, { dispatcher });
+        expect(res.statusCode).toBe(200);
+        expect(net.relays.map((r) => r.egressAddress)).toContain(egressOf(await res.body.text()));
+      }
+    } finally {
+      await Promise.all([connect.close(), forward.close(), socks.close()]);
+    }
+    await noTunnelsLeft();
+  });
+
+  it('proxy-chain uses the gateway as its upstream', async () => {
+    const chain = new ProxyChainServer({
+      port: 0,
+      host: '127.0.0.1',
+      prepareRequestFunction: () => ({
+        upstreamProxyUrl: `http://demo:${encodeURIComponent(key())}@127.0.0.1:${net.gateway.http.port}`,
+      }),
+    });
+    await chain.listen();
+    try {
+      for (const args of [[], ['-p']]) {
+        const res = await curl([...args, '-x', `http://127.0.0.1:${chain.port}`, net.origin.url]);
+        expect(res.status).toBe(200);
+        expect(net.relays.map((r) => r.egressAddress)).toContain(egressOf(res.body));
+      }
+    } finally {
+      await chain.close(true);
+    }
+  });
+
+  it('Crawlee (HttpCrawler with a session-aware ProxyConfiguration) keeps one exit per session', async () => {
+    const { HttpCrawler, ProxyConfiguration, Configuration } = await import('@crawlee/http');
+    const config = new Configuration({
+      persistStorage: false,
+      storageClientOptions: { localDataDirectory: join(dir, 'crawlee') },
+    });
+    const seen = new Map<string, Set<string>>();
+    const proxyConfiguration = new ProxyConfiguration({
+      newUrlFunction: (sessionId) =>
+        `http://demo-session-${String(sessionId).replace(/[^A-Za-z0-9_]/g, '_')}:${encodeURIComponent(key())}@127.0.0.1:${net.gateway.http.port}`,
+    });
+    const crawler = new HttpCrawler(
+      {
+        proxyConfiguration,
+        useSessionPool: true,
+        sessionPoolOptions: { maxPoolSize: 2 },
+        maxConcurrency: 2,
+        maxRequestRetries: 0,
+        requestHandler: async ({ body, session }) => {
+          const id = session?.id ?? 'none';
+          if (!seen.has(id)) seen.set(id, new Set());
+          seen.get(id)?.add(egressOf(String(body)));
+        },
+      },
+      config,
+    );
+    await crawler.run(Array.from({ length: 16 }, (_, i) => `${net.origin.url}?page=${i}`));
+    expect([...seen.values()].reduce((n, s) => n + s.size, 0)).toBeGreaterThan(0);
+    for (const exits of seen.values()) expect(exits.size).toBe(1);
+    expect(crawler.stats.state.requestsFinished).toBe(16);
+  });
+});
+
+describe('routing', () => {
+  const viaHttp = (username: string) =>
+    curl(['-x', `http://127.0.0.1:${net.gateway.http.port}`, '--proxy-user', `${username}:${key()}`, net.origin.url]);
+
+  it('rotates without a session and sticks with one', async () => {
+    const rotating = new Set<string>();
+    for (let i = 0; i < 20; i++) rotating.add(egressOf((await viaHttp('demo')).body));
+    expect(rotating.size).toBeGreaterThan(1);
+    const sticky = new Set<string>();
+    for (let i = 0; i < 20; i++) sticky.add(egressOf((await viaHttp('demo-session-s1')).body));
+    expect(sticky.size).toBe(1);
+  });
+
+  it('targets a country', async () => {
+    const fr = net.relays.find((r) => r.country === 'FR');
+    for (let i = 0; i < 5; i++) expect(egressOf((await viaHttp('demo-country-fr')).body)).toBe(fr?.egressAddress);
+    const none = await viaHttp('demo-country-jp');
+    expect(none.status).toBe(503);
+    expect(none.headers).toMatch(/retry-after: \d+/i);
+    expect(none.headers).toMatch(/error=destination_unavailable/);
+  });
+
+  it('rejects bad username parameters with 400 and the reason', async () => {
+    const res = await viaHttp('demo-zone-x');
+    expect(res.status).toBe(400);
+    expect(res.headers).toMatch(
+      /proxy-status: meadow; error=http_request_error; details="gateway: unknown username parameter 'zone'/i,
+    );
+    const socks = await socksConnect(
+      net.gateway.socks,
+      { username: 'demo-country-xyz', password: key() },
+      '127.0.0.1',
+      net.origin.port,
+    ).catch((e: Error) => e);
+    expect(String(socks)).toMatch(/Authentication failed/i);
+  });
+
+  it('moves a session to another relay of its country when its relay leaves; -strict answers 503 instead', async () => {
+    const first = egressOf((await viaHttp('demo-country-de-session-move')).body);
+    egressOf((await viaHttp('demo-country-de-session-pinned-strict')).body);
+    const pinnedExit = egressOf((await viaHttp('demo-country-de-session-pinned-strict')).body);
+    const victim = net.relays.find((r) => r.egressAddress === first);
+    expect(victim?.country).toBe('DE');
+    victim?.service.kill('SIGKILL');
+    await waitFor(
+      async () => {
+        const gw = await getJson<GatewayStatus>(`${net.gateway.adminUrl}/status`);
+        return !gw.relays.some((r) => r.peerId === victim?.peerId);
+      },
+      30_000,
+      'gateway drops the killed relay',
+    );
+    const moved = egressOf((await viaHttp('demo-country-de-session-move')).body);
+    expect(moved).not.toBe(first);
+    expect(net.relays.find((r) => r.egressAddress === moved)?.country).toBe('DE');
+    const strict = await viaHttp('demo-country-de-session-pinned-strict');
+    if (pinnedExit === first) {
+      expect(strict.status).toBe(503);
+      expect(strict.headers).toMatch(/strict session/);
+    } else {
+      expect(egressOf(strict.body)).toBe(pinnedExit);
+    }
+  });
+});

@@ -1,0 +1,83 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CustomerStore, hashApiKey } from '@meadow/gateway';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+let dir: string;
+let config: string;
+
+function meadow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
+      resolve({
+        code: error == null ? 0 : Number((error as { code?: number }).code),
+        stdout: String(stdout),
+        stderr: String(stderr),
+      });
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-customer-'));
+  config = join(dir, 'gateway.yaml');
+  await writeFile(config, 'identity: ./gw.key\nnetwork: {}\n');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('meadow customer', () => {
+  it('adds a customer, prints its key once and stores only its hash', async () => {
+    const added = await meadow(
+      'customer',
+      'add',
+      '--config',
+      config,
+      '--name',
+      'acme',
+      '--quota-gb',
+      '2',
+      '--max-tunnels',
+      '8',
+      '--json',
+    );
+    expect(added.code).toBe(0);
+    const { apiKey } = JSON.parse(added.stdout) as { apiKey: string };
+    expect(apiKey).toMatch(/^mdw_[A-Za-z0-9_-]{32}$/);
+    const store = new CustomerStore(join(dir, '.meadow', 'gateway-data', 'customers.db'));
+    const row = store.find('acme');
+    store.close();
+    expect(row).toMatchObject({
+      apiKeySha256: hashApiKey(apiKey),
+      quotaBytes: 2_000_000_000,
+      maxTunnels: 8,
+      disabled: false,
+    });
+    const again = await meadow('customer', 'add', '--config', config, '--name', 'acme');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists/);
+  });
+
+  it('lists, disables and reports usage', async () => {
+    expect((await meadow('customer', 'list', '--config', config)).stdout).toMatch(/acme\s+active\s+quota 2\.000 GB/);
+    expect((await meadow('customer', 'disable', '--config', config, '--name', 'acme')).stdout).toMatch(/disabled/);
+    expect((await meadow('customer', 'list', '--config', config)).stdout).toMatch(/acme\s+disabled/);
+    const usage = await meadow('customer', 'usage', '--config', config, '--json');
+    expect(JSON.parse(usage.stdout)).toEqual([
+      { name: 'acme', tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0, quotaBytes: 2_000_000_000 },
+    ]);
+    const missing = await meadow('customer', 'disable', '--config', config, '--name', 'nobody');
+    expect(missing.code).toBe(1);
+  });
+
+  it('names a bad flag value', async () => {
+    const bad = await meadow('customer', 'add', '--config', config, '--name', 'x', '--quota-gb', 'lots');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--quota-gb must be a number/);
+  });
+});

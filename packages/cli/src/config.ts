@@ -162,6 +162,24 @@ export const gatewayConfig = z.strictObject({
     })
     .default({ connectMs: 15_000, handshakeMs: 10_000, idleMs: 300_000 }),
   maxAttempts: z.number().int().min(1).max(10).default(3),
+  pool: z
+    .strictObject({
+      /** Sybil limits: most relays linked from one public IP, and from one /24 (IPv6: /48). */
+      maxRelaysPerIp: z.number().int().min(1).default(2),
+      maxRelaysPerNetwork: z.number().int().min(1).default(8),
+      healthCheckIntervalMs: z.number().int().min(500).default(10_000),
+      maxPingFailures: z.number().int().min(1).default(3),
+      describeDeadlineMs: z.number().int().min(1_000).default(60_000),
+    })
+    .default({
+      maxRelaysPerIp: 2,
+      maxRelaysPerNetwork: 8,
+      healthCheckIntervalMs: 10_000,
+      maxPingFailures: 3,
+      describeDeadlineMs: 60_000,
+    }),
+  /** An mmdb country database (default: DB-IP country lite, shipped in an npm package). */
+  geoipDatabase: z.string().optional(),
   descriptorRefreshMs: z.number().int().min(1_000).default(60_000),
   log: log.default({ level: 'info' }),
 });

@@ -137,6 +137,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         ...(c.maxTunnels == null ? {} : { maxTunnels: c.maxTunnels }),
       })),
       descriptorRefreshMs: 5_000,
+      pool: { healthCheckIntervalMs: 2_000 },
       log: { level: logLevel },
     }),
   );

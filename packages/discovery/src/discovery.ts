@@ -2,6 +2,7 @@ import type { PeerInfo, PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { encodeDescriptor, type RelayDescriptor, verifyDescriptor } from './descriptor.ts';
 import { descriptorKey, topics } from './keys.ts';
+import type { DiscoveryMetrics } from './metrics.ts';
 import type { MeadowNode } from './node.ts';
 
 export type DescriptorFields = Omit<RelayDescriptor, 'peerId' | 'issuedAt' | 'expiresAt'>;
@@ -10,10 +11,12 @@ export type DescriptorFields = Omit<RelayDescriptor, 'peerId' | 'issuedAt' | 'ex
 export class Discovery {
   readonly node: MeadowNode;
   private readonly privateKey: PrivateKey;
+  private readonly metrics: DiscoveryMetrics;
 
-  constructor(node: MeadowNode, privateKey: PrivateKey) {
+  constructor(node: MeadowNode, privateKey: PrivateKey, metrics: DiscoveryMetrics = { observe: (_k, run) => run() }) {
     this.node = node;
     this.privateKey = privateKey;
+    this.metrics = metrics;
   }
 
   get peerId(): string {
@@ -25,42 +28,57 @@ export class Discovery {
     fields: DescriptorFields,
     options: { ttlMs: number; signal?: AbortSignal },
   ): Promise<RelayDescriptor> {
-    const issuedAt = Date.now();
-    const descriptor: RelayDescriptor = {
-      ...fields,
-      peerId: this.peerId,
-      issuedAt,
-      expiresAt: issuedAt + options.ttlMs,
-    };
-    const value = await encodeDescriptor(descriptor, this.privateKey);
-    await this.node.contentRouting.put(descriptorKey(this.peerId), value, { signal: options.signal });
-    await this.node.contentRouting.provide(await topics.allRelays(), { signal: options.signal });
-    await this.node.contentRouting.provide(await topics.relaysIn(descriptor.country), { signal: options.signal });
-    return descriptor;
+    return this.metrics.observe('publish', async () => {
+      const issuedAt = Date.now();
+      const descriptor: RelayDescriptor = {
+        ...fields,
+        peerId: this.peerId,
+        issuedAt,
+        expiresAt: issuedAt + options.ttlMs,
+      };
+      const value = await encodeDescriptor(descriptor, this.privateKey);
+      await this.node.contentRouting.put(descriptorKey(this.peerId), value, { signal: options.signal });
+      await this.node.contentRouting.provide(await topics.allRelays(), { signal: options.signal });
+      await this.node.contentRouting.provide(await topics.relaysIn(descriptor.country), { signal: options.signal });
+      return descriptor;
+    });
   }
 
   /** Announces this node as a gateway relays can connect to. */
   async advertiseGateway(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.node.contentRouting.provide(await topics.gateways(), options);
+    await this.metrics.observe('advertise', async () =>
+      this.node.contentRouting.provide(await topics.gateways(), options),
+    );
   }
 
   async findGateways(options: { signal?: AbortSignal; limit?: number } = {}): Promise<PeerInfo[]> {
-    return this.collectProviders(await topics.gateways(), options);
+    return this.metrics.observe(
+      'gateways',
+      async () => this.collectProviders(await topics.gateways(), options),
+      (g) => g.length === 0,
+    );
   }
 
   /** Relay peer ids from provider records: all relays, or one country's. */
   async findRelayIds(options: { signal?: AbortSignal; country?: string; limit?: number } = {}): Promise<string[]> {
-    const topic = options.country == null ? await topics.allRelays() : await topics.relaysIn(options.country);
-    const providers = await this.collectProviders(topic, options);
-    return providers.map((p) => p.id.toString());
+    return this.metrics.observe(
+      'relays',
+      async () => {
+        const topic = options.country == null ? await topics.allRelays() : await topics.relaysIn(options.country);
+        return (await this.collectProviders(topic, options)).map((p) => p.id.toString());
+      },
+      (ids) => ids.length === 0,
+    );
   }
 
   /** Fetches a relay's descriptor from the DHT and verifies it here, whatever the DHT already checked. */
   async fetchDescriptor(peerId: string, options: { signal?: AbortSignal } = {}): Promise<RelayDescriptor> {
-    peerIdFromString(peerId);
-    const key = descriptorKey(peerId);
-    const value = await this.node.contentRouting.get(key, { signal: options.signal });
-    return verifyDescriptor(key, value);
+    return this.metrics.observe('descriptor', async () => {
+      peerIdFromString(peerId);
+      const key = descriptorKey(peerId);
+      const value = await this.node.contentRouting.get(key, { signal: options.signal });
+      return verifyDescriptor(key, value);
+    });
   }
 
   private async collectProviders(

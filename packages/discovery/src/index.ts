@@ -10,8 +10,10 @@
  * const gateways = await d.discovery.findGateways()
  * ```
  */
+import type { Registry } from 'prom-client';
 import { Discovery } from './discovery.ts';
 import { loadOrCreateIdentity } from './identity.ts';
+import { createDiscoveryMetrics } from './metrics.ts';
 import { createMeadowNode, keepBootstrapped, type MeadowNode, type MeadowNodeInit } from './node.ts';
 
 export interface DiscoveryInit extends Omit<MeadowNodeInit, 'privateKey'> {
@@ -19,6 +21,8 @@ export interface DiscoveryInit extends Omit<MeadowNodeInit, 'privateKey'> {
   identityPath: string;
   bootstrap: string[];
   onBootstrapError?: (addr: string, err: Error) => void;
+  /** The process's Prometheus registry, for DHT metrics. */
+  registry?: Registry;
 }
 
 export interface DiscoveryHandle {
@@ -35,7 +39,14 @@ export async function createDiscovery(init: DiscoveryInit): Promise<DiscoveryHan
   const stopBootstrap = keepBootstrapped(node, init.bootstrap, { onError: init.onBootstrapError });
   return {
     node,
-    discovery: new Discovery(node, privateKey),
+    discovery: new Discovery(
+      node,
+      privateKey,
+      createDiscoveryMetrics(
+        init.registry,
+        () => (node.services.dht as unknown as { routingTable?: { size: number } }).routingTable?.size ?? 0,
+      ),
+    ),
     identityCreated: created,
     stop: async () => {
       stopBootstrap();
@@ -55,6 +66,7 @@ export {
   verifyDescriptor,
 } from './descriptor.ts';
 export { type DescriptorFields, Discovery } from './discovery.ts';
+export { CountryChecker, type CountryVerdict, isPublicAddress, sybilNetwork } from './geoip.ts';
 export { loadOrCreateIdentity } from './identity.ts';
 export { DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
 export type { MeadowNode } from './node.ts';

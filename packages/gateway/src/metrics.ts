@@ -8,6 +8,8 @@ export interface GatewayMetrics {
   retries: Counter;
   authFailures: Counter<'protocol'>;
   relayLinks: Gauge;
+  evictions: Counter<'reason'>;
+  countryMismatches: Counter;
   /** Reads the routable pool per country at scrape time. */
   observePool(read: () => Record<string, number>): void;
 }
@@ -59,6 +61,17 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'meadow_gateway_auth_failures_total',
       help: 'Rejected proxy credentials, by client protocol',
       labelNames: ['protocol'],
+      registers: [registry],
+    }),
+    evictions: new Counter({
+      name: 'meadow_gateway_relay_evictions_total',
+      help: 'Relay links dropped or refused, by reason (ping, stale, no_descriptor, sybil_limit)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    countryMismatches: new Counter({
+      name: 'meadow_gateway_country_mismatches_total',
+      help: 'Relays whose claimed country differs from the GeoIP country of their address',
       registers: [registry],
     }),
     observePool(read) {

@@ -7,6 +7,12 @@ export interface PooledRelay {
   /** Verified descriptor fetched from the DHT; a relay is routable only once it has one. */
   descriptor?: RelayDescriptor;
   linkedAt: number;
+  /** The address the relay's connection comes from, as this gateway sees it. */
+  observedAddress?: string;
+  /** The country it is pooled under: GeoIP's verdict on the observed address, else the claimed one. */
+  country?: string;
+  /** Health pings missed in a row. */
+  pingFailures?: number;
   /** Moving averages of tunnel setup: success (0..1) and latency. */
   successRate: number;
   connectLatencyMs: number;
@@ -62,7 +68,7 @@ export class RelayPool {
   }
 
   routable(country?: string, port?: number): PooledRelay[] {
-    return this.all().filter((r) => this.isRoutable(r, port) && (country == null || r.descriptor?.country === country));
+    return this.all().filter((r) => this.isRoutable(r, port) && (country == null || countryOf(r) === country));
   }
 
   choose(options: ChooseOptions): PooledRelay | undefined {
@@ -83,11 +89,15 @@ export class RelayPool {
   countByCountry(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const r of this.routable()) {
-      const c = r.descriptor?.country as string;
+      const c = countryOf(r);
       counts[c] = (counts[c] ?? 0) + 1;
     }
     return counts;
   }
+}
+
+export function countryOf(relay: PooledRelay): string {
+  return relay.country ?? relay.descriptor?.country ?? '??';
 }
 
 /** Higher is better: success rate, discounted by connect latency and by how full the relay is. */

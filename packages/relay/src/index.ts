@@ -34,7 +34,11 @@ export async function createRelay(
   init: RelayInit & { status: { host: string; port: number } },
   components: RelayComponents,
 ): Promise<RelayHandle> {
-  const relay = new Relay(init, { logger: components.logger, metrics: createRelayMetrics(components.registry) });
+  const relay = new Relay(init, {
+    logger: components.logger,
+    metrics: createRelayMetrics(components.registry),
+    registry: components.registry,
+  });
   const { identityCreated } = await relay.start();
   let server: Server;
   try {

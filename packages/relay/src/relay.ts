@@ -16,6 +16,7 @@ import {
   TunnelMux,
 } from '@meadow/protocol';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { connectToTarget } from './connect.ts';
 import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
@@ -76,7 +77,10 @@ export class Relay {
   private householdControls: HouseholdControls | undefined;
   readonly startedAt = new Date();
 
-  constructor(init: RelayInit, components: { logger: Logger; metrics: RelayMetrics }) {
+  private readonly registry: Registry | undefined;
+
+  constructor(init: RelayInit, components: { logger: Logger; metrics: RelayMetrics; registry?: Registry }) {
+    this.registry = components.registry;
     this.init = init;
     this.log = components.logger;
     this.metrics = components.metrics;
@@ -128,6 +132,7 @@ export class Relay {
       allowPrivateAddresses: this.init.allowPrivateAddresses,
       agentVersion: `meadow-relay/${MEADOW_VERSION}`,
       onBootstrapError: (addr, err) => this.log.warn({ addr, err: err.message }, 'bootstrap peer unreachable'),
+      registry: this.registry,
     });
     const node = this.handle.node;
     const ownPorts = new Set(

@@ -19,6 +19,7 @@ Example config: config/bootstrap.example.yaml`;
 export async function bootstrapCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, bootstrapConfig);
   const log = createLogger('bootstrap', config.log.level);
+  const registry = createRegistry('bootstrap');
   const handle = await createDiscovery({
     identityPath: relativeTo(args.config, config.identity),
     listen: config.network.listen,
@@ -27,8 +28,8 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
     dhtMode: 'server',
     allowPrivateAddresses: config.network.allowPrivateAddresses,
     agentVersion: `meadow-bootstrap/${MEADOW_VERSION}`,
+    registry,
   });
-  const registry = createRegistry('bootstrap');
   new Gauge({
     name: 'meadow_dht_connected_peers',
     help: 'Peers this node is connected to now',

@@ -37,6 +37,8 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       descriptorRefreshMs: config.descriptorRefreshMs,
       customerDatabase: join(relativeTo(args.config, config.dataDir), 'customers.db'),
       customers: config.customers,
+      pool: config.pool,
+      geoipDatabase: config.geoipDatabase == null ? undefined : relativeTo(args.config, config.geoipDatabase),
     },
     { logger: log, registry },
   );

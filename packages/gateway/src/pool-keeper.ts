@@ -1,0 +1,175 @@
+import type { Connection, Stream } from '@libp2p/interface';
+import { type CountryChecker, type Discovery, isPublicAddress, type MeadowNode, sybilNetwork } from '@meadow/discovery';
+import { NOTICE_DESCRIPTOR_CHANGED, streamLink, TunnelMux } from '@meadow/protocol';
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from './metrics.ts';
+import type { PooledRelay, RelayPool } from './relay-pool.ts';
+
+export interface PoolKeeperInit {
+  /** Most relays linked from one public IP address, and from one /24 (IPv6: /48). */
+  maxRelaysPerIp: number;
+  maxRelaysPerNetwork: number;
+  /** Ping interval for linked relays; after `maxPingFailures` misses in a row a relay is evicted. */
+  healthCheckIntervalMs: number;
+  maxPingFailures: number;
+  /** How long a newly linked relay has to get its descriptor into the DHT. */
+  describeDeadlineMs: number;
+}
+
+/**
+ * Keeps the gateway's relay pool honest: admits relay links within the Sybil limits, makes a relay
+ * routable only once its signed descriptor is fetched from the DHT, pools it under the country
+ * GeoIP observes (not the one it claims), pings it, and evicts relays that stop answering or whose
+ * descriptor goes stale.
+ */
+export class PoolKeeper {
+  private readonly init: PoolKeeperInit;
+  private readonly pool: RelayPool;
+  private readonly node: MeadowNode;
+  private readonly discovery: Discovery;
+  private readonly countries: CountryChecker;
+  private readonly metrics: GatewayMetrics;
+  private readonly log: Logger;
+  private stopping = false;
+
+  constructor(
+    init: PoolKeeperInit,
+    deps: {
+      pool: RelayPool;
+      node: MeadowNode;
+      discovery: Discovery;
+      countries: CountryChecker;
+      metrics: GatewayMetrics;
+      logger: Logger;
+    },
+  ) {
+    this.init = init;
+    this.pool = deps.pool;
+    this.node = deps.node;
+    this.discovery = deps.discovery;
+    this.countries = deps.countries;
+    this.metrics = deps.metrics;
+    this.log = deps.logger;
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** A relay opened its link stream to us. */
+  onRelayLink(stream: Stream, connection: Connection): void {
+    const peerId = connection.remotePeer.toString();
+    const observedAddress = connection.remoteAddr
+      .getComponents()
+      .find((c) => c.name === 'ip4' || c.name === 'ip6')?.value;
+    let lastRefetch = 0;
+    let relay: PooledRelay | undefined;
+    const mux = new TunnelMux(streamLink(stream), {
+      onNotice: (notice) => {
+        // Only a hint: the descriptor itself comes from the DHT and is verified. At most one refetch a second.
+        if (relay == null || notice !== NOTICE_DESCRIPTOR_CHANGED || Date.now() - lastRefetch < 1_000) return;
+        lastRefetch = Date.now();
+        void this.refetch(relay);
+      },
+      onClose: (err) => {
+        this.pool.removeLink(peerId, mux);
+        this.metrics.relayLinks.set(this.pool.all().length);
+        if (!this.stopping) this.log.info({ relay: peerId, reason: err?.message }, 'relay link closed');
+      },
+    });
+    const refusal = this.sybilRefusal(observedAddress);
+    if (refusal != null) {
+      this.metrics.evictions.inc({ reason: 'sybil_limit' });
+      this.log.warn({ relay: peerId, observedAddress, reason: refusal }, 'relay link refused');
+      mux.abort(new Error(refusal));
+      return;
+    }
+    relay = this.pool.addLink(peerId, mux);
+    relay.observedAddress = observedAddress;
+    this.metrics.relayLinks.set(this.pool.all().length);
+    this.log.info({ relay: peerId }, 'relay linked; fetching its descriptor from the DHT');
+    void this.describe(relay);
+  }
+
+  /** Fetches every linked relay's descriptor again; evicts relays whose descriptor expired. */
+  async refreshAll(): Promise<void> {
+    for (const relay of this.pool.all()) {
+      await this.refetch(relay);
+      if (relay.descriptor != null && relay.descriptor.expiresAt <= Date.now())
+        this.evict(relay, 'stale', 'descriptor expired');
+    }
+  }
+
+  /** Pings every linked relay once; evicts those that missed too many pings in a row. */
+  async checkHealth(): Promise<void> {
+    await Promise.all(
+      this.pool.all().map(async (relay) => {
+        try {
+          const connection = this.node.getConnections().find((c) => c.remotePeer.toString() === relay.peerId);
+          if (connection == null) throw new Error('not connected');
+          await this.node.services.ping.ping(connection.remotePeer, {
+            signal: AbortSignal.timeout(Math.min(5_000, this.init.healthCheckIntervalMs)),
+          });
+          relay.pingFailures = 0;
+        } catch {
+          relay.pingFailures = (relay.pingFailures ?? 0) + 1;
+          if (relay.pingFailures >= this.init.maxPingFailures)
+            this.evict(relay, 'ping', `missed ${relay.pingFailures} pings`);
+        }
+      }),
+    );
+  }
+
+  private evict(relay: PooledRelay, reason: 'ping' | 'stale' | 'no_descriptor', detail: string): void {
+    if (relay.mux.isClosed) return;
+    this.metrics.evictions.inc({ reason });
+    this.log.warn({ relay: relay.peerId, reason: detail }, 'relay evicted from the pool');
+    this.pool.removeLink(relay.peerId, relay.mux);
+    relay.mux.abort(new Error(`evicted: ${detail}`));
+  }
+
+  private sybilRefusal(address: string | undefined): string | undefined {
+    if (address == null || !isPublicAddress(address)) return undefined;
+    const linked = this.pool.all().filter((r) => r.observedAddress != null && isPublicAddress(r.observedAddress));
+    const sameIp = linked.filter((r) => r.observedAddress === address).length;
+    if (sameIp >= this.init.maxRelaysPerIp) return `already ${sameIp} relays from ${address}`;
+    const network = sybilNetwork(address);
+    const sameNetwork = linked.filter((r) => sybilNetwork(r.observedAddress as string) === network).length;
+    if (sameNetwork >= this.init.maxRelaysPerNetwork) return `already ${sameNetwork} relays from ${network}`;
+    return undefined;
+  }
+
+  private async describe(relay: PooledRelay): Promise<void> {
+    const deadline = Date.now() + this.init.describeDeadlineMs;
+    while (!this.stopping && !relay.mux.isClosed && Date.now() < deadline) {
+      if (await this.refetch(relay)) {
+        this.log.info({ relay: relay.peerId, country: relay.country }, 'relay is routable');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    if (!this.stopping) this.evict(relay, 'no_descriptor', 'no valid descriptor in the DHT');
+  }
+
+  /** Fetches and verifies a relay's descriptor from the DHT; true if the relay now has one. */
+  private async refetch(relay: PooledRelay): Promise<boolean> {
+    try {
+      const descriptor = await this.discovery.fetchDescriptor(relay.peerId, { signal: AbortSignal.timeout(5_000) });
+      // The DHT may briefly still answer with an older record: never go back in time.
+      if (descriptor.issuedAt < (relay.descriptor?.issuedAt ?? 0)) return true;
+      relay.descriptor = descriptor;
+      const verdict = this.countries.check(descriptor.country, relay.observedAddress);
+      if (verdict.mismatch && relay.country !== verdict.country) {
+        this.metrics.countryMismatches.inc();
+        this.log.warn(
+          { relay: relay.peerId, claimed: verdict.claimed, observed: verdict.observed, address: relay.observedAddress },
+          'relay claims another country than GeoIP observes: pooled under the observed one',
+        );
+      }
+      relay.country = verdict.country;
+    } catch (err) {
+      this.log.debug({ relay: relay.peerId, err: (err as Error).message }, 'descriptor fetch failed');
+    }
+    return relay.descriptor != null;
+  }
+}

@@ -32,6 +32,8 @@ const network = z.strictObject({
   bootstrap: z.array(bootstrapAddr).default([]),
   /** Keep loopback and private addresses in DHT answers: local networks and tests only. */
   allowPrivateAddresses: z.boolean().default(false),
+  /** Relays only: also answer DHT queries (needs a reachable listen address). */
+  dhtServer: z.boolean().default(false),
 });
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
@@ -44,6 +46,7 @@ export const bootstrapConfig = z.strictObject({
     announce: [],
     bootstrap: [],
     allowPrivateAddresses: false,
+    dhtServer: false,
   }),
   metrics: loopbackListen.optional(),
   log: log.default({ level: 'info' }),

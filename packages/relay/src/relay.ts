@@ -33,6 +33,11 @@ export interface RelayInit {
   /** libp2p listen multiaddrs; a relay behind NAT may list none. */
   listen: string[];
   bootstrap: string[];
+  /**
+   * Answer DHT queries too (needs a reachable listen address). Off by default: most households are
+   * behind NAT, and a DHT of clients around a few servers converges fastest.
+   */
+  dhtServer?: boolean;
   /** Keep loopback/private addresses in DHT answers (local networks and tests only). */
   allowPrivateAddresses: boolean;
   country: string;
@@ -128,7 +133,7 @@ export class Relay {
       identityPath: this.init.identityPath,
       listen: this.init.listen,
       bootstrap: this.init.bootstrap,
-      dhtMode: this.init.listen.length > 0 ? 'server' : 'client',
+      dhtMode: this.init.dhtServer === true && this.init.listen.length > 0 ? 'server' : 'client',
       allowPrivateAddresses: this.init.allowPrivateAddresses,
       agentVersion: `meadow-relay/${MEADOW_VERSION}`,
       onBootstrapError: (addr, err) => this.log.warn({ addr, err: err.message }, 'bootstrap peer unreachable'),

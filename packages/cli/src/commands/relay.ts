@@ -89,6 +89,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       listen: config.network.listen,
       bootstrap: config.network.bootstrap,
       allowPrivateAddresses: config.network.allowPrivateAddresses,
+      dhtServer: config.network.dhtServer,
       country: config.country,
       payoutAddress: config.payoutAddress,
       egressAddress: config.egress.address,

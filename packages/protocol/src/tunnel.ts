@@ -94,6 +94,7 @@ export class Tunnel extends Duplex {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    if (this.idleTimer != null) clearTimeout(this.idleTimer);
     const clean = this.finSent && this.finReceived;
     if (!clean && !this.peerGone) this.mux.sendReset(this);
     this.outQueue.length = 0;
@@ -140,7 +141,6 @@ export class Tunnel extends Duplex {
         this.idleTimer.unref();
       };
       arm();
-      this.once('close', () => clearTimeout(this.idleTimer));
     }
     return this;
   }

@@ -98,6 +98,22 @@ describe('TunnelMux', () => {
     await waitFor(() => pair.opener.activeTunnels === 0 && pair.acceptor.activeTunnels === 0);
   });
 
+  // Regression: node's http Agent calls setTimeout on every reuse of a kept-alive socket; each call
+  // used to add a 'close' listener to the tunnel.
+  it('emits timeout after idleness and adds no listener per setTimeout call', async () => {
+    const port = await origin(() => {});
+    const pair = await muxPair({ onOpen: connectingAcceptor() });
+    cleanups.push(pair.close);
+    const tunnel = await pair.opener.open({ host: '127.0.0.1', port });
+    const listeners = tunnel.listenerCount('close');
+    for (let i = 0; i < 20; i++) tunnel.setTimeout(1_000);
+    expect(tunnel.listenerCount('close')).toBe(listeners);
+    const timedOut = new Promise((resolve) => tunnel.setTimeout(50, () => resolve(true)));
+    expect(await timedOut).toBe(true);
+    tunnel.destroy();
+    await waitFor(() => pair.opener.activeTunnels === 0 && pair.acceptor.activeTunnels === 0);
+  });
+
   it('fails every open tunnel with MEADOW_ERR_RELAY_LOST when the link drops', async () => {
     const port = await origin(() => {});
     const pair = await muxPair({ onOpen: connectingAcceptor() });

@@ -213,7 +213,8 @@ describe('household controls on a real relay', () => {
     }
     const growthMiB = (peak - baseline) / MiB;
     console.log(`relay RSS growth with a stalled 100 MB reader: ${growthMiB.toFixed(1)} MiB`);
-    expect(growthMiB).toBeLessThan(8);
+    // Buffering would show as ~100 MB; measured 0-7 MiB of GC noise here.
+    expect(growthMiB).toBeLessThan(16);
     socket.destroy();
     await waitFor(
       async () => (await getJson<Status>(`${plain.statusUrl}/status`)).activeTunnels === 0,

@@ -7,15 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, patternBytes, startLocalNetwork } from '@meadow/cli';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { curl, getJson, httpConnect, socksConnect, waitFor } from './harness.ts';
+import { curl, httpConnect, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 50 * MiB;
-
-interface GatewayStatus {
-  activeTunnels: number;
-  relays: Array<{ activeTunnels: number }>;
-}
 
 let net: LocalNetwork;
 let dir: string;
@@ -83,14 +78,7 @@ afterAll(async () => {
 
 afterEach(async () => {
   // Whatever a test opened, nothing is left at the gateway or the relays.
-  await waitFor(
-    async () => {
-      const gw = await getJson<GatewayStatus>(`${net.gateway.adminUrl}/status`);
-      return gw.activeTunnels === 0 && gw.relays.every((r) => r.activeTunnels === 0);
-    },
-    10_000,
-    'active tunnel gauges back to zero',
-  );
+  await waitForNoTunnels(net);
 });
 
 const demo = () => ({ username: 'demo', password: net.customer.apiKey });

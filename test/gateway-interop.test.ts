@@ -5,7 +5,7 @@ import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { Server as ProxyChainServer } from 'proxy-chain';
 import { ProxyAgent, request, Socks5ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, getJson, socksConnect, waitFor } from './harness.ts';
+import { curl, getJson, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
 
 let net: LocalNetwork;
 let dir: string;
@@ -29,17 +29,6 @@ afterAll(async () => {
 const key = () => net.customer.apiKey;
 const egressOf = (body: string): string => (JSON.parse(body) as { youAre: string }).youAre;
 
-async function noTunnelsLeft(): Promise<void> {
-  await waitFor(
-    async () => {
-      const gw = await getJson<GatewayStatus>(`${net.gateway.adminUrl}/status`);
-      return gw.activeTunnels === 0 && gw.relays.every((r) => r.activeTunnels === 0);
-    },
-    10_000,
-    'every tunnel closed',
-  );
-}
-
 describe('clients no one here wrote', () => {
   it('undici ProxyAgent (CONNECT and absolute-URI) and Socks5ProxyAgent fetch through relays', async () => {
     const proxyAuth = `Basic ${Buffer.from(`demo:${key()}`).toString('base64')}`;
@@ -62,7 +51,7 @@ describe('clients no one here wrote', () => {
     } finally {
       await Promise.all([connect.close(), forward.close(), socks.close()]);
     }
-    await noTunnelsLeft();
+    await waitForNoTunnels(net);
   });
 
   it('proxy-chain uses the gateway as its upstream', async () => {

@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LocalNetwork } from '@meadow/cli';
 import { SocksClient } from 'socks';
 import { fetch } from 'undici';
 
@@ -129,4 +130,30 @@ export function httpConnect(
     });
     req.end();
   });
+}
+
+/**
+ * Waits until no tunnel is open anywhere: the gateway's own count, its view of each relay, and each
+ * running relay's own count. Leaked tunnels are the classic proxy bug, so every e2e file checks this.
+ */
+export async function waitForNoTunnels(net: LocalNetwork, timeoutMs = 10_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const gw = await getJson<{ activeTunnels: number; relays: Array<{ activeTunnels: number }> }>(
+        `${net.gateway.adminUrl}/status`,
+      );
+      const relays = await Promise.all(
+        net.relays
+          .filter((r) => r.service.running)
+          .map((r) => getJson<{ activeTunnels: number }>(`${r.statusUrl}/status`)),
+      );
+      return (
+        gw.activeTunnels === 0 &&
+        gw.relays.every((r) => r.activeTunnels === 0) &&
+        relays.every((r) => r.activeTunnels === 0)
+      );
+    },
+    timeoutMs,
+    'every tunnel closed at the gateway and the relays',
+  );
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, getJson, socksConnect, waitFor } from './harness.ts';
+import { curl, getJson, socksConnect, waitForNoTunnels } from './harness.ts';
 
 interface GatewayStatus {
   activeTunnels: number;
@@ -46,22 +46,6 @@ afterAll(async () => {
   await net?.stop();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function noTunnelsLeft(): Promise<void> {
-  await waitFor(
-    async () => {
-      const gw = await getJson<GatewayStatus>(`${net.gateway.adminUrl}/status`);
-      const relays = await Promise.all(net.relays.map((r) => getJson<RelayStatus>(`${r.statusUrl}/status`)));
-      return (
-        gw.activeTunnels === 0 &&
-        gw.relays.every((r) => r.activeTunnels === 0) &&
-        relays.every((r) => r.activeTunnels === 0)
-      );
-    },
-    10_000,
-    'every tunnel closed at gateway and relays',
-  );
-}
 
 describe('a local Meadow network of real processes', () => {
   it('routes through relays the gateway found in the DHT, each linked by the relay dialling out', async () => {
@@ -107,7 +91,7 @@ describe('a local Meadow network of real processes', () => {
     ]);
     expect(res.status).toBe(200);
     expect(egress()).toContain(JSON.parse(res.body).youAre);
-    await noTunnelsLeft();
+    await waitForNoTunnels(net);
   });
 
   it('refuses loopback targets in every address form, over every protocol, and nothing connects', async () => {
@@ -210,7 +194,7 @@ describe('a local Meadow network of real processes', () => {
     const sent = Buffer.byteLength(upload) + tenMiB + Buffer.byteLength(download);
     expect(received).toBeGreaterThan(tenMiB);
     expect(text).toContain('"bytes":10485760');
-    await noTunnelsLeft();
+    await waitForNoTunnels(net);
     const after = await getJson<Usage>(`${net.gateway.adminUrl}/usage`);
     const relaysAfter = await Promise.all(net.relays.map((r) => getJson<RelayStatus>(`${r.statusUrl}/status`)));
     const gwUp = (after.customers.demo?.bytesToTarget ?? 0) - (before.customers.demo?.bytesToTarget ?? 0);

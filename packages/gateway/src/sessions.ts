@@ -27,10 +27,6 @@ export class StickySessions {
     this.entries.set(key, { relay, expiresAt: now + ttlMs });
   }
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   evictExpired(now = Date.now()): void {
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
   }

@@ -6,8 +6,6 @@ export interface FrameLink {
   start(handlers: LinkHandlers): void;
   /** Queues bytes; false means stop writing until onDrain. */
   write(data: Uint8Array): boolean;
-  /** Ends the link after queued bytes are written. */
-  close(): void;
   abort(err: Error): void;
 }
 
@@ -34,9 +32,6 @@ export function streamLink(stream: Stream): FrameLink {
       if (stream.writeStatus !== 'writable') return false;
       return stream.send(data);
     },
-    close() {
-      void stream.close().catch((err: Error) => stream.abort(err));
-    },
     abort(err) {
       stream.abort(err);
     },
@@ -58,9 +53,6 @@ export function socketLink(socket: Socket): FrameLink {
     write(data) {
       if (socket.destroyed || !socket.writable) return false;
       return socket.write(data);
-    },
-    close() {
-      socket.end();
     },
     abort(err) {
       socket.destroy(err);

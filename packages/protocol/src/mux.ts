@@ -120,12 +120,6 @@ export class TunnelMux {
     this.sendControl(FrameType.NOTICE, 0, Uint8Array.of(notice));
   }
 
-  /** Stops the link gracefully: no new tunnels; the link ends once nothing is left to write. */
-  close(): void {
-    if (this.closed) return;
-    this.link.close();
-  }
-
   abort(err: Error): void {
     if (this.closed) return;
     this.link.abort(err);

@@ -1,0 +1,127 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { canonicalJson } from './canonical.ts';
+import type { EntryKind, LedgerEntry } from './entries.ts';
+import { type LedgerStore, StoreConflictError } from './store.ts';
+
+interface Row {
+  gateway: string;
+  idx: number;
+  kind: string;
+  body: string;
+  prev: string;
+  hash: string;
+}
+
+const SCHEMA = `
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = FULL;
+  PRAGMA busy_timeout = 5000;
+  CREATE TABLE IF NOT EXISTS ledger_entries (
+    gateway TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (gateway, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS ledger_entries_kind ON ledger_entries (gateway, kind, idx);
+  CREATE TRIGGER IF NOT EXISTS ledger_entries_no_update BEFORE UPDATE ON ledger_entries
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  CREATE TRIGGER IF NOT EXISTS ledger_entries_no_delete BEFORE DELETE ON ledger_entries
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+`;
+
+/** The default store: one SQLite file (node:sqlite), WAL, fsync on every commit. */
+export class SqliteLedgerStore implements LedgerStore {
+  readonly kind = 'sqlite';
+  private readonly db: DatabaseSync;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.db = new DatabaseSync(path);
+    this.db.exec(SCHEMA);
+  }
+
+  async head(gateway: string): Promise<LedgerEntry | undefined> {
+    const row = this.db
+      .prepare('SELECT * FROM ledger_entries WHERE gateway = ? ORDER BY idx DESC LIMIT 1')
+      .get(gateway) as Row | undefined;
+    return row == null ? undefined : fromRow(row);
+  }
+
+  async lastOfKind(gateway: string, kind: EntryKind): Promise<LedgerEntry | undefined> {
+    const row = this.db
+      .prepare('SELECT * FROM ledger_entries WHERE gateway = ? AND kind = ? ORDER BY idx DESC LIMIT 1')
+      .get(gateway, kind) as Row | undefined;
+    return row == null ? undefined : fromRow(row);
+  }
+
+  async append(entry: LedgerEntry): Promise<void> {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const head = this.db
+        .prepare('SELECT idx, hash FROM ledger_entries WHERE gateway = ? ORDER BY idx DESC LIMIT 1')
+        .get(entry.gateway) as { idx: number; hash: string } | undefined;
+      assertExtends(entry, head);
+      this.db
+        .prepare('INSERT INTO ledger_entries (gateway, idx, kind, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(entry.gateway, entry.index, entry.kind, canonicalJson(entry.body), entry.prev, entry.hash);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async *entries(
+    options: { gateway?: string; fromIndex?: number; batchSize?: number } = {},
+  ): AsyncIterable<LedgerEntry> {
+    const batch = options.batchSize ?? 1_000;
+    const gateways = options.gateway == null ? await this.gateways() : [options.gateway];
+    const page = this.db.prepare('SELECT * FROM ledger_entries WHERE gateway = ? AND idx >= ? ORDER BY idx LIMIT ?');
+    for (const gateway of gateways) {
+      let from = options.fromIndex ?? 0;
+      for (;;) {
+        const rows = page.all(gateway, from, batch) as unknown as Row[];
+        for (const row of rows) yield fromRow(row);
+        if (rows.length < batch) break;
+        from = (rows.at(-1) as Row).idx + 1;
+      }
+    }
+  }
+
+  async gateways(): Promise<string[]> {
+    const rows = this.db.prepare('SELECT DISTINCT gateway FROM ledger_entries ORDER BY gateway').all() as unknown as {
+      gateway: string;
+    }[];
+    return rows.map((r) => r.gateway);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+export function assertExtends(entry: LedgerEntry, head: { idx: number; hash: string } | undefined): void {
+  const expectedIndex = head == null ? 0 : head.idx + 1;
+  if (entry.index !== expectedIndex)
+    throw new StoreConflictError(
+      `entry ${entry.index} does not extend the chain of ${entry.gateway} (next index is ${expectedIndex})`,
+    );
+  if (head != null && entry.prev !== head.hash)
+    throw new StoreConflictError(`entry ${entry.index}'s prev does not match the stored head of ${entry.gateway}`);
+}
+
+export function fromRow(row: Row): LedgerEntry {
+  return {
+    gateway: row.gateway,
+    index: Number(row.idx),
+    kind: row.kind as EntryKind,
+    body: JSON.parse(row.body),
+    prev: row.prev,
+    hash: row.hash,
+  };
+}

@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface PostgresServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function binDir(): Promise<string> {
+  const versions = await readdir('/usr/lib/postgresql').catch(() => [] as string[]);
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (newest == null) {
+    if (process.getuid?.() !== 0)
+      throw new Error('PostgreSQL is not installed: run `apt-get install -y postgresql` (or `.ci/run`, which does)');
+    await run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    return binDir();
+  }
+  return `/usr/lib/postgresql/${newest}/bin`;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A throwaway PostgreSQL cluster from Debian's binaries, on 127.0.0.1 and a free port, data in a
+ * temporary directory (fsync off: tests need speed, not durability). As root it runs as `postgres`.
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = await binDir();
+  const dir = await mkdtemp(join(tmpdir(), 'meadow-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  const as = (cmd: string, args: string[]) =>
+    asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args);
+  if (asRoot) {
+    await chmod(dir, 0o777);
+    await run('chown', ['postgres:postgres', dir]);
+  }
+  const data = join(dir, 'data');
+  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'meadow', '--no-sync']);
+  const port = await freePort();
+  await as('pg_ctl', [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'server.log'),
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`,
+    '-w',
+    'start',
+  ]);
+  return {
+    url: `postgres://meadow@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -45,6 +45,7 @@ for (let i = 0; i < init.count; i++) {
         descriptorTtlMs: 120_000,
         drainTimeoutMs: 500,
         logTargets: false,
+        ledger: { network: 'meadow', toleranceBytes: 4_194_304, toleranceRatio: 0.01 },
         status: { host: '127.0.0.1', port: 0 },
       },
       { logger: logger.child({ relay: name }), registry: new Registry() },

@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LocalNetwork } from '@meadow/cli';
 import { SocksClient } from 'socks';
 import { fetch } from 'undici';
@@ -156,4 +157,27 @@ export async function waitForNoTunnels(net: LocalNetwork, timeoutMs = 10_000): P
     timeoutMs,
     'every tunnel closed at the gateway and the relays',
   );
+}
+
+const MEADOW_BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
+
+/** Runs the `meadow` CLI as a real process and returns its exit code and output. */
+export function runMeadow(
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [MEADOW_BIN, ...args],
+      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error == null ? 0 : Number((error as { code?: number }).code ?? 1),
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      },
+    );
+  });
 }

@@ -1,15 +1,12 @@
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, getJson, rssBytes, socksConnect, waitFor } from './harness.ts';
+import { curl, getJson, rssBytes, runMeadow, socksConnect, waitFor } from './harness.ts';
 
-const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 const MiB = 1024 * 1024;
 const RATE = 4 * MiB;
 const BURST = 256 * 1024;
@@ -35,17 +32,7 @@ let limited: LocalRelay;
 let capped: LocalRelay;
 let plain: LocalRelay;
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
-      resolve({
-        code: error == null ? 0 : Number((error as { code?: number }).code ?? 1),
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
+const run = (args: string[]) => runMeadow(args);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meadow-relay-'));

@@ -35,6 +35,7 @@ const network = z.strictObject({
   /** Relays only: also answer DHT queries (needs a reachable listen address). */
   dhtServer: z.boolean().default(false),
 });
+const networkName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 characters of a-z, 0-9 and -');
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -132,6 +133,15 @@ export const relayConfig = z.strictObject({
     })
     .default({ windows: [] }),
   gateways: z.strictObject({ keep: z.number().int().min(1).max(16).default(2) }).default({ keep: 2 }),
+  ledger: z
+    .strictObject({
+      network: networkName.default('meadow'),
+      /** A gateway's receipt may differ from this relay's own count by this many bytes per direction… */
+      toleranceBytes: z.number().int().min(0).default(4_194_304),
+      /** …or by this percentage of it, whichever is larger. */
+      tolerancePercent: z.number().min(0).max(100).default(1),
+    })
+    .default({ network: 'meadow', toleranceBytes: 4_194_304, tolerancePercent: 1 }),
   descriptorTtlMs: z.number().int().min(10_000).max(86_400_000).default(1_800_000),
   status: loopbackListen.default({ host: '127.0.0.1', port: 7070 }),
   log: log.default({ level: 'info' }),
@@ -184,6 +194,31 @@ export const gatewayConfig = z.strictObject({
   /** An mmdb country database (default: DB-IP country lite, shipped in an npm package). */
   geoipDatabase: z.string().optional(),
   descriptorRefreshMs: z.number().int().min(1_000).default(60_000),
+  ledger: z
+    .strictObject({
+      network: networkName.default('meadow'),
+      /** A SQLite file (relative to dataDir) or a postgres:// URL shared by several gateways. */
+      store: z.string().default('ledger.db'),
+      /** Share of revenue kept by the protocol; the rest is the relays' pool. */
+      protocolFeePercent: z.number().min(0).max(100).default(5),
+      epochSeconds: z
+        .number()
+        .min(1)
+        .max(31 * 86_400)
+        .default(3_600),
+      /** A receipt round every this many seconds… */
+      receiptIntervalSeconds: z.number().min(0.2).max(3_600).default(30),
+      /** …or as soon as a relay carried this many bytes since its last receipt. */
+      receiptEveryBytes: z.number().int().min(65_536).default(268_435_456),
+    })
+    .default({
+      network: 'meadow',
+      store: 'ledger.db',
+      protocolFeePercent: 5,
+      epochSeconds: 3_600,
+      receiptIntervalSeconds: 30,
+      receiptEveryBytes: 268_435_456,
+    }),
   log: log.default({ level: 'info' }),
 });
 
@@ -218,4 +253,10 @@ export async function loadConfig<S extends z.ZodType>(path: string, schema: S): 
 /** Paths in a config file are relative to the file's own folder. */
 export function relativeTo(configPath: string, path: string): string {
   return resolve(dirname(configPath), path);
+}
+
+/** The gateway ledger's store: a postgres:// URL as given, else a SQLite file under dataDir. */
+export function ledgerStoreLocation(configPath: string, config: GatewayConfig): string {
+  if (/^postgres(?:ql)?:\/\//.test(config.ledger.store)) return config.ledger.store;
+  return resolve(relativeTo(configPath, config.dataDir), config.ledger.store);
 }

@@ -21,6 +21,8 @@ export interface LocalNetworkInit {
   extraAllowedTargets?: string[];
   /** Extra relay config keys for every relay (e.g. rateLimit, dataCap), merged over the defaults. */
   relayConfig?: Record<string, unknown>;
+  /** Extra gateway config keys (e.g. ledger timings), merged over the defaults. */
+  gatewayConfig?: Record<string, unknown>;
 }
 
 export interface LocalRelay {
@@ -41,6 +43,7 @@ export interface LocalNetwork {
     socks: { host: string; port: number };
     http: { host: string; port: number };
     adminUrl: string;
+    configPath: string;
   };
   relays: LocalRelay[];
   customer: { name: string; apiKey: string };
@@ -139,6 +142,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       descriptorRefreshMs: 5_000,
       pool: { healthCheckIntervalMs: 2_000 },
       log: { level: logLevel },
+      ...init.gatewayConfig,
     }),
   );
   const gatewayService = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath]);
@@ -214,6 +218,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       socks: hostPort(gatewayReady.socks),
       http: hostPort(gatewayReady.http),
       adminUrl,
+      configPath: gatewayConfigPath,
     },
     relays,
     customer: { name: customer.name, apiKey: customer.apiKey },

@@ -4,9 +4,11 @@ import { bootstrapCommand, bootstrapHelp } from './commands/bootstrap.ts';
 import { customerCommand, customerHelp } from './commands/customer.ts';
 import { demoCommand, demoHelp } from './commands/demo.ts';
 import { gatewayCommand, gatewayHelp } from './commands/gateway.ts';
+import { ledgerCommand, ledgerHelp } from './commands/ledger.ts';
 import { originCommand, originHelp } from './commands/origin.ts';
 import { relayCommand, relayHelp } from './commands/relay.ts';
 import { relayControlCommand, relayInitCommand } from './commands/relay-control.ts';
+import { relayEarningsCommand } from './commands/relay-earnings.ts';
 import { ConfigError } from './config.ts';
 
 const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer residential proxy network
@@ -19,8 +21,10 @@ Commands:
   relay init --config <file>    create a relay identity and a commented config
   relay start --config <file>   run a household relay
   relay pause|resume|status     control a running relay (--config <file>)
+  relay earnings --config <file>  the relay's receipts and rewards, proofs checked locally
   gateway start --config <file> run a gateway (SOCKS5 + HTTP proxy for crawlers)
   customer add|list|disable|enable|usage   manage a gateway's customers
+  ledger export|verify          export a gateway's ledger; re-check any export from scratch
   origin [--port <n>]           run the small test web site the demo crawls
 
 Run 'meadow <command> --help' for a command's options. Example configs are in config/.`;
@@ -62,6 +66,14 @@ export async function main(argv: string[]): Promise<number> {
         if (sub === 'pause' || sub === 'resume' || sub === 'status') {
           return await relayControlCommand(sub, requireConfig(rest.slice(1), `relay ${sub}`));
         }
+        if (sub === 'earnings') {
+          const { values } = parseArgs({
+            args: rest.slice(1),
+            options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+          });
+          if (values.config == null) throw new ConfigError('relay earnings: --config <file> is required');
+          return await relayEarningsCommand(values.config, { json: values.json });
+        }
         if (sub === 'init') {
           const { values } = parseArgs({
             args: rest.slice(1),
@@ -89,6 +101,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'customer':
         if (wantsHelp) return print(customerHelp);
         return await customerCommand(sub, rest.slice(1));
+      case 'ledger':
+        if (wantsHelp) return print(ledgerHelp);
+        return await ledgerCommand(sub, rest.slice(1));
       case 'origin': {
         if (wantsHelp) return print(originHelp);
         const { values } = parseArgs({ args: rest, options: { host: { type: 'string' }, port: { type: 'string' } } });

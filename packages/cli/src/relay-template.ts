@@ -83,6 +83,13 @@ limits:
 gateways:
   keep: 2   # how many gateways to stay linked to
 
+# Receipts: gateways propose what this relay carried; it countersigns only if the figure is
+# within the tolerance of its own count, and records a signed dispute otherwise.
+ledger:
+  network: meadow
+  toleranceBytes: 4194304   # per direction…
+  tolerancePercent: 1       # …or this share of the relay's count, whichever is larger
+
 descriptorTtlMs: 1800000
 
 # Local status API and metrics (loopback only): /status, /metrics, POST /control/pause|resume

@@ -10,6 +10,7 @@
  * const gateways = await d.discovery.findGateways()
  * ```
  */
+import type { PrivateKey } from '@libp2p/interface';
 import type { Registry } from 'prom-client';
 import { Discovery } from './discovery.ts';
 import { loadOrCreateIdentity } from './identity.ts';
@@ -29,6 +30,8 @@ export interface DiscoveryHandle {
   node: MeadowNode;
   discovery: Discovery;
   identityCreated: boolean;
+  /** The node's Ed25519 identity key: it also signs ledger receipts. */
+  privateKey: PrivateKey;
   stop(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ export async function createDiscovery(init: DiscoveryInit): Promise<DiscoveryHan
       ),
     ),
     identityCreated: created,
+    privateKey,
     stop: async () => {
       stopBootstrap();
       await node.stop();

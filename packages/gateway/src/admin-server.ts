@@ -40,7 +40,7 @@ export async function startAdminServer(
         })),
       });
     } else if (path === '/usage') {
-      json(gateway.service.usage.snapshot());
+      json(gateway.service.usage());
     } else {
       res
         .writeHead(404, { 'content-type': 'application/json' })

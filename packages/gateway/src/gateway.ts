@@ -2,14 +2,16 @@ import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
+import { createLedger, createSigner, type Ledger } from '@meadow/ledger';
 import { MEADOW_VERSION, TUNNEL_PROTOCOL } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
-import type { CustomerStore } from './customer-store.ts';
+import { type CustomerStore, DEFAULT_PLAN } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { PoolKeeper, type PoolKeeperInit } from './pool-keeper.ts';
+import { ReceiptClerk, type ReceiptClerkInit } from './receipt-clerk.ts';
 import { RelayPool } from './relay-pool.ts';
 import { StickySessions } from './sessions.ts';
 import { createSocksServer } from './socks-server.ts';
@@ -36,6 +38,14 @@ export interface GatewayInit {
   /** How often linked relays' descriptors are fetched again from the DHT. */
   descriptorRefreshMs: number;
   pool: PoolKeeperInit;
+  ledger: LedgerConfig;
+}
+
+export interface LedgerConfig extends Omit<ReceiptClerkInit, 'requestTimeoutMs'> {
+  network: string;
+  /** A SQLite file path or a postgres:// URL. */
+  store: string;
+  feePpm: number;
 }
 
 export class Gateway {
@@ -52,6 +62,8 @@ export class Gateway {
   private stopping = false;
   private advertised = false;
   private keeper: PoolKeeper | undefined;
+  private clerk: ReceiptClerk | undefined;
+  private ledgerHandle: Ledger | undefined;
   private readonly countries: CountryChecker;
 
   private readonly registry: Registry | undefined;
@@ -92,6 +104,16 @@ export class Gateway {
     return this.handle?.node.getMultiaddrs().map(String) ?? [];
   }
 
+  get ledger(): Ledger {
+    if (this.ledgerHandle == null) throw new Error('gateway not started');
+    return this.ledgerHandle;
+  }
+
+  get receipts(): ReceiptClerk {
+    if (this.clerk == null) throw new Error('gateway not started');
+    return this.clerk;
+  }
+
   get isAdvertised(): boolean {
     return this.advertised;
   }
@@ -128,6 +150,25 @@ export class Gateway {
     await this.handle.node.handle(TUNNEL_PROTOCOL, (stream, connection) => keeper.onRelayLink(stream, connection), {
       maxInboundStreams: 4,
     });
+    const signer = createSigner(this.handle.privateKey.raw);
+    const ledger = await createLedger(
+      { network: this.init.ledger.network, feePpm: this.init.ledger.feePpm, store: this.init.ledger.store },
+      { signer },
+    );
+    this.ledgerHandle = ledger;
+    this.clerk = new ReceiptClerk(
+      { ...this.init.ledger, requestTimeoutMs: 5_000 },
+      {
+        ledger,
+        node: this.handle.node,
+        relays: this.service.relayBytes,
+        customers: this.service.customerBytes,
+        priceOf: (name) => this.service.store.find(name)?.priceMicrosPerGb ?? DEFAULT_PLAN.priceMicrosPerGb,
+        logger: this.log.child({ component: 'receipts' }),
+        metrics: this.metrics.ledger,
+      },
+    );
+    this.clerk.start();
     this.socksServer = createSocksServer(this.service, { handshakeTimeoutMs: this.init.handshakeTimeoutMs });
     this.httpServer = createHttpProxy(this.service, {
       handshakeTimeoutMs: this.init.handshakeTimeoutMs,
@@ -154,7 +195,9 @@ export class Gateway {
     );
     this.httpServer?.closeAllConnections();
     for (const relay of this.pool.all()) relay.mux.abort(new Error('gateway stopping'));
+    await this.clerk?.stop();
     await this.handle?.stop();
+    await this.ledgerHandle?.store.close();
     await Promise.all(closing);
     this.service.store.close();
   }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { LedgerMetrics } from './receipt-clerk.ts';
 
 export interface GatewayMetrics {
   tunnels: Counter<'protocol' | 'result'>;
@@ -10,6 +11,7 @@ export interface GatewayMetrics {
   relayLinks: Gauge;
   evictions: Counter<'reason'>;
   countryMismatches: Counter;
+  ledger: LedgerMetrics;
   /** Reads the routable pool per country at scrape time. */
   observePool(read: () => Record<string, number>): void;
 }
@@ -27,6 +29,30 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     },
   });
   return {
+    ledger: {
+      receipts: new Counter({
+        name: 'meadow_gateway_receipts_total',
+        help: 'Receipt proposals to relays by result: signed, disputed, refused_<reason>, failed, unreachable',
+        labelNames: ['result'],
+        registers: [registry],
+      }),
+      epochs: new Counter({
+        name: 'meadow_gateway_epochs_closed_total',
+        help: 'Ledger epochs closed',
+        registers: [registry],
+      }),
+      openEpoch: new Gauge({
+        name: 'meadow_gateway_ledger_open_epoch',
+        help: 'Number of the ledger epoch now open',
+        registers: [registry],
+      }),
+      roundSeconds: new Histogram({
+        name: 'meadow_gateway_receipt_round_seconds',
+        help: 'Time to propose receipts to every relay that carried bytes since its last receipt',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers: [registry],
+      }),
+    },
     tunnels: new Counter({
       name: 'meadow_gateway_tunnels_total',
       help: 'Tunnel requests by client protocol and outcome (ok or error code)',

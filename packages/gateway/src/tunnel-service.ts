@@ -1,11 +1,10 @@
 import type { Socket } from 'node:net';
-import { type ByteBudget, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
+import { type ByteBudget, LiveCounter, type LiveCounts, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Connector } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
 import { AuthThrottle, authenticate, type Customer } from './customers.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { UsageMeter } from './usage.ts';
 import type { UsernameParams } from './username.ts';
 
 export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
@@ -21,7 +20,9 @@ export interface Credentials {
  * itself (one place); the quota is a budget the tunnel consults, so the cut is exact.
  */
 export class TunnelService {
-  readonly usage = new UsageMeter();
+  /** Payload bytes per relay and per customer, live (receipts and revenue are made from these). */
+  readonly relayBytes = new LiveCounter('gateway');
+  readonly customerBytes = new LiveCounter('gateway');
   readonly store: CustomerStore;
   private readonly connector: Connector;
   private readonly metrics: GatewayMetrics;
@@ -91,13 +92,14 @@ export class TunnelService {
       this.metrics.tunnels.inc({ protocol, result: 'ok' });
       this.metrics.activeTunnels.inc({ protocol });
       this.active++;
+      this.relayBytes.track(relay.peerId, tunnel);
+      this.customerBytes.track(customer.name, tunnel);
       tunnel.once('close', () => {
         this.active--;
         this.release(customer.name);
         this.metrics.activeTunnels.dec({ protocol });
         this.metrics.bytes.inc({ direction: 'to_target' }, tunnel.bytesSent);
         this.metrics.bytes.inc({ direction: 'from_target' }, tunnel.bytesReceived);
-        this.usage.record(customer.name, relay.peerId, tunnel.bytesSent, tunnel.bytesReceived);
         this.store.recordUsage(customer.name, {
           tunnels: 1,
           bytesToTarget: tunnel.bytesSent,
@@ -115,6 +117,12 @@ export class TunnelService {
       if (counted) this.release(customer.name);
       client.removeListener('close', onClientGone);
     }
+  }
+
+  /** What this process has carried, per customer and per relay (the admin API's /usage). */
+  usage(): { customers: Record<string, LiveCounts>; relays: Record<string, LiveCounts> } {
+    const of = (counter: LiveCounter) => Object.fromEntries(counter.keys().map((k) => [k, counter.sinceStart(k)]));
+    return { customers: of(this.customerBytes), relays: of(this.relayBytes) };
   }
 
   private release(customer: string): void {

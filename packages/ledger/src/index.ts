@@ -66,4 +66,16 @@ export { checkSettlement, type SettlementCheck } from './settlement.ts';
 export { createSigner, nodeVerify, portableVerify, type Signer, type VerifyFn } from './signatures.ts';
 export { type LedgerStore, StoreConflictError } from './store.ts';
 export { type VerifyResult, type VerifySummary, verifyExport } from './verify.ts';
+export {
+  MAX_MESSAGE_BYTES,
+  type MessageStreamLike,
+  type Proposal,
+  RECEIPT_PROTOCOL,
+  type ReceiptRequest,
+  type ReceiptResponse,
+  readMessage,
+  requestSchema,
+  responseSchema,
+  writeMessage,
+} from './wire.ts';
 export { PostgresLedgerStore, SqliteLedgerStore };

@@ -21,6 +21,7 @@ export {
 } from './errors.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
+export { LiveCounter, type LiveCounts } from './live-counter.ts';
 export {
   DEFAULT_WINDOW_BYTES,
   NOTICE_DESCRIPTOR_CHANGED,

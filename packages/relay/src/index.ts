@@ -72,5 +72,7 @@ export {
   type ScheduleWindow,
   WEEKDAYS,
 } from './household/periods.ts';
+export { type EarningsRow, ReceiptBook } from './receipts/receipt-book.ts';
+export type { ReceiptDeskInit } from './receipts/receipt-desk.ts';
 export type { Relay, RelayInit } from './relay.ts';
 export { loadOrCreateControlToken } from './status-server.ts';

@@ -9,6 +9,8 @@ export interface RelayMetrics {
   refusals: Counter<'reason'>;
   activeTunnels: Gauge;
   gatewayLinks: Gauge;
+  /** Receipt proposals answered: signed, disputed, settled, or refused_<reason>. */
+  receipts: Counter<'result'>;
   setState(state: RelayState): void;
   /** Reads rate-limit waits from the household controls at scrape time. */
   observeRateLimits(read: () => { waits: number; waitedSeconds: number }): void;
@@ -63,6 +65,12 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     gatewayLinks: new Gauge({
       name: 'meadow_relay_gateway_links',
       help: 'Gateways this relay is linked to now',
+      registers: [registry],
+    }),
+    receipts: new Counter({
+      name: 'meadow_relay_receipts_total',
+      help: 'Receipt requests from gateways by result: signed, disputed, settled, refused_<reason>',
+      labelNames: ['result'],
       registers: [registry],
     }),
     setState(current) {

@@ -1,11 +1,20 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import type { PeerInfo } from '@libp2p/interface';
+import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
 import { createDiscovery, type DiscoveryHandle, type RelayDescriptor } from '@meadow/discovery';
+import {
+  createSigner,
+  RECEIPT_PROTOCOL,
+  type ReceiptResponse,
+  readMessage,
+  requestSchema,
+  writeMessage,
+} from '@meadow/ledger';
 import {
   bridge,
   formatHostPort,
   isMeadowError,
+  LiveCounter,
   MEADOW_VERSION,
   MeadowError,
   NOTICE_DESCRIPTOR_CHANGED,
@@ -22,8 +31,9 @@ import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
-import { RelayMeter } from './meter.ts';
 import type { RelayMetrics } from './metrics.ts';
+import { ReceiptBook } from './receipts/receipt-book.ts';
+import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
 
 export interface RelayInit {
   identityPath: string;
@@ -55,6 +65,8 @@ export interface RelayInit {
   descriptorTtlMs: number;
   drainTimeoutMs: number;
   logTargets: boolean;
+  /** The receipt ledger: network name and how far a gateway's proposal may stray from the relay's own count. */
+  ledger: ReceiptDeskInit;
 }
 
 export interface GatewayLinkStatus {
@@ -65,7 +77,8 @@ export interface GatewayLinkStatus {
 
 export class Relay {
   readonly init: RelayInit;
-  readonly meter = new RelayMeter();
+  /** Payload bytes per gateway, from the tunnels' own counters; persisted so receipts survive restarts. */
+  readonly meter = new LiveCounter('relay');
   private readonly log: Logger;
   private readonly metrics: RelayMetrics;
   private readonly policy: ExitPolicy;
@@ -80,6 +93,8 @@ export class Relay {
   private readonly openTunnels = new Set<Tunnel>();
   private store: MeterStore | undefined;
   private householdControls: HouseholdControls | undefined;
+  private book: ReceiptBook | undefined;
+  private desk: ReceiptDesk | undefined;
   readonly startedAt = new Date();
 
   private readonly registry: Registry | undefined;
@@ -140,6 +155,18 @@ export class Relay {
       registry: this.registry,
     });
     const node = this.handle.node;
+    this.book = new ReceiptBook(join(this.init.dataDir, 'receipts.db'));
+    for (const [gateway, counts] of this.book.meters()) this.meter.restore(gateway, counts);
+    this.desk = new ReceiptDesk(this.init.ledger, {
+      book: this.book,
+      signer: createSigner(this.handle.privateKey.raw),
+      counter: this.meter,
+      logger: this.log.child({ component: 'receipts' }),
+      onResult: (result) => this.metrics.receipts.inc({ result }),
+    });
+    await node.handle(RECEIPT_PROTOCOL, (stream, connection) => this.answerReceipt(stream, connection), {
+      maxInboundStreams: 8,
+    });
     const ownPorts = new Set(
       node.getMultiaddrs().map((ma) => Number(ma.getComponents().find((c) => c.name === 'tcp')?.value)),
     );
@@ -152,7 +179,10 @@ export class Relay {
     this.schedule(() => this.publish(), Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)), 250);
     this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
     this.every(1_000, () => controls.evaluate());
-    this.every(5_000, () => this.store?.flush());
+    this.every(5_000, () => {
+      this.store?.flush();
+      this.saveMeters();
+    });
     if (controls.state.state !== 'serving')
       this.log.warn({ state: controls.state.state, reason: controls.state.reason }, 'not serving');
     return { identityCreated: this.handle.identityCreated };
@@ -201,6 +231,33 @@ export class Relay {
     this.links.clear();
     await this.handle?.stop();
     this.store?.close();
+    this.saveMeters();
+    this.book?.close();
+  }
+
+  /** The relay's copy of its receipts, disputes and settlements (for `meadow relay earnings`). */
+  get receipts(): ReceiptBook {
+    if (this.book == null) throw new Error('relay not started');
+    return this.book;
+  }
+
+  private saveMeters(): void {
+    this.book?.saveMeters(new Map(this.meter.keys().map((gateway) => [gateway, this.meter.get(gateway)])));
+  }
+
+  private async answerReceipt(stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer.toString();
+    const signal = AbortSignal.timeout(10_000);
+    try {
+      const request = await readMessage(stream, requestSchema, signal);
+      const desk = this.desk as ReceiptDesk;
+      const response: ReceiptResponse =
+        request.type === 'propose' ? desk.propose(from, request.receipt) : desk.settle(from, request.settlement);
+      await writeMessage(stream, response, signal);
+    } catch (err) {
+      this.log.warn({ gateway: from, err: (err as Error).message }, 'receipt exchange failed');
+      stream.abort(err as Error);
+    }
   }
 
   /** Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`, never overlapping. */
@@ -312,12 +369,12 @@ export class Relay {
       });
       this.metrics.tunnels.inc({ result: 'ok' });
       this.controls.countTunnel();
+      this.meter.track(gateway, tunnel);
       const toTarget = this.controls.meter('to_target');
       const fromTarget = this.controls.meter('from_target');
       this.openTunnels.add(tunnel);
       const result = await bridge(socket, tunnel, { fromSocket: fromTarget, toSocket: toTarget });
       this.openTunnels.delete(tunnel);
-      this.meter.record(gateway, toTarget.bytes, fromTarget.bytes);
       this.metrics.bytes.inc({ direction: 'to_target' }, toTarget.bytes);
       this.metrics.bytes.inc({ direction: 'from_target' }, fromTarget.bytes);
       this.log.debug(

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { LiveCounts } from '@meadow/protocol';
 import type { Registry } from 'prom-client';
 import type { Relay } from './relay.ts';
 
@@ -102,7 +103,7 @@ function statusBody(relay: Relay): unknown {
             periodEnd: usage.periodEnd == null ? null : new Date(usage.periodEnd).toISOString(),
           },
     rateLimit: controls.init.rate ?? null,
-    meter: { total: relay.meter.total, byGateway: relay.meter.byGateway() },
+    meter: meterStatus(relay),
     gateways: relay.gatewayLinks(),
     descriptorPublished: relay.publishedDescriptor != null,
   };
@@ -125,4 +126,16 @@ function authorized(req: IncomingMessage, token: string): boolean {
 export function serverUrl(server: Server): string {
   const { address, port } = server.address() as AddressInfo;
   return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/** Bytes this process carried, in total and per gateway (the receipts use the persisted all-time counts). */
+function meterStatus(relay: Relay): { total: LiveCounts; byGateway: Record<string, LiveCounts> } {
+  const byGateway = Object.fromEntries(relay.meter.keys().map((g) => [g, relay.meter.sinceStart(g)]));
+  const total = { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
+  for (const counts of Object.values(byGateway)) {
+    total.tunnels += counts.tunnels;
+    total.bytesToTarget += counts.bytesToTarget;
+    total.bytesFromTarget += counts.bytesFromTarget;
+  }
+  return { total, byGateway };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
-import { gatewayConfig, loadConfig, relativeTo } from '../config.ts';
+import { gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
@@ -14,7 +14,10 @@ CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-sess
   curl --socks5-hostname 127.0.0.1:1080 -U 'acme-country-de:KEY' http://example.com/
   curl -x http://acme:KEY@127.0.0.1:8080 http://example.com/
 
-Admin API (loopback): /status, /usage, /metrics on admin.port.`;
+Admin API (loopback): /status, /usage, /metrics on admin.port.
+
+Every byte relays carry is co-signed into the ledger (ledger.store); epochs close every
+ledger.epochSeconds. Check it with: meadow ledger export --config <file> > l.jsonl && meadow ledger verify l.jsonl`;
 
 export async function gatewayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, gatewayConfig);
@@ -39,6 +42,14 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       customers: config.customers,
       pool: config.pool,
       geoipDatabase: config.geoipDatabase == null ? undefined : relativeTo(args.config, config.geoipDatabase),
+      ledger: {
+        network: config.ledger.network,
+        store: ledgerStoreLocation(args.config, config),
+        feePpm: Math.round(config.ledger.protocolFeePercent * 10_000),
+        epochMs: Math.round(config.ledger.epochSeconds * 1_000),
+        receiptIntervalMs: Math.round(config.ledger.receiptIntervalSeconds * 1_000),
+        receiptEveryBytes: config.ledger.receiptEveryBytes,
+      },
     },
     { logger: log, registry },
   );

@@ -14,7 +14,7 @@ import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
 import { writeStatusFile } from './relay-control.ts';
 
-export const relayHelp = `meadow relay <start|init|pause|resume|status> --config <file>
+export const relayHelp = `meadow relay <start|init|pause|resume|status|earnings> --config <file>
 
 Runs a household relay. It finds gateways in the Meadow DHT, dials out to them (so it works
 behind NAT), and opens TCP connections for their tunnels — never to your home network, the
@@ -25,6 +25,8 @@ relay's own addresses or private ranges, whatever the config says.
   meadow relay pause --config relay.yaml     stop taking new tunnels (open ones finish)
   meadow relay resume --config relay.yaml    take tunnels again
   meadow relay status --config relay.yaml    print state, usage and caps
+  meadow relay earnings --config relay.yaml  receipts and rewards per epoch, each inclusion
+                                             proof checked here against the gateway's signed root
 
 Every config key is described in docs/relay.md and config/relay.example.yaml.
 Local status:  GET http://127.0.0.1:<status.port>/status   (JSON)
@@ -103,6 +105,11 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       gatewaysToKeep: config.gateways.keep,
       descriptorTtlMs: config.descriptorTtlMs,
       logTargets: config.egress.logTargets,
+      ledger: {
+        network: config.ledger.network,
+        toleranceBytes: config.ledger.toleranceBytes,
+        toleranceRatio: config.ledger.tolerancePercent / 100,
+      },
       status: config.status,
     },
     { logger: log, registry },

@@ -1,0 +1,79 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadOrCreateIdentity } from '@meadow/discovery';
+import { checkSettlement, createSigner, portableVerify } from '@meadow/ledger';
+import { ReceiptBook } from '@meadow/relay';
+import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
+import { formatBytes, formatMicros } from './format.ts';
+
+/**
+ * `meadow relay earnings`: the household's own copy of its receipts and settlements, each
+ * settlement's inclusion proof re-checked here against the epoch's root signed by the gateway.
+ */
+export async function relayEarningsCommand(configPath: string, options: { json?: boolean }): Promise<number> {
+  const config = await loadConfig(configPath, relayConfig);
+  const identityPath = relativeTo(configPath, config.identity);
+  const dataDir = relativeTo(configPath, config.dataDir);
+  if (!existsSync(identityPath))
+    throw new ConfigError(`${configPath}: identity: no key at ${identityPath} (run meadow relay init)`);
+  const { privateKey } = await loadOrCreateIdentity(identityPath);
+  const relay = createSigner(privateKey.raw).peerId;
+  const book = new ReceiptBook(join(dataDir, 'receipts.db'));
+  try {
+    const rows = book
+      .earnings()
+      .map((row) => ({ ...row, check: checkSettlement(row.settlement, relay, portableVerify) }));
+    const receipts = book.receipts();
+    const disputes = book.disputes();
+    const verified = rows.filter((r) => r.check.ok);
+    const total = verified.reduce((sum, r) => sum + r.micros, 0);
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          relay,
+          epochs: rows.map((r) => ({
+            gateway: r.gateway,
+            epoch: r.epoch,
+            bytes: r.bytes,
+            micros: r.micros,
+            merkleRoot: r.settlement.header.merkleRoot,
+            proofVerified: r.check.ok,
+            problem: r.check.ok ? undefined : r.check.problem,
+          })),
+          totalMicros: total,
+          receipts: receipts.length,
+          disputes: disputes.length,
+        })}\n`,
+      );
+      return rows.every((r) => r.check.ok) ? 0 : 1;
+    }
+    const out: string[] = [
+      `Relay ${relay}`,
+      "Earnings, each checked on this machine: the gateway's signature on the epoch, both signatures on",
+      "the receipt, and the receipt's inclusion proof against the epoch's Merkle root.",
+      '',
+    ];
+    if (rows.length === 0)
+      out.push('No epoch has been settled yet (epochs close on the gateway; see its ledger.epochSeconds).');
+    else {
+      out.push(
+        `${'epoch'.padStart(6)}  ${'gateway'.padEnd(14)}  ${'co-signed'.padStart(10)}  ${'reward'.padStart(14)}  proof`,
+      );
+      for (const r of rows) {
+        out.push(
+          `${String(r.epoch).padStart(6)}  ${`${r.gateway.slice(0, 8)}…${r.gateway.slice(-4)}`.padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${(r.micros / 1_000_000).toFixed(6).padStart(14)}  ${r.check.ok ? '✓' : `✗ ${r.check.problem}`}`,
+        );
+      }
+      out.push('', `Total of verified epochs: ${formatMicros(total)}`);
+    }
+    const latest = receipts.at(-1);
+    out.push(
+      `Receipts co-signed: ${receipts.length}${latest == null ? '' : ` (latest: epoch ${latest.epoch}, seq ${latest.seq}, ${formatBytes(latest.bytesToTarget + latest.bytesFromTarget)})`}; disputes: ${disputes.length}`,
+    );
+    for (const d of disputes.slice(-5)) out.push(`  dispute, epoch ${d.epoch} seq ${d.seq}: ${d.reason}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return rows.every((r) => r.check.ok) ? 0 : 1;
+  } finally {
+    book.close();
+  }
+}

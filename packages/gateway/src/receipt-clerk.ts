@@ -1,0 +1,285 @@
+import type { Connection } from '@libp2p/interface';
+import type { MeadowNode } from '@meadow/discovery';
+import {
+  type Counts,
+  customerPseudonym,
+  type DisputeBody,
+  type Ledger,
+  RECEIPT_PROTOCOL,
+  type ReceiptRequest,
+  type ReceiptResponse,
+  readMessage,
+  responseSchema,
+  type Settlement,
+  writeMessage,
+} from '@meadow/ledger';
+import type { LiveCounter, LiveCounts } from '@meadow/protocol';
+import type { Logger } from 'pino';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+
+export interface ReceiptClerkInit {
+  epochMs: number;
+  receiptIntervalMs: number;
+  receiptEveryBytes: number;
+  requestTimeoutMs: number;
+}
+
+export interface LedgerMetrics {
+  receipts: Counter<'result'>;
+  epochs: Counter;
+  openEpoch: Gauge;
+  roundSeconds: Histogram;
+}
+
+const ZERO: Counts = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
+const PARALLEL_REQUESTS = 8;
+
+/**
+ * The gateway's side of the receipt protocol. It proposes to each relay the cumulative count of
+ * the relay's channel in the open epoch (every interval, or sooner once enough bytes moved),
+ * records what comes back countersigned or disputed, and closes epochs: a final round, revenue
+ * lines from customer bytes, the signed header, then each relay's settlement with its proof.
+ *
+ * The count proposed for a relay is its live tunnel count plus an offset: at start, the last
+ * co-signed receipt of the open epoch (so a restart continues the channel); at each close, minus
+ * what the epoch settled (bytes not yet co-signed carry over into the next epoch).
+ */
+export class ReceiptClerk {
+  private readonly init: ReceiptClerkInit;
+  private readonly ledger: Ledger;
+  private readonly node: MeadowNode;
+  private readonly relays: LiveCounter;
+  private readonly customers: LiveCounter;
+  private readonly priceOf: (customer: string) => number;
+  private readonly log: Logger;
+  private readonly metrics: LedgerMetrics;
+  private readonly offsets = new Map<string, Counts>();
+  private customerBase = new Map<string, LiveCounts>();
+  private epochStartedAt = Date.now();
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private readonly settling = new Set<Promise<void>>();
+
+  constructor(
+    init: ReceiptClerkInit,
+    deps: {
+      ledger: Ledger;
+      node: MeadowNode;
+      relays: LiveCounter;
+      customers: LiveCounter;
+      priceOf: (customer: string) => number;
+      logger: Logger;
+      metrics: LedgerMetrics;
+    },
+  ) {
+    this.init = init;
+    this.ledger = deps.ledger;
+    this.node = deps.node;
+    this.relays = deps.relays;
+    this.customers = deps.customers;
+    this.priceOf = deps.priceOf;
+    this.log = deps.logger;
+    this.metrics = deps.metrics;
+  }
+
+  start(): void {
+    for (const receipt of this.ledger.openChannels()) this.offsets.set(receipt.relay, countsOf(receipt));
+    this.epochStartedAt = Date.now();
+    this.metrics.openEpoch.set(this.ledger.openEpoch);
+    this.every(this.init.receiptIntervalMs, () => this.enqueue(() => this.round()));
+    this.every(250, () => {
+      const due = this.relays.keys().filter((relay) => this.unreceipted(relay) >= this.init.receiptEveryBytes);
+      if (due.length > 0) void this.enqueue(() => this.round(due));
+    });
+    this.scheduleClose();
+  }
+
+  /** A last round so that what was carried is co-signed before the gateway goes away. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    await Promise.race([this.enqueue(() => this.round()), new Promise((r) => setTimeout(r, 5_000))]);
+    await Promise.allSettled(this.settling);
+  }
+
+  /** What the relay's channel would be proposed at now. */
+  proposalFor(relay: string): Counts {
+    return add(this.relays.get(relay), this.offsets.get(relay) ?? ZERO);
+  }
+
+  /** Runs a receipt round now (tests, and the epoch close). */
+  roundNow(): Promise<void> {
+    return this.enqueue(() => this.round());
+  }
+
+  closeEpochNow(): Promise<void> {
+    return this.enqueue(() => this.closeEpoch());
+  }
+
+  private every(ms: number, task: () => unknown): void {
+    const timer = setInterval(() => void Promise.resolve(task()).catch(() => {}), ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private scheduleClose(): void {
+    const timer = setTimeout(
+      () => {
+        if (this.stopped) return;
+        void this.closeEpochNow()
+          .catch((err: Error) => this.log.error({ err: err.message }, 'closing the epoch failed; will retry'))
+          .finally(() => this.scheduleClose());
+      },
+      Math.max(0, this.epochStartedAt + this.init.epochMs - Date.now()),
+    );
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private unreceipted(relay: string): number {
+    const now = this.proposalFor(relay);
+    const signed = this.ledger.latest(relay) ?? ZERO;
+    return now.bytesToTarget + now.bytesFromTarget - signed.bytesToTarget - signed.bytesFromTarget;
+  }
+
+  private async round(only?: string[]): Promise<void> {
+    const started = performance.now();
+    const candidates = (only ?? [...new Set([...this.relays.keys(), ...this.offsets.keys()])]).filter((relay) => {
+      const now = this.proposalFor(relay);
+      const signed = this.ledger.latest(relay) ?? ZERO;
+      return !sameCounts(now, signed);
+    });
+    for (let i = 0; i < candidates.length; i += PARALLEL_REQUESTS) {
+      await Promise.all(candidates.slice(i, i + PARALLEL_REQUESTS).map((relay) => this.proposeTo(relay)));
+    }
+    if (candidates.length > 0) this.metrics.roundSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  private async proposeTo(relay: string): Promise<void> {
+    const connection = this.connectionTo(relay);
+    if (connection == null) {
+      this.metrics.receipts.inc({ result: 'unreachable' });
+      return;
+    }
+    const proposal = this.ledger.propose(relay, this.proposalFor(relay), Date.now());
+    try {
+      const response = await this.ask(connection, { type: 'propose', receipt: proposal });
+      if (response.type === 'signed') {
+        await this.ledger.recordReceipt({ ...proposal, relaySig: response.relaySig }, { relay });
+        if (response.dispute != null)
+          await this.recordDispute(relay, proposal.seq, response.dispute, 'signed under protest');
+      } else if (response.type === 'disputed') {
+        await this.recordDispute(relay, proposal.seq, response.dispute, 'refused to sign');
+      } else if (response.type === 'refused') {
+        this.log.warn({ relay, reason: response.reason, message: response.message }, 'relay refused a receipt');
+      }
+      this.metrics.receipts.inc({ result: resultLabel(response) });
+    } catch (err) {
+      this.metrics.receipts.inc({ result: 'failed' });
+      this.log.info(
+        { relay, err: (err as Error).message },
+        'receipt round with relay failed; it catches up next round',
+      );
+    }
+  }
+
+  private async recordDispute(relay: string, seq: number, dispute: DisputeBody, how: string): Promise<void> {
+    if (dispute.relay !== relay || dispute.seq !== seq) throw new Error('the dispute does not answer this proposal');
+    await this.ledger.recordDispute(dispute);
+    this.log.warn({ relay, epoch: dispute.epoch, seq, reason: dispute.reason }, `relay disputed a receipt (${how})`);
+  }
+
+  private async closeEpoch(): Promise<void> {
+    await this.round();
+    const endedAt = Date.now();
+    const revenue = this.customers.keys().map((customer) => {
+      const now = this.customers.get(customer);
+      const before = this.customerBase.get(customer) ?? ZERO;
+      return {
+        customer: customerPseudonym(this.ledger.gateway, customer),
+        bytes: now.bytesToTarget + now.bytesFromTarget - before.bytesToTarget - before.bytesFromTarget,
+        priceMicrosPerGb: this.priceOf(customer),
+      };
+    });
+    const baseNext = new Map(this.customers.keys().map((c) => [c, this.customers.get(c)]));
+    const { header, settlements } = await this.ledger.closeEpoch({ startedAt: this.epochStartedAt, endedAt, revenue });
+    this.customerBase = baseNext;
+    for (const s of settlements) {
+      const offset = this.offsets.get(s.receipt.relay) ?? ZERO;
+      this.offsets.set(s.receipt.relay, subtract(offset, countsOf(s.receipt)));
+    }
+    this.epochStartedAt = endedAt;
+    this.metrics.epochs.inc();
+    this.metrics.openEpoch.set(this.ledger.openEpoch);
+    this.log.info(
+      {
+        epoch: header.epoch,
+        receipts: header.receipts,
+        revenueMicros: header.revenueMicros,
+        poolMicros: header.providerPoolMicros,
+      },
+      'epoch closed',
+    );
+    for (const settlement of settlements) {
+      const sending = this.settle(settlement).finally(() => this.settling.delete(sending));
+      this.settling.add(sending);
+    }
+  }
+
+  private async settle(settlement: Settlement): Promise<void> {
+    const relay = settlement.receipt.relay;
+    const connection = this.connectionTo(relay);
+    if (connection == null) return;
+    try {
+      const response = await this.ask(connection, { type: 'settle', settlement });
+      if (response.type === 'refused')
+        this.log.warn({ relay, reason: response.reason, message: response.message }, 'relay refused its settlement');
+    } catch (err) {
+      this.log.info({ relay, err: (err as Error).message }, 'could not deliver a settlement');
+    }
+  }
+
+  private connectionTo(relay: string): Connection | undefined {
+    return this.node.getConnections().find((c) => c.status === 'open' && c.remotePeer.toString() === relay);
+  }
+
+  private async ask(connection: Connection, request: ReceiptRequest): Promise<ReceiptResponse> {
+    const signal = AbortSignal.timeout(this.init.requestTimeoutMs);
+    const stream = await connection.newStream(RECEIPT_PROTOCOL, { signal });
+    await writeMessage(stream, request, signal);
+    return readMessage(stream, responseSchema, signal);
+  }
+}
+
+function countsOf(c: Counts): Counts {
+  return { bytesToTarget: c.bytesToTarget, bytesFromTarget: c.bytesFromTarget, tunnels: c.tunnels };
+}
+
+function add(a: Counts, b: Counts): Counts {
+  return {
+    bytesToTarget: a.bytesToTarget + b.bytesToTarget,
+    bytesFromTarget: a.bytesFromTarget + b.bytesFromTarget,
+    tunnels: a.tunnels + b.tunnels,
+  };
+}
+
+function subtract(a: Counts, b: Counts): Counts {
+  return add(a, { bytesToTarget: -b.bytesToTarget, bytesFromTarget: -b.bytesFromTarget, tunnels: -b.tunnels });
+}
+
+function sameCounts(a: Counts, b: Counts): boolean {
+  return a.bytesToTarget === b.bytesToTarget && a.bytesFromTarget === b.bytesFromTarget && a.tunnels === b.tunnels;
+}
+
+function resultLabel(response: ReceiptResponse): string {
+  if (response.type === 'refused') return `refused_${response.reason}`;
+  if (response.type === 'signed' && response.dispute != null) return 'signed_under_protest';
+  return response.type;
+}

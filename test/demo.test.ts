@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 
 describe('meadow demo', () => {
-  it('brings up a network, crawls over both protocols through distinct relays, meters, and exits 0 within a minute', async () => {
+  it('brings up a network, crawls over both protocols through distinct relays, meters, settles an epoch, and exits 0 within a minute', async () => {
     const started = Date.now();
     const child = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -44,6 +44,12 @@ describe('meadow demo', () => {
       tunnels += Number(relayTunnels);
     }
     expect(tunnels).toBe(9);
+    // The ledger chapter: an epoch settles the crawl, the export re-verifies, every carrying relay's proof checks.
+    expect(out).toMatch(/epoch \d+ closed: [1-3] co-signed channels, Merkle root [0-9a-f]{16}…/);
+    expect(out).toMatch(/export re-verified from scratch/);
+    const proofs = out.split('\n').filter((l) => /relay \d: .* co-signed, reward \d+ micro-units, proof/.test(l));
+    expect(proofs.length).toBeGreaterThan(0);
+    for (const line of proofs) expect(line).toMatch(/proof ✓ checks against the signed root/);
     expect(out).toMatch(/Demo finished/);
   });
 });

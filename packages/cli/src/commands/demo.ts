@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { getViaAbsoluteUri, getViaConnect, getViaSocks5 } from '../crawl-clients.ts';
 import { type LocalNetwork, startLocalNetwork } from '../local-network.ts';
+import { showLedger } from './demo-ledger.ts';
 
 export const demoHelp = `meadow demo [--relays 3] [--keep]
 
@@ -11,7 +12,9 @@ Starts a whole Meadow network on this machine — an origin web site, a DHT boot
 gateway and three relays (egress 127.0.0.2, 127.0.0.3, 127.0.0.4) — as separate processes,
 crawls the origin through the gateway over SOCKS5, HTTP CONNECT and HTTP absolute-URI, prints
 which relay served each request and the address the origin saw, then the bytes each relay
-metered, and stops everything. --keep leaves its temporary folder for inspection.`;
+metered, the ledger epoch that settles them (co-signed receipts, the signed Merkle root, rewards
+from revenue, the export re-verified from scratch, each relay's proof checked), and stops
+everything. --keep leaves its temporary folder for inspection.`;
 
 const RELAY_COUNT = 3;
 
@@ -30,6 +33,8 @@ export async function demoCommand(args: { relays?: number; keep?: boolean }): Pr
       dir,
       relays: args.relays ?? RELAY_COUNT,
       countries: ['DE', 'FR', 'NL'],
+      // Short epochs so the demo can show one closing: receipts, the signed root, rewards.
+      gatewayConfig: { ledger: { epochSeconds: 4, receiptIntervalSeconds: 1 } },
       onProgress: (_s, detail) => say(`  [${elapsed()}] ${detail}`),
     });
     step = 'waiting for relays to publish in the DHT and link to the gateway';
@@ -91,6 +96,9 @@ export async function demoCommand(args: { relays?: number; keep?: boolean }): Pr
           `${own.bytesToTarget}/${gw.bytesToTarget} bytes up, ${own.bytesFromTarget}/${gw.bytesFromTarget} bytes down`,
       );
     }
+    step = 'waiting for the ledger epoch to close';
+    await showLedger(network, dir, say);
+
     step = 'stopping';
     say(`\n  [${elapsed()}] stopping every process`);
     await network.stop();

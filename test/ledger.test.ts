@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
@@ -116,6 +116,20 @@ describe('the ledger over a real network', () => {
     const verdict = await runMeadow(['ledger', 'verify', file]);
     expect(verdict.code, verdict.stdout).toBe(0);
     expect(verdict.stdout).toMatch(/✓ ledger verified/);
+    const portable = await runMeadow(['ledger', 'verify', file, '--portable']);
+    expect(portable.code, portable.stdout).toBe(0);
+    // One byte changed in the middle of the file: the verdict names the line and the reason, exit 1.
+    const text = await readFile(file, 'utf8');
+    const lines = text.split('\n');
+    const target = lines.findIndex((l) => l.includes('"kind":"receipt"'));
+    lines[target] = (lines[target] as string).replace(
+      /"bytesFromTarget":(\d)/,
+      (_m, d) => `"bytesFromTarget":${(Number(d) + 1) % 10}`,
+    );
+    await writeFile(join(dir, 'tampered.jsonl'), lines.join('\n'));
+    const tampered = await runMeadow(['ledger', 'verify', join(dir, 'tampered.jsonl')]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stdout).toContain(`✗ the ledger does not verify — line ${target + 1}: bad-hash`);
 
     const headers = entries.filter((e) => e.kind === 'epoch').map((e) => e.body as EpochHeader);
     const revenue = entries.filter((e) => e.kind === 'revenue').map((e) => e.body as RevenueBody);

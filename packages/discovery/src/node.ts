@@ -4,9 +4,11 @@ import { identify } from '@libp2p/identify';
 import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
 import { type Ping, ping } from '@libp2p/ping';
+import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
+import type { Registry } from 'prom-client';
 import { selectNewestDescriptor, validateDescriptorRecord } from './descriptor.ts';
 import { DESCRIPTOR_NAMESPACE, DHT_PROTOCOL } from './keys.ts';
 
@@ -26,6 +28,8 @@ export interface MeadowNodeInit {
   /** Incoming streams allowed per protocol per connection. */
   maxInboundStreams?: number;
   agentVersion: string;
+  /** The process's own registry: libp2p's metrics are added to it (never to the global one). */
+  registry?: Registry;
 }
 
 export type MeadowNode = Libp2p<{ dht: KadDHT; identify: unknown; ping: Ping }>;
@@ -35,6 +39,16 @@ export async function createMeadowNode(init: MeadowNodeInit): Promise<MeadowNode
   return createLibp2p({
     privateKey: init.privateKey,
     nodeInfo: { userAgent: init.agentVersion },
+    ...(init.registry == null
+      ? {}
+      : {
+          // preserveExistingMetrics: otherwise the module clears the registry it is given.
+          metrics: prometheusMetrics({
+            registry: init.registry,
+            preserveExistingMetrics: true,
+            collectDefaultMetrics: false,
+          }),
+        }),
     addresses: {
       listen: init.listen,
       announce: init.announce ?? [],

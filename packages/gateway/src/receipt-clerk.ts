@@ -32,7 +32,8 @@ export interface LedgerMetrics {
 }
 
 const ZERO: Counts = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
-const PARALLEL_REQUESTS = 8;
+// Receipts that come back together are written in one group commit (Ledger.append).
+const PARALLEL_REQUESTS = 32;
 
 /**
  * The gateway's side of the receipt protocol. It proposes to each relay the cumulative count of

@@ -9,42 +9,58 @@ function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(Uint8Array.of(1)).update(left).update(right).digest());
 }
 
-function split(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
+/**
+ * The tree level by level, bottom up: pairs are hashed left to right and a lone last node moves up
+ * unchanged. For any size this is exactly RFC 6962's recursive definition (split at the largest
+ * power of two below n), built in O(n) so that all of an epoch's proofs cost O(n log n).
+ */
+export class MerkleTree {
+  private readonly levels: Uint8Array[][];
+
+  constructor(leafHashes: Uint8Array[]) {
+    this.levels = [leafHashes];
+    let level = leafHashes;
+    while (level.length > 1) {
+      const next: Uint8Array[] = [];
+      for (let i = 0; i + 1 < level.length; i += 2)
+        next.push(nodeHash(level[i] as Uint8Array, level[i + 1] as Uint8Array));
+      if (level.length % 2 === 1) next.push(level.at(-1) as Uint8Array);
+      this.levels.push(next);
+      level = next;
+    }
+  }
+
+  get size(): number {
+    return (this.levels[0] as Uint8Array[]).length;
+  }
+
+  /** The root; the empty tree's root is sha256 of nothing. */
+  root(): Uint8Array {
+    if (this.size === 0) return new Uint8Array(createHash('sha256').digest());
+    return (this.levels.at(-1) as Uint8Array[])[0] as Uint8Array;
+  }
+
+  /** The audit path of leaf `index`, from the leaf's sibling up (RFC 9162 §2.1.3.1). */
+  proof(index: number): Uint8Array[] {
+    if (!Number.isInteger(index) || index < 0 || index >= this.size)
+      throw new RangeError('leaf index outside the tree');
+    const path: Uint8Array[] = [];
+    let i = index;
+    for (const level of this.levels.slice(0, -1)) {
+      const sibling = i ^ 1;
+      if (sibling < level.length) path.push(level[sibling] as Uint8Array);
+      i >>= 1;
+    }
+    return path;
+  }
 }
 
-function subtreeRoot(leaves: Uint8Array[], from: number, to: number): Uint8Array {
-  const n = to - from;
-  if (n === 1) return leaves[from] as Uint8Array;
-  const k = split(n);
-  return nodeHash(subtreeRoot(leaves, from, from + k), subtreeRoot(leaves, from + k, to));
-}
-
-/** Root over already-hashed leaves; the empty tree's root is sha256 of nothing. */
 export function merkleRoot(leafHashes: Uint8Array[]): Uint8Array {
-  if (leafHashes.length === 0) return new Uint8Array(createHash('sha256').digest());
-  return subtreeRoot(leafHashes, 0, leafHashes.length);
+  return new MerkleTree(leafHashes).root();
 }
 
 export function inclusionProof(leafHashes: Uint8Array[], index: number): Uint8Array[] {
-  if (index < 0 || index >= leafHashes.length) throw new RangeError('leaf index outside the tree');
-  const path: Uint8Array[] = [];
-  const walk = (from: number, to: number): void => {
-    const n = to - from;
-    if (n === 1) return;
-    const k = split(n);
-    if (index < from + k) {
-      walk(from, from + k);
-      path.push(subtreeRoot(leafHashes, from + k, to));
-    } else {
-      walk(from + k, to);
-      path.push(subtreeRoot(leafHashes, from, from + k));
-    }
-  };
-  walk(0, leafHashes.length);
-  return path;
+  return new MerkleTree(leafHashes).proof(index);
 }
 
 export function verifyInclusion(

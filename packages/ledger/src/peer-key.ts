@@ -7,7 +7,19 @@ import { base58btc } from 'multiformats/bases/base58';
  */
 const PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20);
 
+const decoded = new Map<string, Uint8Array>();
+
 export function peerIdBytes(peerId: string): Uint8Array {
+  const known = decoded.get(peerId);
+  if (known != null) return known;
+  const bytes = decodePeerId(peerId);
+  // A ledger names a bounded set of peers; the cache only saves re-decoding them per receipt.
+  if (decoded.size >= 100_000) decoded.clear();
+  decoded.set(peerId, bytes);
+  return bytes;
+}
+
+function decodePeerId(peerId: string): Uint8Array {
   if (!/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/.test(peerId))
     throw new TypeError(`"${peerId.slice(0, 60)}" is not an Ed25519 peer id`);
   const bytes = base58btc.decode(`z${peerId}`);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { canonicalJson } from './canonical.ts';
 import type { EntryKind, LedgerEntry } from './entries.ts';
-import { assertExtends, fromRow } from './sqlite-store.ts';
+import { assertConsecutive, fromRow } from './sqlite-store.ts';
 import type { LedgerStore } from './store.ts';
 
 const SCHEMA = `
@@ -70,19 +70,27 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async append(entry: LedgerEntry): Promise<void> {
+    await this.appendMany([entry]);
+  }
+
+  async appendMany(entries: LedgerEntry[]): Promise<void> {
+    const first = entries[0];
+    if (first == null) return;
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [entry.gateway]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [first.gateway]);
       const { rows } = await client.query(
         'SELECT idx, hash FROM ledger_entries WHERE gateway = $1 ORDER BY idx DESC LIMIT 1',
-        [entry.gateway],
+        [first.gateway],
       );
-      assertExtends(entry, rows[0] == null ? undefined : { idx: Number(rows[0].idx), hash: rows[0].hash });
-      await client.query(
-        'INSERT INTO ledger_entries (gateway, idx, kind, body, prev, hash) VALUES ($1, $2, $3, $4, $5, $6)',
-        [entry.gateway, entry.index, entry.kind, canonicalJson(entry.body), entry.prev, entry.hash],
-      );
+      assertConsecutive(entries, rows[0] == null ? undefined : { idx: Number(rows[0].idx), hash: rows[0].hash });
+      for (const e of entries) {
+        await client.query(
+          'INSERT INTO ledger_entries (gateway, idx, kind, body, prev, hash) VALUES ($1, $2, $3, $4, $5, $6)',
+          [e.gateway, e.index, e.kind, canonicalJson(e.body), e.prev, e.hash],
+        );
+      }
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});

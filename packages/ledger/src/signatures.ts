@@ -44,8 +44,8 @@ export const portableVerify: VerifyFn = (publicKey, message, signature) => {
   }
 };
 
-const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-const P = 2n ** 255n - 19n;
+// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+const L_BYTES = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
 const keyCache = new Map<string, KeyObject | null>();
 
 /**
@@ -55,8 +55,7 @@ const keyCache = new Map<string, KeyObject | null>();
  */
 export const nodeVerify: VerifyFn = (publicKey, message, signature) => {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
-  if (littleEndian(signature.subarray(32)) >= L) return false;
-  if ((littleEndian(signature.subarray(0, 32)) & ((1n << 255n) - 1n)) >= P) return false;
+  if (!scalarBelowOrder(signature) || !canonicalR(signature)) return false;
   const key = vettedKey(publicKey);
   if (key == null) return false;
   return verify(null, message, key, signature);
@@ -79,8 +78,19 @@ function vettedKey(publicKey: Uint8Array): KeyObject | null {
   return key;
 }
 
-function littleEndian(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] as number);
-  return n;
+/** S (bytes 32..63, little-endian) < L, compared from the most significant byte. */
+function scalarBelowOrder(signature: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    const s = signature[32 + i] as number;
+    const l = L_BYTES[i] as number;
+    if (s !== l) return s < l;
+  }
+  return false;
+}
+
+/** R's y (bytes 0..31, top bit = sign of x) < p = 2^255 − 19: only 0x7fff…ffed and above are not. */
+function canonicalR(signature: Uint8Array): boolean {
+  if (((signature[31] as number) & 0x7f) !== 0x7f) return true;
+  for (let i = 30; i >= 1; i--) if (signature[i] !== 0xff) return true;
+  return (signature[0] as number) < 0xed;
 }

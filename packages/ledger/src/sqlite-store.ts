@@ -60,15 +60,22 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async append(entry: LedgerEntry): Promise<void> {
+    await this.appendMany([entry]);
+  }
+
+  async appendMany(entries: LedgerEntry[]): Promise<void> {
+    const first = entries[0];
+    if (first == null) return;
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const head = this.db
         .prepare('SELECT idx, hash FROM ledger_entries WHERE gateway = ? ORDER BY idx DESC LIMIT 1')
-        .get(entry.gateway) as { idx: number; hash: string } | undefined;
-      assertExtends(entry, head);
-      this.db
-        .prepare('INSERT INTO ledger_entries (gateway, idx, kind, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(entry.gateway, entry.index, entry.kind, canonicalJson(entry.body), entry.prev, entry.hash);
+        .get(first.gateway) as { idx: number; hash: string } | undefined;
+      assertConsecutive(entries, head);
+      const insert = this.db.prepare(
+        'INSERT INTO ledger_entries (gateway, idx, kind, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      for (const e of entries) insert.run(e.gateway, e.index, e.kind, canonicalJson(e.body), e.prev, e.hash);
       this.db.exec('COMMIT');
     } catch (err) {
       this.db.exec('ROLLBACK');
@@ -105,14 +112,23 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 }
 
-export function assertExtends(entry: LedgerEntry, head: { idx: number; hash: string } | undefined): void {
-  const expectedIndex = head == null ? 0 : head.idx + 1;
-  if (entry.index !== expectedIndex)
-    throw new StoreConflictError(
-      `entry ${entry.index} does not extend the chain of ${entry.gateway} (next index is ${expectedIndex})`,
-    );
-  if (head != null && entry.prev !== head.hash)
-    throw new StoreConflictError(`entry ${entry.index}'s prev does not match the stored head of ${entry.gateway}`);
+/** The entries extend the stored head of their (one) gateway's chain, each linked to the one before. */
+export function assertConsecutive(entries: LedgerEntry[], head: { idx: number; hash: string } | undefined): void {
+  let expected =
+    head == null
+      ? { idx: -1, hash: undefined as string | undefined }
+      : { idx: head.idx, hash: head.hash as string | undefined };
+  for (const entry of entries) {
+    if (entry.gateway !== entries[0]?.gateway)
+      throw new StoreConflictError('one append holds entries of several gateways');
+    if (entry.index !== expected.idx + 1)
+      throw new StoreConflictError(
+        `entry ${entry.index} does not extend the chain of ${entry.gateway} (next index is ${expected.idx + 1})`,
+      );
+    if (expected.hash != null && entry.prev !== expected.hash)
+      throw new StoreConflictError(`entry ${entry.index}'s prev does not match the stored head of ${entry.gateway}`);
+    expected = { idx: entry.index, hash: entry.hash };
+  }
 }
 
 export function fromRow(row: Row): LedgerEntry {

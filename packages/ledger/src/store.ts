@@ -13,6 +13,8 @@ export interface LedgerStore {
   /** The last entry of the given kind in a gateway's chain (e.g. the latest epoch header). */
   lastOfKind(gateway: string, kind: EntryKind): Promise<LedgerEntry | undefined>;
   append(entry: LedgerEntry): Promise<void>;
+  /** Consecutive entries of one gateway's chain in one transaction: all are written or none. */
+  appendMany(entries: LedgerEntry[]): Promise<void>;
   /** Entries in chain order: of one gateway from an index on, or of every gateway (gateway by gateway). */
   entries(options?: { gateway?: string; fromIndex?: number; batchSize?: number }): AsyncIterable<LedgerEntry>;
   gateways(): Promise<string[]>;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../src/canonical.ts';
 import { inclusionProof, leafHash, merkleRoot, verifyInclusion } from '../src/merkle.ts';
@@ -37,6 +38,23 @@ describe('RFC 6962 Merkle tree', () => {
         if (n > 1) expect(verifyInclusion(leaves[i] as Uint8Array, (i + 1) % n, n, proof, root)).toBe(false);
         expect(verifyInclusion(leaves[i] as Uint8Array, i, i, proof, root)).toBe(false);
       }
+    }
+  });
+
+  it('builds level by level exactly the tree RFC 6962 defines recursively', () => {
+    const recursive = (leaves: Uint8Array[]): Uint8Array => {
+      if (leaves.length === 1) return leaves[0] as Uint8Array;
+      let k = 1;
+      while (k * 2 < leaves.length) k *= 2;
+      return createHash('sha256')
+        .update(Uint8Array.of(1))
+        .update(recursive(leaves.slice(0, k)))
+        .update(recursive(leaves.slice(k)))
+        .digest();
+    };
+    for (let n = 1; n <= 130; n++) {
+      const leaves = Array.from({ length: n }, (_, i) => leafHash(Uint8Array.of(i, n)));
+      expect(toHex(merkleRoot(leaves))).toBe(toHex(recursive(leaves)));
     }
   });
 

@@ -101,6 +101,19 @@ describe.each(backends)('ledger store compliance: $name', (backend) => {
     await store.close();
   });
 
+  it('writes a batch all or nothing', async () => {
+    const { store } = await backend.create();
+    const g = gatewaySigner.peerId;
+    const a = entry(g, 0, GENESIS_HASH);
+    const b = entry(g, 1, a.hash);
+    const broken = entry(g, 2, GENESIS_HASH);
+    await expect(store.appendMany([a, b, broken])).rejects.toThrow(/prev does not match/);
+    expect(await all(store)).toEqual([]);
+    await store.appendMany([a, b]);
+    expect(await all(store)).toEqual([a, b]);
+    await store.close();
+  });
+
   it('serialises concurrent appends from two writers: exactly one wins each index', async () => {
     const { store, reopen } = await backend.create();
     const other = await reopen();

@@ -1,0 +1,100 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { LocalNetwork } from '@meadow/cli';
+import { httpConnect, socksConnect } from '../../test/harness.ts';
+
+/**
+ * One way from the load generator to the origin. `connect` yields a socket on which the origin's
+ * HTTP is spoken directly (for Meadow, after the SOCKS5 or CONNECT handshake).
+ */
+export interface Path {
+  name: string;
+  connect(): Promise<Socket>;
+}
+
+export interface Baselines {
+  paths: Path[];
+  stop(): Promise<void>;
+}
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+
+async function helper(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
+  for await (const line of lines) {
+    const ready = JSON.parse(line) as Record<string, unknown>;
+    if (ready.ready === true) return { child, ready };
+  }
+  throw new Error(`${args.join(' ')} exited before it was ready`);
+}
+
+function tcpPath(name: string, port: number, host = '127.0.0.1'): Path {
+  return {
+    name,
+    connect: () =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host, port, noDelay: true });
+        socket.once('connect', () => {
+          socket.removeListener('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      }),
+  };
+}
+
+/**
+ * The yardsticks, each its own process(es) like the gateway and relay are: direct, one Node TCP
+ * pass-through, two chained (gateway + relay's topology without libp2p), and TCP over one raw
+ * libp2p stream per connection between two processes (the floor Meadow's transport sets).
+ */
+export async function startBaselines(origin: { host: string; port: number }): Promise<Baselines> {
+  const children: ChildProcess[] = [];
+  const start = async (args: string[]) => {
+    const started = await helper(args);
+    children.push(started.child);
+    return started.ready;
+  };
+  const forwarder = here('./tcp-forwarder.ts');
+  const pass1 = await start([forwarder, origin.host, String(origin.port)]);
+  const pass2Far = await start([forwarder, origin.host, String(origin.port)]);
+  const pass2Near = await start([forwarder, '127.0.0.1', String(pass2Far.port)]);
+  const hop = here('./libp2p-hop.ts');
+  const exit = await start([hop, 'exit', origin.host, String(origin.port)]);
+  const entry = await start([hop, 'entry', String(exit.multiaddr)]);
+  return {
+    paths: [
+      tcpPath('direct', origin.port, origin.host),
+      tcpPath('pass1', Number(pass1.port)),
+      tcpPath('pass2', Number(pass2Near.port)),
+      tcpPath('libp2p', Number(entry.port)),
+    ],
+    stop: async () => {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode != null) return resolve();
+              c.once('exit', () => resolve());
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** Meadow through the gateway: SOCKS5 (the `socks` package) and HTTP CONNECT. */
+export function meadowPaths(net: LocalNetwork, username = net.customer.name): Path[] {
+  const creds = { username, password: net.customer.apiKey };
+  return [
+    { name: 'meadow-socks5', connect: () => socksConnect(net.gateway.socks, creds, net.origin.host, net.origin.port) },
+    {
+      name: 'meadow-connect',
+      connect: () => httpConnect(net.gateway.http, creds, `${net.origin.host}:${net.origin.port}`),
+    },
+  ];
+}

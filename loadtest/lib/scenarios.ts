@@ -1,0 +1,162 @@
+import type { Socket } from 'node:net';
+import type { LocalNetwork } from '@meadow/cli';
+import { type Dispatcher, Pool, ProxyAgent, request, Socks5ProxyAgent } from 'undici';
+import type { LoadgenMetrics } from './loadgen-metrics.ts';
+import type { Path } from './paths.ts';
+
+export interface RunWindow {
+  /** Unix seconds, for PromQL `@` modifiers. */
+  start: number;
+  end: number;
+}
+
+const now = (): number => Date.now() / 1000;
+
+/** Reads an HTTP/1.1 response with `Connection: close` to its end; returns the bytes received. */
+function readToEnd(socket: Socket, signal: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    const onAbort = (): void => {
+      socket.destroy(new Error('deadline'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.byteLength;
+    });
+    socket.once('error', reject);
+    socket.once('close', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(bytes);
+    });
+  });
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return (e.code ?? e.message ?? 'error').slice(0, 40).replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/** A dispatcher that keeps `connections` connections to the origin alive through the path. */
+function keepAliveDispatcher(path: Path, net: LocalNetwork, connections: number): Dispatcher {
+  const proxyAuth = `Basic ${Buffer.from(`${net.customer.name}:${net.customer.apiKey}`).toString('base64')}`;
+  if (path.name === 'meadow-connect')
+    return new ProxyAgent({
+      uri: `http://${net.gateway.http.host}:${net.gateway.http.port}`,
+      token: proxyAuth,
+      connections,
+    });
+  if (path.name === 'meadow-socks5')
+    return new Socks5ProxyAgent(`socks5://${net.gateway.socks.host}:${net.gateway.socks.port}`, {
+      username: net.customer.name,
+      password: net.customer.apiKey,
+      connections,
+    });
+  return new Pool(net.origin.url, {
+    connections,
+    connect: (_opts, callback) => {
+      path.connect().then(
+        (socket) => callback(null, socket),
+        (err: Error) => callback(err, null),
+      );
+    },
+  });
+}
+
+/** Small responses on kept-alive connections: `concurrency` workers, each request after the last. */
+export async function keepAlive(
+  path: Path,
+  net: LocalNetwork,
+  metrics: LoadgenMetrics,
+  options: { concurrency: number; durationMs: number; scenario: string },
+): Promise<RunWindow> {
+  const dispatcher = keepAliveDispatcher(path, net, options.concurrency);
+  const labels = { scenario: options.scenario, path: path.name };
+  const url = `${net.origin.url.replace(/\/$/, '')}/bytes/1024`;
+  const start = now();
+  const deadline = Date.now() + options.durationMs;
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      while (Date.now() < deadline) {
+        const started = performance.now();
+        try {
+          const res = await request(url, { dispatcher, signal: AbortSignal.timeout(10_000) });
+          const body = Buffer.from(await res.body.arrayBuffer());
+          if (res.statusCode !== 200 || body.byteLength !== 1024) throw new Error(`status ${res.statusCode}`);
+          metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+          metrics.bytes.inc(labels, body.byteLength);
+          metrics.requests.inc({ ...labels, result: 'ok' });
+        } catch (err) {
+          metrics.requests.inc({ ...labels, result: errorCode(err) });
+        }
+      }
+    }),
+  );
+  const end = now();
+  await dispatcher.close();
+  return { start, end };
+}
+
+/** A crawler's pattern: a new tunnel (or connection) per request, one GET, close. */
+export async function crawler(
+  path: Path,
+  net: LocalNetwork,
+  metrics: LoadgenMetrics,
+  options: { concurrency: number; durationMs: number; scenario: string },
+): Promise<RunWindow> {
+  const labels = { scenario: options.scenario, path: path.name };
+  const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
+  const start = now();
+  const deadline = Date.now() + options.durationMs;
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      while (Date.now() < deadline) {
+        const started = performance.now();
+        try {
+          const socket = await path.connect();
+          metrics.setupSeconds.observe(labels, (performance.now() - started) / 1000);
+          socket.write(head);
+          const bytes = await readToEnd(socket, AbortSignal.timeout(10_000));
+          if (bytes < 1024) throw new Error('short response');
+          metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+          metrics.bytes.inc(labels, bytes);
+          metrics.requests.inc({ ...labels, result: 'ok' });
+        } catch (err) {
+          metrics.requests.inc({ ...labels, result: errorCode(err) });
+        }
+      }
+    }),
+  );
+  return { start, end: now() };
+}
+
+/** One connection downloads `bytes` from the origin. */
+export async function bulk(
+  path: Path,
+  net: LocalNetwork,
+  metrics: LoadgenMetrics,
+  options: { bytes: number; scenario: string },
+): Promise<RunWindow & { received: number }> {
+  const labels = { scenario: options.scenario, path: path.name };
+  const start = now();
+  const socket = await path.connect();
+  socket.write(`GET /bytes/${options.bytes} HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
+  let received = 0;
+  let counted = 0;
+  // Count as bytes arrive, so Prometheus sees the rate during the transfer too.
+  const timer = setInterval(() => {
+    metrics.bytes.inc(labels, received - counted);
+    counted = received;
+  }, 250);
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.byteLength;
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('close', () => resolve());
+  }).finally(() => clearInterval(timer));
+  metrics.bytes.inc(labels, received - counted);
+  const end = now();
+  metrics.requestSeconds.observe(labels, end - start);
+  metrics.requests.inc({ ...labels, result: received >= options.bytes ? 'ok' : 'short' });
+  return { start, end, received };
+}

@@ -1,0 +1,313 @@
+/**
+ * Meadow under load, side by side with plain proxies, measured in one run and read back from a real
+ * Prometheus server. See loadtest/README.md.
+ *
+ *   npx -y pnpm@12.4.2 loadtest [--quick] [--rounds 3] [--seconds 8] [--only bulk,keepalive,crawler,idle,mixed]
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { rssBytes } from '../test/harness.ts';
+import { barChartPng } from './lib/chart.ts';
+import { startLoadgenMetrics } from './lib/loadgen-metrics.ts';
+import { idleTunnels, mixed } from './lib/meadow-scenarios.ts';
+import { meadowPaths, type Path, startBaselines } from './lib/paths.ts';
+import { type PrometheusServer, startPrometheus } from './lib/prometheus.ts';
+import { bulk, crawler, keepAlive, type RunWindow } from './lib/scenarios.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    rounds: { type: 'string' },
+    seconds: { type: 'string' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const QUICK = values.quick === true;
+const ROUNDS = Number(values.rounds ?? (QUICK ? 1 : 3));
+const SECONDS = Number(values.seconds ?? (QUICK ? 4 : 8));
+const BULK_BYTES = QUICK ? 256 * 1024 * 1024 : 1024 * 1024 * 1024;
+const IDLE_TUNNELS = QUICK ? 2_000 : 10_000;
+const ONLY = new Set((values.only ?? 'bulk,keepalive,crawler,idle,mixed').split(','));
+const OUT = values.out ?? join(import.meta.dirname, 'results');
+const GAP_MS = 1_500;
+
+const say = (text: string): void => {
+  process.stderr.write(`${text}\n`);
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Run extends RunWindow {
+  scenario: string;
+  path: string;
+  round: number;
+}
+
+const runs: Run[] = [];
+const portOf = (url: string): number => Number(new URL(url).port);
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'meadow-loadtest-'));
+  let net: LocalNetwork | undefined;
+  let prometheus: PrometheusServer | undefined;
+  let stopBaselines: (() => Promise<void>) | undefined;
+  const metrics = await startLoadgenMetrics();
+  try {
+    say(`Meadow load test: ${ROUNDS} round(s), ${SECONDS} s per run${QUICK ? ' (quick)' : ''}`);
+    const started = await startLocalNetwork({
+      dir,
+      relays: 1,
+      countries: ['DE'],
+      // Room for the idle scenario's 10 000 tunnels: a customer plan and a relay limit that allow them.
+      customers: [{ name: 'load', maxTunnels: 100_000 }],
+      relayConfig: { limits: { maxTunnels: 20_000 } },
+      onProgress: (_s, d) => say(`  ${d}`),
+    });
+    // Every Meadow path below authenticates as the "load" customer.
+    net = { ...started, customer: started.customers.load as LocalNetwork['customer'] };
+    await net.waitForRoutableRelays(1, 60_000);
+    const relay = net.relays[0];
+    if (relay == null) throw new Error('no relay');
+    await sleep(5_000);
+    const idleRelayRss = rssBytes(relay.service.process.pid as number);
+    const baselines = await startBaselines(net.origin);
+    stopBaselines = baselines.stop;
+    prometheus = await startPrometheus(dir, {
+      loadgen: metrics.port,
+      gatewayAdmin: portOf(net.gateway.adminUrl),
+      relayStatus: [portOf(relay.statusUrl)],
+    });
+    say(`  Prometheus at ${prometheus.url}, scraping the load generator, the gateway and the relay every second`);
+    const paths: Path[] = [...meadowPaths(net), ...baselines.paths];
+
+    // Warm-up: JIT, connection pools, the relay's DNS cache; not measured.
+    for (const path of paths)
+      await keepAlive(path, net, metrics, { concurrency: 8, durationMs: 500, scenario: 'warmup' });
+
+    const scenarios: Array<{ name: string; run: (p: Path) => Promise<RunWindow> }> = [];
+    if (ONLY.has('bulk'))
+      scenarios.push({
+        name: 'bulk',
+        run: (p) => bulk(p, net as LocalNetwork, metrics, { bytes: BULK_BYTES, scenario: 'bulk' }),
+      });
+    if (ONLY.has('keepalive')) {
+      for (const c of [16, 64])
+        scenarios.push({
+          name: `keepalive-c${c}`,
+          run: (p) =>
+            keepAlive(p, net as LocalNetwork, metrics, {
+              concurrency: c,
+              durationMs: SECONDS * 1000,
+              scenario: `keepalive-c${c}`,
+            }),
+        });
+    }
+    if (ONLY.has('crawler'))
+      scenarios.push({
+        name: 'crawler-c64',
+        run: (p) =>
+          crawler(p, net as LocalNetwork, metrics, {
+            concurrency: 64,
+            durationMs: SECONDS * 1000,
+            scenario: 'crawler-c64',
+          }),
+      });
+    for (const scenario of scenarios) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        // A B A B …: every path once per round, the order rotated so no path always runs first.
+        const order = paths.map((_, i) => paths[(i + round - 1) % paths.length] as Path);
+        for (const path of order) {
+          await sleep(GAP_MS);
+          const window = await scenario.run(path);
+          runs.push({ ...window, scenario: scenario.name, path: path.name, round });
+          say(`  ${scenario.name} round ${round}: ${path.name} done`);
+        }
+      }
+    }
+    await sleep(GAP_MS);
+
+    let idle: Awaited<ReturnType<typeof idleTunnels>> | undefined;
+    if (ONLY.has('idle')) {
+      say(`  idle: opening ${IDLE_TUNNELS} tunnels`);
+      idle = await idleTunnels(net, metrics, IDLE_TUNNELS);
+    }
+    let mix: Awaited<ReturnType<typeof mixed>> | undefined;
+    if (ONLY.has('mixed')) {
+      const countries = ['DE', 'FR', 'NL', 'US', 'JP'];
+      for (let i = 1; i < 10; i++) await net.addRelay({ country: countries[i % countries.length] });
+      await net.waitForRoutableRelays(10, 120_000);
+      say('  mixed: 10 relays in 5 countries, 32 sticky sessions');
+      mix = await mixed(net, metrics, { concurrency: 32, durationMs: SECONDS * 2000 });
+    }
+    await sleep(GAP_MS);
+    const report = await buildReport(prometheus, { idleRelayRss, idle, mix });
+    await mkdir(OUT, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    await writeFile(join(OUT, `perf-${stamp}.md`), report.markdown);
+    await writeFile(join(OUT, 'latest.md'), report.markdown);
+    await writeFile(join(OUT, 'latest.png'), report.png);
+    process.stdout.write(`${report.markdown}\n`);
+    say(`report: ${join(OUT, 'latest.md')} and latest.png`);
+  } finally {
+    await prometheus?.stop();
+    await stopBaselines?.();
+    await net?.stop();
+    metrics.server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Figures of one run, read back from Prometheus over exactly the run's window. */
+async function figures(
+  p: PrometheusServer,
+  run: Run,
+): Promise<{ rate: number; bytesPerSecond: number; p50: number; p99: number; setupP99: number }> {
+  const sel = `scenario="${run.scenario}",path="${run.path}"`;
+  // Counters are still during the gaps around a run, so the samples just before it started and just
+  // after it ended bound it exactly.
+  const before = run.start - 0.05;
+  const after = run.end + 1.2;
+  const delta = (metric: string, extra = '') =>
+    `(sum(${metric}{${sel}${extra}} @ ${after}) - (sum(${metric}{${sel}${extra}} @ ${before}) or vector(0)))`;
+  const seconds = run.end - run.start;
+  const quantile = (q: number, metric: string) =>
+    `histogram_quantile(${q}, sum by (le) (${metric}_bucket{${sel}} @ ${after}) - (sum by (le) (${metric}_bucket{${sel}} @ ${before}) or (sum by (le) (${metric}_bucket{${sel}} @ ${after}) * 0)))`;
+  return {
+    rate: (await p.scalar(delta('meadow_loadgen_requests_total', ',result="ok"'), after)) / seconds,
+    bytesPerSecond: (await p.scalar(delta('meadow_loadgen_received_bytes_total'), after)) / seconds,
+    p50: await p.scalar(quantile(0.5, 'meadow_loadgen_request_seconds'), after),
+    p99: await p.scalar(quantile(0.99, 'meadow_loadgen_request_seconds'), after),
+    setupP99: await p.scalar(quantile(0.99, 'meadow_loadgen_setup_seconds'), after),
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+async function buildReport(
+  p: PrometheusServer,
+  extra: {
+    idleRelayRss: number;
+    idle?: Awaited<ReturnType<typeof idleTunnels>>;
+    mix?: Awaited<ReturnType<typeof mixed>>;
+  },
+): Promise<{ markdown: string; png: Buffer }> {
+  const out: string[] = [
+    `# Meadow load test — ${new Date().toISOString()}`,
+    '',
+    `${ROUNDS} round(s) per scenario, paths interleaved within each round; ${SECONDS} s per keep-alive/crawler run; every figure read back from Prometheus (PromQL over each run's window). One machine (2 cores) runs everything: load generator, origin, gateway, relay, baselines, Prometheus.`,
+    '',
+    'Paths: **meadow-socks5 / meadow-connect** — through the gateway and one relay (libp2p link, framed tunnels); **pass2** — two chained Node TCP pass-through processes (the same topology without libp2p); **pass1** — one pass-through; **libp2p** — TCP over one raw libp2p stream (TCP + Noise + Yamux) per connection between two processes; **direct** — straight to the origin.',
+    '',
+  ];
+  const results = new Map<string, Map<string, Array<Awaited<ReturnType<typeof figures>>>>>();
+  for (const run of runs) {
+    const f = await figures(p, run);
+    let byPath = results.get(run.scenario);
+    if (byPath == null) {
+      byPath = new Map();
+      results.set(run.scenario, byPath);
+    }
+    const list = byPath.get(run.path) ?? [];
+    list.push(f);
+    byPath.set(run.path, list);
+  }
+  const chart: Array<{ heading: string; bars: Array<{ label: string; value: number; target?: number }> }> = [];
+  const targets: string[] = [];
+  for (const [scenario, byPath] of results) {
+    const isBulk = scenario === 'bulk';
+    out.push(`## ${scenario}`, '');
+    out.push(
+      isBulk
+        ? '| path | MB/s (median) | per round |\n|---|---|---|'
+        : '| path | requests/s (median) | p50 ms | p99 ms | setup p99 ms |\n|---|---|---|---|---|',
+    );
+    for (const [path, list] of byPath) {
+      if (isBulk)
+        out.push(
+          `| ${path} | ${(median(list.map((f) => f.bytesPerSecond)) / 1e6).toFixed(0)} | ${list.map((f) => (f.bytesPerSecond / 1e6).toFixed(0)).join(', ')} |`,
+        );
+      else
+        out.push(
+          `| ${path} | ${median(list.map((f) => f.rate)).toFixed(0)} | ${(median(list.map((f) => f.p50)) * 1000).toFixed(2)} | ${(median(list.map((f) => f.p99)) * 1000).toFixed(2)} | ${scenario.startsWith('crawler') ? (median(list.map((f) => f.setupP99)) * 1000).toFixed(2) : '—'} |`,
+        );
+    }
+    out.push('');
+    // Ratios taken round by round (same round = same machine conditions), then the median.
+    const value = (f: Awaited<ReturnType<typeof figures>>) => (isBulk ? f.bytesPerSecond : f.rate);
+    const ratio = (meadow: string, base: string, of: (f: Awaited<ReturnType<typeof figures>>) => number = value) => {
+      const a = byPath.get(meadow) ?? [];
+      const b = byPath.get(base) ?? [];
+      return median(a.map((f, i) => of(f) / of(b[i] as Awaited<ReturnType<typeof figures>>)));
+    };
+    out.push('| Meadow as a ratio to → | direct | pass1 | pass2 | libp2p |\n|---|---|---|---|---|');
+    for (const meadow of ['meadow-socks5', 'meadow-connect']) {
+      out.push(
+        `| ${meadow} | ${['direct', 'pass1', 'pass2', 'libp2p'].map((b) => ratio(meadow, b).toFixed(2)).join(' | ')} |`,
+      );
+    }
+    out.push('');
+    const best = (base: string, of?: (f: Awaited<ReturnType<typeof figures>>) => number) =>
+      Math.max(ratio('meadow-socks5', base, of), ratio('meadow-connect', base, of));
+    const bars: Array<{ label: string; value: number; target?: number }> = [];
+    if (scenario === 'keepalive-c64') {
+      const r = best('pass2');
+      targets.push(`- keep-alive c=64 ≥ 0.7 × two-hop pass-through: **${r.toFixed(2)}** ${r >= 0.7 ? '✓' : '✗'}`);
+      bars.push({ label: 'vs two-hop node', value: r, target: 0.7 });
+    } else if (scenario === 'crawler-c64') {
+      const r = best('pass2');
+      const setup = Math.min(
+        ratio('meadow-socks5', 'pass2', (f) => f.setupP99),
+        ratio('meadow-connect', 'pass2', (f) => f.setupP99),
+      );
+      targets.push(
+        `- crawler c=64 ≥ 0.9 × two-hop tunnels/s: **${r.toFixed(2)}** ${r >= 0.9 ? '✓' : '✗'}; setup p99 ≤ 2 × two-hop: **${setup.toFixed(2)} ×** ${setup <= 2 ? '✓' : '✗'}`,
+      );
+      bars.push({ label: 'vs two-hop node', value: r, target: 0.9 });
+    } else if (scenario === 'bulk') {
+      const r = best('libp2p');
+      targets.push(`- bulk ≥ 0.9 × raw libp2p stream: **${r.toFixed(2)}** ${r >= 0.9 ? '✓' : '✗'}`);
+      bars.push({ label: 'vs raw libp2p', value: r, target: 0.9 });
+    }
+    bars.push({ label: 'vs two-hop node', value: best('pass2') }, { label: 'vs direct', value: best('direct') });
+    chart.push({
+      heading: scenario,
+      bars: bars.filter((b, i) => i === 0 || b.target != null || bars.findIndex((x) => x.label === b.label) === i),
+    });
+  }
+  if (extra.idle != null) {
+    const i = extra.idle;
+    const both = (i.gatewayBytesPerTunnel + i.relayBytesPerTunnel) / 1024;
+    out.push(
+      '## idle',
+      '',
+      `${i.tunnels.toLocaleString('en')} idle tunnels held open at once (opened in ${i.openSeconds.toFixed(1)} s): **${(i.gatewayBytesPerTunnel / 1024).toFixed(1)} KiB per tunnel at the gateway, ${(i.relayBytesPerTunnel / 1024).toFixed(1)} KiB at the relay** (resident memory growth ÷ tunnels).`,
+      '',
+    );
+    targets.push(
+      `- idle: ≤ 30 KiB per tunnel, gateway and relay together: **${both.toFixed(1)} KiB** ${both <= 30 ? '✓' : '✗'}`,
+    );
+  }
+  const idleMiB = extra.idleRelayRss / 1024 / 1024;
+  targets.push(`- an idle relay under 120 MiB resident: **${idleMiB.toFixed(0)} MiB** ${idleMiB < 120 ? '✓' : '✗'}`);
+  if (extra.mix != null) {
+    const m = extra.mix;
+    out.push(
+      '## mixed',
+      '',
+      `10 relays in 5 countries; 32 crawler sessions, each pinned to a country and a sticky session, a new tunnel per request: **${(m.requests / m.seconds).toFixed(0)} requests/s**, ${m.failures} failed, ${m.sessionsMoved} of ${m.sessions} sessions saw more than one exit, ${m.wrongCountry} requests left from the wrong country.`,
+      '',
+    );
+  }
+  out.push('## Targets (2-core machine, every process on it)', '', ...targets, '');
+  return { markdown: out.join('\n'), png: barChartPng('MEADOW / BASELINE, SAME RUN (RED: TARGET)', chart) };
+}
+
+await main();

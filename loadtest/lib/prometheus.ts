@@ -1,9 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fetch } from 'undici';
+import { freePort } from '../../test/services/free-port.ts';
 
 const run = promisify(execFile);
 
@@ -29,14 +29,6 @@ async function prometheusBinary(): Promise<string> {
   });
   // The package starts a system-wide Prometheus on :9090; ours runs on its own port and folder.
   return prometheusBinary();
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Starts Debian's prometheus with config/prometheus.loadtest.yml, the targets filled in. */

@@ -12,6 +12,18 @@ export interface RunWindow {
 
 const now = (): number => Date.now() / 1000;
 
+/** `concurrency` workers, each running `step` again and again until the deadline. */
+async function untilDeadline(concurrency: number, durationMs: number, step: () => Promise<void>): Promise<RunWindow> {
+  const start = now();
+  const deadline = Date.now() + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline) await step();
+    }),
+  );
+  return { start, end: now() };
+}
+
 /** Reads an HTTP/1.1 response with `Connection: close` to its end; returns the bytes received. */
 function readToEnd(socket: Socket, signal: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -72,28 +84,21 @@ export async function keepAlive(
   const dispatcher = keepAliveDispatcher(path, net, options.concurrency);
   const labels = { scenario: options.scenario, path: path.name };
   const url = `${net.origin.url.replace(/\/$/, '')}/bytes/1024`;
-  const start = now();
-  const deadline = Date.now() + options.durationMs;
-  await Promise.all(
-    Array.from({ length: options.concurrency }, async () => {
-      while (Date.now() < deadline) {
-        const started = performance.now();
-        try {
-          const res = await request(url, { dispatcher, signal: AbortSignal.timeout(10_000) });
-          const body = Buffer.from(await res.body.arrayBuffer());
-          if (res.statusCode !== 200 || body.byteLength !== 1024) throw new Error(`status ${res.statusCode}`);
-          metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
-          metrics.bytes.inc(labels, body.byteLength);
-          metrics.requests.inc({ ...labels, result: 'ok' });
-        } catch (err) {
-          metrics.requests.inc({ ...labels, result: errorCode(err) });
-        }
-      }
-    }),
-  );
-  const end = now();
+  const window = await untilDeadline(options.concurrency, options.durationMs, async () => {
+    const started = performance.now();
+    try {
+      const res = await request(url, { dispatcher, signal: AbortSignal.timeout(10_000) });
+      const body = Buffer.from(await res.body.arrayBuffer());
+      if (res.statusCode !== 200 || body.byteLength !== 1024) throw new Error(`status ${res.statusCode}`);
+      metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+      metrics.bytes.inc(labels, body.byteLength);
+      metrics.requests.inc({ ...labels, result: 'ok' });
+    } catch (err) {
+      metrics.requests.inc({ ...labels, result: errorCode(err) });
+    }
+  });
   await dispatcher.close();
-  return { start, end };
+  return window;
 }
 
 /** A crawler's pattern: a new tunnel (or connection) per request, one GET, close. */
@@ -105,28 +110,21 @@ export async function crawler(
 ): Promise<RunWindow> {
   const labels = { scenario: options.scenario, path: path.name };
   const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
-  const start = now();
-  const deadline = Date.now() + options.durationMs;
-  await Promise.all(
-    Array.from({ length: options.concurrency }, async () => {
-      while (Date.now() < deadline) {
-        const started = performance.now();
-        try {
-          const socket = await path.connect();
-          metrics.setupSeconds.observe(labels, (performance.now() - started) / 1000);
-          socket.write(head);
-          const bytes = await readToEnd(socket, AbortSignal.timeout(10_000));
-          if (bytes < 1024) throw new Error('short response');
-          metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
-          metrics.bytes.inc(labels, bytes);
-          metrics.requests.inc({ ...labels, result: 'ok' });
-        } catch (err) {
-          metrics.requests.inc({ ...labels, result: errorCode(err) });
-        }
-      }
-    }),
-  );
-  return { start, end: now() };
+  return untilDeadline(options.concurrency, options.durationMs, async () => {
+    const started = performance.now();
+    try {
+      const socket = await path.connect();
+      metrics.setupSeconds.observe(labels, (performance.now() - started) / 1000);
+      socket.write(head);
+      const bytes = await readToEnd(socket, AbortSignal.timeout(10_000));
+      if (bytes < 1024) throw new Error('short response');
+      metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+      metrics.bytes.inc(labels, bytes);
+      metrics.requests.inc({ ...labels, result: 'ok' });
+    } catch (err) {
+      metrics.requests.inc({ ...labels, result: errorCode(err) });
+    }
+  });
 }
 
 /** One connection downloads `bytes` from the origin. */

@@ -36,7 +36,7 @@ export interface LocalRelay {
 
 export interface LocalNetwork {
   origin: { service: ChildService; host: string; port: number; url: string };
-  bootstrap: { service: ChildService; peerId: string; multiaddr: string };
+  bootstrap: { service: ChildService; peerId: string; multiaddr: string; metricsUrl: string };
   gateway: {
     service: ChildService;
     peerId: string;
@@ -105,11 +105,12 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     stringify({
       identity: join(init.dir, 'bootstrap.key'),
       network: { listen: ['/ip4/127.0.0.1/tcp/0'], allowPrivateAddresses: true },
+      metrics: { host: '127.0.0.1', port: 0 },
       log: { level: logLevel },
     }),
   );
   const bootstrapService = new ChildService('bootstrap', ['bootstrap', '--config', bootstrapConfigPath]);
-  const bootstrapReady = await started<{ peerId: string; multiaddrs: string[] }>(
+  const bootstrapReady = await started<{ peerId: string; multiaddrs: string[]; metricsUrl: string }>(
     bootstrapService,
     'the bootstrap node',
   );
@@ -211,7 +212,12 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
   const adminUrl = `${String(gatewayReady.admin)}`;
   const network: LocalNetwork = {
     origin: { service: originService, host: originReady.host, port: originReady.port, url: originReady.url },
-    bootstrap: { service: bootstrapService, peerId: bootstrapReady.peerId, multiaddr: bootstrapAddr },
+    bootstrap: {
+      service: bootstrapService,
+      peerId: bootstrapReady.peerId,
+      multiaddr: bootstrapAddr,
+      metricsUrl: bootstrapReady.metricsUrl,
+    },
     gateway: {
       service: gatewayService,
       peerId: gatewayReady.peerId,

@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Stream } from '@libp2p/interface';
+import { Uint8ArrayList } from 'uint8arraylist';
 
 /** What the tunnel mux needs from whatever carries its frames: a libp2p stream in production, a socket in benchmarks. */
 export interface FrameLink {
   start(handlers: LinkHandlers): void;
-  /** Queues bytes; false means stop writing until onDrain. */
-  write(data: Uint8Array): boolean;
+  /** Queues the parts as one write (no copy into one buffer); false means stop writing until onDrain. */
+  write(parts: Uint8Array[]): boolean;
   abort(err: Error): void;
 }
 
@@ -28,9 +29,10 @@ export function streamLink(stream: Stream): FrameLink {
       });
       stream.addEventListener('close', (evt) => handlers.onClose(evt.error));
     },
-    write(data) {
+    write(parts) {
       if (stream.writeStatus !== 'writable') return false;
-      return stream.send(data);
+      // A list, not a concatenation: yamux and noise slice it as they frame it, nothing is copied here.
+      return stream.send(parts.length === 1 ? (parts[0] as Uint8Array) : new Uint8ArrayList(...parts));
     },
     abort(err) {
       stream.abort(err);
@@ -50,9 +52,13 @@ export function socketLink(socket: Socket): FrameLink {
       });
       socket.on('close', () => handlers.onClose(failure));
     },
-    write(data) {
+    write(parts) {
       if (socket.destroyed || !socket.writable) return false;
-      return socket.write(data);
+      socket.cork();
+      let ok = true;
+      for (const part of parts) ok = socket.write(part);
+      socket.uncork();
+      return ok;
     },
     abort(err) {
       socket.destroy(err);

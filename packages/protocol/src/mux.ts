@@ -209,7 +209,7 @@ export class TunnelMux {
     }
 
     if (parts.length > 0) {
-      const ok = this.link.write(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+      const ok = this.link.write(parts);
       if (!ok) {
         this.waitingForDrain = true;
         return;

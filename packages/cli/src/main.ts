@@ -1,14 +1,5 @@
 import { parseArgs } from 'node:util';
 import { MEADOW_VERSION } from '@meadow/protocol';
-import { bootstrapCommand, bootstrapHelp } from './commands/bootstrap.ts';
-import { customerCommand, customerHelp } from './commands/customer.ts';
-import { demoCommand, demoHelp } from './commands/demo.ts';
-import { gatewayCommand, gatewayHelp } from './commands/gateway.ts';
-import { ledgerCommand, ledgerHelp } from './commands/ledger.ts';
-import { originCommand, originHelp } from './commands/origin.ts';
-import { relayCommand, relayHelp } from './commands/relay.ts';
-import { relayControlCommand, relayInitCommand } from './commands/relay-control.ts';
-import { relayEarningsCommand } from './commands/relay-earnings.ts';
 import { ConfigError } from './config.ts';
 
 const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer residential proxy network
@@ -47,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         print(MEADOW_VERSION);
         return 0;
       case 'demo': {
+        // Each command loads only its own modules: a relay process never loads the gateway's.
+        const { demoCommand, demoHelp } = await import('./commands/demo.ts');
         if (wantsHelp) return print(demoHelp);
         const { values } = parseArgs({
           args: rest,
@@ -57,13 +50,17 @@ export async function main(argv: string[]): Promise<number> {
           keep: values.keep,
         });
       }
-      case 'bootstrap':
+      case 'bootstrap': {
+        const { bootstrapCommand, bootstrapHelp } = await import('./commands/bootstrap.ts');
         if (wantsHelp) return print(bootstrapHelp);
         return await bootstrapCommand({ config: requireConfig(rest, 'bootstrap') });
+      }
       case 'relay': {
+        const { relayCommand, relayHelp } = await import('./commands/relay.ts');
         if (wantsHelp) return print(relayHelp);
         if (sub === 'start') return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
         if (sub === 'pause' || sub === 'resume' || sub === 'status') {
+          const { relayControlCommand } = await import('./commands/relay-control.ts');
           return await relayControlCommand(sub, requireConfig(rest.slice(1), `relay ${sub}`));
         }
         if (sub === 'earnings') {
@@ -72,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
             options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
           });
           if (values.config == null) throw new ConfigError('relay earnings: --config <file> is required');
+          const { relayEarningsCommand } = await import('./commands/relay-earnings.ts');
           return await relayEarningsCommand(values.config, { json: values.json });
         }
         if (sub === 'init') {
@@ -86,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
           });
           if (values.config == null)
             throw new ConfigError('relay init: --config <file> is required (the file to create)');
+          const { relayInitCommand } = await import('./commands/relay-control.ts');
           return await relayInitCommand({
             config: values.config,
             country: (values.country ?? 'DE').toUpperCase(),
@@ -95,16 +94,23 @@ export async function main(argv: string[]): Promise<number> {
         }
         return usage(relayHelp, false, sub);
       }
-      case 'gateway':
+      case 'gateway': {
+        const { gatewayCommand, gatewayHelp } = await import('./commands/gateway.ts');
         if (wantsHelp || sub !== 'start') return usage(gatewayHelp, wantsHelp, sub);
         return await gatewayCommand({ config: requireConfig(rest.slice(1), 'gateway start') });
-      case 'customer':
+      }
+      case 'customer': {
+        const { customerCommand, customerHelp } = await import('./commands/customer.ts');
         if (wantsHelp) return print(customerHelp);
         return await customerCommand(sub, rest.slice(1));
-      case 'ledger':
+      }
+      case 'ledger': {
+        const { ledgerCommand, ledgerHelp } = await import('./commands/ledger.ts');
         if (wantsHelp) return print(ledgerHelp);
         return await ledgerCommand(sub, rest.slice(1));
+      }
       case 'origin': {
+        const { originCommand, originHelp } = await import('./commands/origin.ts');
         if (wantsHelp) return print(originHelp);
         const { values } = parseArgs({ args: rest, options: { host: { type: 'string' }, port: { type: 'string' } } });
         return await originCommand({ host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0) });

@@ -15,14 +15,17 @@
  * ```
  */
 import { Ledger, type LedgerInit } from './ledger.ts';
-import { PostgresLedgerStore } from './postgres-store.ts';
 import type { Signer } from './signatures.ts';
 import { SqliteLedgerStore } from './sqlite-store.ts';
 import type { LedgerStore } from './store.ts';
 
 /** Opens a store from a path (SQLite) or a postgres:// URL. */
 export async function openLedgerStore(location: string): Promise<LedgerStore> {
-  if (/^postgres(?:ql)?:\/\//.test(location)) return PostgresLedgerStore.open(location);
+  if (/^postgres(?:ql)?:\/\//.test(location)) {
+    // Loaded on demand: relays and single-machine gateways never need the PostgreSQL client.
+    const { PostgresLedgerStore } = await import('./postgres-store.ts');
+    return PostgresLedgerStore.open(location);
+  }
   return new SqliteLedgerStore(location);
 }
 
@@ -53,6 +56,7 @@ export { exportLedger } from './export.ts';
 export { type ClosedEpoch, customerPseudonym, Ledger, type LedgerInit, type Settlement } from './ledger.ts';
 export { inclusionProof, leafHash, merkleRoot, verifyInclusion } from './merkle.ts';
 export { peerIdFromPublicKey, peerPublicKey } from './peer-key.ts';
+export type { PostgresLedgerStore } from './postgres-store.ts';
 export {
   channelKey,
   RECEIPT_DOMAIN,
@@ -78,4 +82,4 @@ export {
   responseSchema,
   writeMessage,
 } from './wire.ts';
-export { PostgresLedgerStore, SqliteLedgerStore };
+export { SqliteLedgerStore };

@@ -1,7 +1,7 @@
 import type { PeerInfo, PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { encodeDescriptor, MAX_DESCRIPTOR_BYTES, type RelayDescriptor, verifyDescriptor } from './descriptor.ts';
-import { DESCRIPTOR_PROTOCOL, descriptorKey, topics } from './keys.ts';
+import { encodeDescriptor, type RelayDescriptor, verifyDescriptor } from './descriptor.ts';
+import { descriptorKey, topics } from './keys.ts';
 import type { DiscoveryMetrics } from './metrics.ts';
 import type { MeadowNode } from './node.ts';
 
@@ -12,7 +12,6 @@ export class Discovery {
   readonly node: MeadowNode;
   private readonly privateKey: PrivateKey;
   private readonly metrics: DiscoveryMetrics;
-  private ownRecord: Uint8Array | undefined;
 
   constructor(node: MeadowNode, privateKey: PrivateKey, metrics: DiscoveryMetrics = { observe: (_k, run) => run() }) {
     this.node = node;
@@ -38,8 +37,6 @@ export class Discovery {
         expiresAt: issuedAt + options.ttlMs,
       };
       const value = await encodeDescriptor(descriptor, this.privateKey);
-      // Linked gateways can have it straight away, while the DHT put is still travelling.
-      this.ownRecord = value;
       await this.node.contentRouting.put(descriptorKey(this.peerId), value, { signal: options.signal });
       await this.node.contentRouting.provide(await topics.allRelays(), { signal: options.signal });
       await this.node.contentRouting.provide(await topics.relaysIn(descriptor.country), { signal: options.signal });
@@ -75,52 +72,6 @@ export class Discovery {
   }
 
   /** Fetches a relay's descriptor from the DHT and verifies it here, whatever the DHT already checked. */
-  /** Answers DESCRIPTOR_PROTOCOL requests with this relay's latest published descriptor record. */
-  async serveOwnDescriptor(): Promise<void> {
-    await this.node.handle(
-      DESCRIPTOR_PROTOCOL,
-      (stream) => {
-        if (this.ownRecord == null) {
-          stream.abort(new Error('no descriptor published yet'));
-          return;
-        }
-        stream.send(this.ownRecord);
-        void stream.close().catch(() => {});
-      },
-      { maxInboundStreams: 4 },
-    );
-  }
-
-  /**
-   * Asks a connected relay for its descriptor directly. The record is verified exactly as one from
-   * the DHT — signed by the key inside the peer id, not expired, not future-dated — so the relay's
-   * word is not trusted, only its signature: the DHT is how records travel, not what makes them valid.
-   */
-  async fetchDescriptorFrom(peerId: string, options: { signal?: AbortSignal } = {}): Promise<RelayDescriptor> {
-    return this.metrics.observe('descriptor_direct', async () => {
-      const id = peerIdFromString(peerId);
-      if (this.node.getConnections(id).length === 0) throw new Error(`not connected to ${peerId}`);
-      const stream = await this.node.dialProtocol(id, DESCRIPTOR_PROTOCOL, { signal: options.signal });
-      // Nothing to send: close our side at once, so the stream ends when the relay's answer does.
-      await stream.close({ signal: options.signal });
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      options.signal?.addEventListener('abort', () => stream.abort(new Error('descriptor fetch timed out')), {
-        once: true,
-      });
-      for await (const chunk of stream) {
-        const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
-        size += bytes.byteLength;
-        if (size > MAX_DESCRIPTOR_BYTES) {
-          stream.abort(new Error('descriptor too large'));
-          throw new Error(`descriptor from ${peerId} is over ${MAX_DESCRIPTOR_BYTES} bytes`);
-        }
-        chunks.push(bytes);
-      }
-      return verifyDescriptor(descriptorKey(peerId), Buffer.concat(chunks));
-    });
-  }
-
   async fetchDescriptor(peerId: string, options: { signal?: AbortSignal } = {}): Promise<RelayDescriptor> {
     return this.metrics.observe('descriptor', async () => {
       peerIdFromString(peerId);

@@ -72,5 +72,5 @@ export {
 export { type DescriptorFields, Discovery } from './discovery.ts';
 export { CountryChecker, type CountryVerdict, isPublicAddress, sybilNetwork } from './geoip.ts';
 export { loadOrCreateIdentity } from './identity.ts';
-export { DESCRIPTOR_PROTOCOL, DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
+export { DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
 export type { MeadowNode } from './node.ts';

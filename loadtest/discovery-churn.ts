@@ -77,6 +77,16 @@ async function waitUntil(what: string, condition: () => Promise<boolean>, timeou
   return performance.now() - started;
 }
 
+/** As waitUntil, but on failure prints the gateway's last log lines: they say why relays are not routable. */
+async function waitUntilOrExplain(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  try {
+    return await waitUntil(what, condition, timeoutMs);
+  } catch (err) {
+    log(net.gateway.service.tail(40));
+    throw err;
+  }
+}
+
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
@@ -111,7 +121,7 @@ try {
   const relays = swarms.flatMap((s) => s.relays);
   const dhtNodes = 2 + relays.length + lookupNodes.length;
   let lastReport = 0;
-  const upMs = await waitUntil(
+  const upMs = await waitUntilOrExplain(
     'all relays routable',
     async () => {
       const s = await status();

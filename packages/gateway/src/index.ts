@@ -62,7 +62,11 @@ export async function createGateway(
     store,
     countries,
   });
-  const { identityCreated } = await gateway.start();
+  // A start that fails halfway (a bad ledger store URL, a port in use) must not leave the libp2p host running.
+  const { identityCreated } = await gateway.start().catch(async (err: unknown) => {
+    await gateway.stop().catch(() => {});
+    throw err;
+  });
   const admin = await startAdminServer(gateway, components.registry, init.admin).catch(async (err: unknown) => {
     await gateway.stop();
     throw err;

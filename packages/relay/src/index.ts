@@ -39,7 +39,10 @@ export async function createRelay(
     metrics: createRelayMetrics(components.registry),
     registry: components.registry,
   });
-  const { identityCreated } = await relay.start();
+  const { identityCreated } = await relay.start().catch(async (err: unknown) => {
+    await relay.stop().catch(() => {});
+    throw err;
+  });
   let server: Server;
   try {
     server = await startStatusServer(relay, components.registry, init.status, loadOrCreateControlToken(init.dataDir));

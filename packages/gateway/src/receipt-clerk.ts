@@ -60,6 +60,8 @@ export class ReceiptClerk {
   private queue: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  private byteRoundPending = false;
+  private intervalRoundPending = false;
   private readonly settling = new Set<Promise<void>>();
 
   constructor(
@@ -88,10 +90,24 @@ export class ReceiptClerk {
     for (const receipt of this.ledger.openChannels()) this.offsets.set(receipt.relay, countsOf(receipt));
     this.epochStartedAt = Date.now();
     this.metrics.openEpoch.set(this.ledger.openEpoch);
-    this.every(this.init.receiptIntervalMs, () => this.enqueue(() => this.round()));
+    this.every(this.init.receiptIntervalMs, () => {
+      if (this.intervalRoundPending) return;
+      this.intervalRoundPending = true;
+      return this.enqueue(() => {
+        this.intervalRoundPending = false;
+        return this.round();
+      });
+    });
     this.every(250, () => {
+      // At most one byte-triggered round waiting: a slow or frozen relay must not pile rounds up.
+      if (this.byteRoundPending) return;
       const due = this.relays.keys().filter((relay) => this.unreceipted(relay) >= this.init.receiptEveryBytes);
-      if (due.length > 0) void this.enqueue(() => this.round(due));
+      if (due.length === 0) return;
+      this.byteRoundPending = true;
+      void this.enqueue(() => {
+        this.byteRoundPending = false;
+        return this.round(due);
+      });
     });
     this.scheduleClose();
   }

@@ -58,32 +58,41 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
     children.push(started.child);
     return started.ready;
   };
-  const forwarder = here('./tcp-forwarder.ts');
-  const pass1 = await start([forwarder, origin.host, String(origin.port)]);
-  const pass2Far = await start([forwarder, origin.host, String(origin.port)]);
-  const pass2Near = await start([forwarder, '127.0.0.1', String(pass2Far.port)]);
-  const hop = here('./libp2p-hop.ts');
-  const exit = await start([hop, 'exit', origin.host, String(origin.port)]);
-  const entry = await start([hop, 'entry', String(exit.multiaddr)]);
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode != null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  let ports: { pass1: number; pass2: number; libp2p: number };
+  try {
+    const forwarder = here('./tcp-forwarder.ts');
+    const pass1 = await start([forwarder, origin.host, String(origin.port)]);
+    const pass2Far = await start([forwarder, origin.host, String(origin.port)]);
+    const pass2Near = await start([forwarder, '127.0.0.1', String(pass2Far.port)]);
+    const hop = here('./libp2p-hop.ts');
+    const exit = await start([hop, 'exit', origin.host, String(origin.port)]);
+    const entry = await start([hop, 'entry', String(exit.multiaddr)]);
+    ports = { pass1: Number(pass1.port), pass2: Number(pass2Near.port), libp2p: Number(entry.port) };
+  } catch (err) {
+    // A helper that failed to start must not leave the ones before it running.
+    await stopAll();
+    throw err;
+  }
   return {
     paths: [
       tcpPath('direct', origin.port, origin.host),
-      tcpPath('pass1', Number(pass1.port)),
-      tcpPath('pass2', Number(pass2Near.port)),
-      tcpPath('libp2p', Number(entry.port)),
+      tcpPath('pass1', ports.pass1),
+      tcpPath('pass2', ports.pass2),
+      tcpPath('libp2p', ports.libp2p),
     ],
-    stop: async () => {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode != null) return resolve();
-              c.once('exit', () => resolve());
-              c.kill('SIGTERM');
-            }),
-        ),
-      );
-    },
+    stop: stopAll,
   };
 }
 

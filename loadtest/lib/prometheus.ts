@@ -68,7 +68,10 @@ export async function startPrometheus(
       () => false,
     );
     if (ready) break;
-    if (Date.now() > deadline) throw new Error(`prometheus not ready after 30 s: ${stderr}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`prometheus not ready after 30 s: ${stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   const query = async (promql: string, at: number) => {

@@ -36,28 +36,35 @@ export async function startPostgres(): Promise<PostgresServer> {
   const asRoot = process.getuid?.() === 0;
   const as = (cmd: string, args: string[]) =>
     asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args);
-  if (asRoot) {
-    await chmod(dir, 0o777);
-    await run('chown', ['postgres:postgres', dir]);
-  }
   const data = join(dir, 'data');
-  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'meadow', '--no-sync']);
-  const port = await freePort();
-  await as('pg_ctl', [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'server.log'),
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`,
-    '-w',
-    'start',
-  ]);
+  const stop = async (): Promise<void> => {
+    await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  };
+  let port: number;
+  try {
+    if (asRoot) {
+      await chmod(dir, 0o777);
+      await run('chown', ['postgres:postgres', dir]);
+    }
+    await as('initdb', ['-D', data, '-A', 'trust', '-U', 'meadow', '--no-sync']);
+    port = await freePort();
+    await as('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`,
+      '-w',
+      'start',
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   return {
     url: `postgres://meadow@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => {});
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }

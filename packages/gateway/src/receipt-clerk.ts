@@ -59,6 +59,7 @@ export class ReceiptClerk {
   private epochStartedAt = Date.now();
   private queue: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
+  private closeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private byteRoundPending = false;
   private intervalRoundPending = false;
@@ -116,7 +117,15 @@ export class ReceiptClerk {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
-    await Promise.race([this.enqueue(() => this.round()), new Promise((r) => setTimeout(r, 5_000))]);
+    if (this.closeTimer != null) clearTimeout(this.closeTimer);
+    let giveUp: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.enqueue(() => this.round()),
+      new Promise((r) => {
+        giveUp = setTimeout(r, 5_000);
+      }),
+    ]);
+    clearTimeout(giveUp);
     await Promise.allSettled(this.settling);
   }
 
@@ -140,18 +149,20 @@ export class ReceiptClerk {
     this.timers.push(timer);
   }
 
-  private scheduleClose(): void {
-    const timer = setTimeout(
-      () => {
-        if (this.stopped) return;
-        void this.closeEpochNow()
-          .catch((err: Error) => this.log.error({ err: err.message }, 'closing the epoch failed; will retry'))
-          .finally(() => this.scheduleClose());
-      },
-      Math.max(0, this.epochStartedAt + this.init.epochMs - Date.now()),
-    );
-    timer.unref();
-    this.timers.push(timer);
+  /** One timer for the next close; a failed close (the store refused) is retried a few seconds later, not at once. */
+  private scheduleClose(retryMs?: number): void {
+    const due = retryMs ?? Math.max(0, this.epochStartedAt + this.init.epochMs - Date.now());
+    this.closeTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.closeEpochNow().then(
+        () => this.scheduleClose(),
+        (err: Error) => {
+          this.log.error({ err: err.message }, 'closing the epoch failed; will retry');
+          this.scheduleClose(Math.min(this.init.epochMs, 5_000));
+        },
+      );
+    }, due);
+    this.closeTimer.unref();
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -270,8 +281,13 @@ export class ReceiptClerk {
   private async ask(connection: Connection, request: ReceiptRequest): Promise<ReceiptResponse> {
     const signal = AbortSignal.timeout(this.init.requestTimeoutMs);
     const stream = await connection.newStream(RECEIPT_PROTOCOL, { signal });
-    await writeMessage(stream, request, signal);
-    return readMessage(stream, responseSchema, signal);
+    try {
+      await writeMessage(stream, request, signal);
+      return await readMessage(stream, responseSchema, signal);
+    } catch (err) {
+      stream.abort(err as Error);
+      throw err;
+    }
   }
 }
 

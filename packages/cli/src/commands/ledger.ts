@@ -106,6 +106,8 @@ async function verifyCommand(args: string[]): Promise<number> {
       if (n % 100_000 === 0) process.stderr.write(`verified ${n.toLocaleString('en')} lines…\n`);
     },
   });
+  // The verdict may come at the first bad line: stop reading the rest of the file.
+  if (input !== process.stdin) input.destroy();
   const seconds = (performance.now() - started) / 1000;
   if (values.json) process.stdout.write(`${JSON.stringify({ ...result, seconds })}\n`);
   else process.stdout.write(`${describe(result, seconds)}\n`);

@@ -7,6 +7,29 @@ import { z } from 'zod';
 /** A config problem, naming the file and the dotted path of the bad key. */
 export class ConfigError extends Error {
   readonly code = 'MEADOW_ERR_CONFIG';
+  /** Each bad key (dotted path) and what is wrong with it. */
+  readonly issues: Array<{ key: string; message: string }>;
+
+  constructor(message: string, issues: Array<{ key: string; message: string }> = []) {
+    super(message);
+    this.issues = issues;
+  }
+}
+
+/** The same problems as `loadConfig` reports, for a value that did not come from a file. */
+export function validateConfig<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  path: string,
+): { ok: true; config: z.infer<S> } | { ok: false; error: ConfigError } {
+  const result = schema.safeParse(raw);
+  if (result.success) return { ok: true, config: result.data };
+  const issues = result.error.issues.map((issue) => ({
+    key: issue.path.length === 0 ? '(top level)' : issue.path.join('.'),
+    message: issue.message,
+  }));
+  const lines = issues.map((i) => `  ${i.key}: ${i.message}`);
+  return { ok: false, error: new ConfigError(`${path}: invalid configuration\n${lines.join('\n')}`, issues) };
 }
 
 const listen = z.strictObject({
@@ -239,15 +262,9 @@ export async function loadConfig<S extends z.ZodType>(path: string, schema: S): 
   } catch (err) {
     throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
   }
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const key = issue.path.length === 0 ? '(top level)' : issue.path.join('.');
-      return `  ${key}: ${issue.message}`;
-    });
-    throw new ConfigError(`${path}: invalid configuration\n${lines.join('\n')}`);
-  }
-  return result.data;
+  const result = validateConfig(schema, raw, path);
+  if (!result.ok) throw result.error;
+  return result.config;
 }
 
 /** Paths in a config file are relative to the file's own folder. */

@@ -19,6 +19,7 @@ export {
   MeadowError,
   type WireMapping,
 } from './errors.ts';
+export { formatBytes, formatMicros } from './format.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
 export { LiveCounter, type LiveCounts } from './live-counter.ts';

@@ -13,9 +13,10 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { SettingsStore } from './dashboard/settings-form.ts';
 import { createRelayMetrics } from './metrics.ts';
 import { Relay, type RelayInit } from './relay.ts';
-import { loadOrCreateControlToken, serverUrl, startStatusServer } from './status-server.ts';
+import { serverUrl, startStatusServer } from './status-server.ts';
 
 export interface RelayComponents {
   logger: Logger;
@@ -31,7 +32,12 @@ export interface RelayHandle {
 }
 
 export async function createRelay(
-  init: RelayInit & { status: { host: string; port: number } },
+  init: RelayInit & {
+    /** The local dashboard and API (loopback only). */
+    status: { host: string; port: number };
+    /** Lets the dashboard change caps, rate limits and schedule; read-only without it. */
+    settings?: SettingsStore;
+  },
   components: RelayComponents,
 ): Promise<RelayHandle> {
   const relay = new Relay(init, {
@@ -45,7 +51,11 @@ export async function createRelay(
   });
   let server: Server;
   try {
-    server = await startStatusServer(relay, components.registry, init.status, loadOrCreateControlToken(init.dataDir));
+    server = await startStatusServer(relay, components.registry, {
+      listen: init.status,
+      dataDir: init.dataDir,
+      settings: init.settings,
+    });
   } catch (err) {
     await relay.stop();
     throw err;
@@ -64,6 +74,12 @@ export async function createRelay(
 }
 
 export { embeddedIpv4, forbiddenReason } from './address-ranges.ts';
+export {
+  type HouseholdSettings,
+  type SaveResult,
+  SETTINGS_FIELDS,
+  type SettingsStore,
+} from './dashboard/settings-form.ts';
 export { EgressGuard, type EgressGuardInit } from './egress.ts';
 export { DEFAULT_EXIT_POLICY, ExitPolicy, ExitPolicyError, parseExitRule } from './exit-policy.ts';
 export type { HouseholdInit, StateInfo } from './household/controls.ts';
@@ -75,6 +91,8 @@ export {
   type ScheduleWindow,
   WEEKDAYS,
 } from './household/periods.ts';
+export type { QualityPart, QualityReport } from './household/quality.ts';
+export { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 export { type EarningsRow, ReceiptBook } from './receipts/receipt-book.ts';
 export type { ReceiptDeskInit } from './receipts/receipt-desk.ts';
 export type { Relay, RelayInit } from './relay.ts';

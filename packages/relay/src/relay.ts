@@ -31,6 +31,7 @@ import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
+import { QualityTracker } from './household/quality.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
 import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
@@ -93,6 +94,7 @@ export class Relay {
   private readonly openTunnels = new Set<Tunnel>();
   private store: MeterStore | undefined;
   private householdControls: HouseholdControls | undefined;
+  private qualityTracker: QualityTracker | undefined;
   private book: ReceiptBook | undefined;
   private desk: ReceiptDesk | undefined;
   readonly startedAt = new Date();
@@ -124,6 +126,17 @@ export class Relay {
     return this.descriptor;
   }
 
+  get quality(): QualityTracker {
+    if (this.qualityTracker == null) throw new Error('relay not started');
+    return this.qualityTracker;
+  }
+
+  /** Usage per step for charts (bytes both directions, tunnels). */
+  usageSeries(from: number, to: number, stepMs: number): ReturnType<MeterStore['series']> {
+    if (this.store == null) throw new Error('relay not started');
+    return this.store.series(from, to, stepMs);
+  }
+
   get controls(): HouseholdControls {
     if (this.householdControls == null) throw new Error('relay not started');
     return this.householdControls;
@@ -141,6 +154,9 @@ export class Relay {
     this.store = new MeterStore(join(this.init.dataDir, 'meter.db'));
     const controls = new HouseholdControls(this.init.household, this.store);
     this.householdControls = controls;
+    const store = this.store;
+    this.qualityTracker = new QualityTracker(store);
+    let lastOnlineTick = Date.now();
     this.metrics.setState(controls.state.state);
     this.metrics.observeRateLimits(() => controls.rateLimitWaits());
     controls.on('state', (info) => this.onStateChange(info.state, info.reason, info.until));
@@ -180,7 +196,10 @@ export class Relay {
     this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
     this.every(1_000, () => controls.evaluate());
     this.every(5_000, () => {
-      this.store?.flush();
+      const now = Date.now();
+      store.addOnline(now, (now - lastOnlineTick) / 1000);
+      lastOnlineTick = now;
+      store.flush();
       this.saveMeters();
     });
     if (controls.state.state !== 'serving')
@@ -348,6 +367,8 @@ export class Relay {
     const abort = new AbortController();
     const onEarlyClose = (): void => abort.abort();
     tunnel.once('close', onEarlyClose);
+    const connectStarted = performance.now();
+    let connected = false;
     try {
       const addresses = await (this.guard as EgressGuard).resolve(target, { signal: abort.signal });
       const socket = await connectToTarget(addresses, {
@@ -360,6 +381,8 @@ export class Relay {
         socket.destroy();
         return;
       }
+      this.quality.record({ ok: true, latencyMs: performance.now() - connectStarted });
+      connected = true;
       socket.setTimeout(this.init.idleTimeoutMs, () => socket.destroy(new Error('idle timeout')));
       request.accept({
         remoteAddress: socket.remoteAddress ?? '',
@@ -387,6 +410,7 @@ export class Relay {
         ? err
         : new MeadowError('MEADOW_ERR_INTERNAL', (err as Error).message, { cause: err });
       if (error.code === 'MEADOW_ERR_TARGET_FORBIDDEN') this.metrics.refusals.inc({ reason: 'egress_policy' });
+      if (!connected && !tunnel.destroyed) this.quality.record({ ok: false, code: error.code });
       this.log.info({ tunnel: tunnel.id, code: error.code, ...logTarget }, 'tunnel refused');
       this.refuse(request, error);
     } finally {

@@ -7,9 +7,9 @@ import {
   openLedgerStore,
   verifyExport,
 } from '@meadow/ledger';
+import { formatBytes } from '@meadow/protocol';
 import { ReceiptBook } from '@meadow/relay';
 import type { LocalNetwork } from '../local-network.ts';
-import { formatBytes } from './format.ts';
 
 /**
  * The demo's ledger chapter: waits for the epoch that settles the crawl, re-verifies the whole

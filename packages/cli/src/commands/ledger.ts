@@ -10,8 +10,8 @@ import {
   type VerifyResult,
   verifyExport,
 } from '@meadow/ledger';
+import { formatMicros } from '@meadow/protocol';
 import { ConfigError, gatewayConfig, ledgerStoreLocation, loadConfig } from '../config.ts';
-import { formatMicros } from './format.ts';
 
 export const ledgerHelp = `meadow ledger <export|verify> …
 

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreateIdentity } from '@meadow/discovery';
-import { checkSettlement, createSigner, portableVerify } from '@meadow/ledger';
-import { ReceiptBook } from '@meadow/relay';
+import { createSigner } from '@meadow/ledger';
+import { formatBytes, formatMicros } from '@meadow/protocol';
+import { checkedEarnings, ReceiptBook } from '@meadow/relay';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
-import { formatBytes, formatMicros } from './format.ts';
 
 /**
  * `meadow relay earnings`: the household's own copy of its receipts and settlements, each
@@ -20,32 +20,22 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
   const relay = createSigner(privateKey.raw).peerId;
   const book = new ReceiptBook(join(dataDir, 'receipts.db'));
   try {
-    const rows = book
-      .earnings()
-      .map((row) => ({ ...row, check: checkSettlement(row.settlement, relay, portableVerify) }));
+    const rows = checkedEarnings(book, relay);
     const receipts = book.receipts();
     const disputes = book.disputes();
-    const verified = rows.filter((r) => r.check.ok);
+    const verified = rows.filter((r) => r.proofVerified);
     const total = verified.reduce((sum, r) => sum + r.micros, 0);
     if (options.json) {
       process.stdout.write(
         `${JSON.stringify({
           relay,
-          epochs: rows.map((r) => ({
-            gateway: r.gateway,
-            epoch: r.epoch,
-            bytes: r.bytes,
-            micros: r.micros,
-            merkleRoot: r.settlement.header.merkleRoot,
-            proofVerified: r.check.ok,
-            problem: r.check.ok ? undefined : r.check.problem,
-          })),
+          epochs: rows,
           totalMicros: total,
           receipts: receipts.length,
           disputes: disputes.length,
         })}\n`,
       );
-      return rows.every((r) => r.check.ok) ? 0 : 1;
+      return rows.every((r) => r.proofVerified) ? 0 : 1;
     }
     const out: string[] = [
       `Relay ${relay}`,
@@ -61,7 +51,7 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
       );
       for (const r of rows) {
         out.push(
-          `${String(r.epoch).padStart(6)}  ${`${r.gateway.slice(0, 8)}…${r.gateway.slice(-4)}`.padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${(r.micros / 1_000_000).toFixed(6).padStart(14)}  ${r.check.ok ? '✓' : `✗ ${r.check.problem}`}`,
+          `${String(r.epoch).padStart(6)}  ${`${r.gateway.slice(0, 8)}…${r.gateway.slice(-4)}`.padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${(r.micros / 1_000_000).toFixed(6).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
         );
       }
       out.push('', `Total of verified epochs: ${formatMicros(total)}`);
@@ -72,7 +62,7 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
     );
     for (const d of disputes.slice(-5)) out.push(`  dispute, epoch ${d.epoch} seq ${d.seq}: ${d.reason}`);
     process.stdout.write(`${out.join('\n')}\n`);
-    return rows.every((r) => r.check.ok) ? 0 : 1;
+    return rows.every((r) => r.proofVerified) ? 0 : 1;
   } finally {
     book.close();
   }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createRelay,
   DEFAULT_EXIT_POLICY,
@@ -11,6 +13,7 @@ import {
 import { ConfigError, loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
+import { configFileSettings } from '../relay-settings.ts';
 import { runUntilSignal } from '../run-service.ts';
 import { writeStatusFile } from './relay-control.ts';
 
@@ -35,7 +38,7 @@ Metrics:       GET http://127.0.0.1:<status.port>/metrics  (Prometheus)`;
 /** Turns the validated config into the relay's household settings, naming the key of any semantic error. */
 export function householdFromConfig(config: RelayConfig, path: string): HouseholdInit {
   const bad = (key: string, message: string): never => {
-    throw new ConfigError(`${path}: invalid configuration\n  ${key}: ${message}`);
+    throw new ConfigError(`${path}: invalid configuration\n  ${key}: ${message}`, [{ key, message }]);
   };
   const timeZone = config.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (!isValidTimeZone(timeZone)) bad('schedule.timezone', `"${timeZone}" is not an IANA time zone like Europe/Berlin`);
@@ -111,6 +114,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
         toleranceRatio: config.ledger.tolerancePercent / 100,
       },
       status: config.status,
+      settings: configFileSettings(args.config),
     },
     { logger: log, registry },
   );
@@ -126,6 +130,14 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       identityCreated: handle.identityCreated,
     },
     'ready',
+  );
+  const tokenPath = join(relativeTo(args.config, config.dataDir), 'control.token');
+  // For the person at the terminal, not the log: the token is a secret and stays out of log files.
+  process.stderr.write(
+    `\nMeadow relay ${handle.peerId.slice(0, 12)}… is running.\n` +
+      `  Dashboard:  ${handle.statusUrl}/\n` +
+      `  Changes need the control token, kept in ${tokenPath} (mode 0600)` +
+      (process.stderr.isTTY ? `:\n  ${readFileSync(tokenPath, 'utf8').trim()}\n\n` : '.\n\n'),
   );
   return runUntilSignal(log, () => handle.stop());
 }

@@ -35,29 +35,64 @@ const MAX_PIECE_BYTES = 64 * 1024;
  * meter (persisted through MeterStore) and emits 'state' whenever the relay's state changes.
  */
 export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
-  readonly init: HouseholdInit;
+  private settings: HouseholdInit;
   private readonly store: MeterStore;
-  private readonly buckets: Partial<Record<Direction, TokenBucket>>;
+  private buckets: Partial<Record<Direction, TokenBucket>> = {};
   private readonly now: () => number;
   private readonly random: () => number;
   private info: StateInfo = { state: 'serving', reason: 'sharing' };
   private period: { start: number; end: number } | undefined;
+  /** Waits counted by buckets that `reconfigure` replaced, so the metric stays a counter. */
+  private readonly retiredWaits = { waits: 0, waitedMs: 0 };
   private periodUsed = 0;
 
   constructor(init: HouseholdInit, store: MeterStore) {
     super();
-    this.init = init;
+    this.settings = init;
     this.store = store;
     this.now = init.now ?? Date.now;
     this.random = init.random ?? Math.random;
-    this.buckets = {};
-    if (init.rate != null && init.rate.toTargetBytesPerSecond > 0) {
-      this.buckets.to_target = new TokenBucket(init.rate.toTargetBytesPerSecond, init.rate.burstBytes);
-    }
-    if (init.rate != null && init.rate.fromTargetBytesPerSecond > 0) {
-      this.buckets.from_target = new TokenBucket(init.rate.fromTargetBytesPerSecond, init.rate.burstBytes);
-    }
+    this.buildBuckets();
     this.evaluate();
+  }
+
+  /** The settings in force (changed by `reconfigure`). */
+  get init(): HouseholdInit {
+    return this.settings;
+  }
+
+  /**
+   * Applies new caps, rate limits and schedule at once, without a restart: open tunnels take the
+   * new rate from their next chunk; a raised or removed cap ends a hibernation it caused.
+   */
+  reconfigure(init: Omit<HouseholdInit, 'now' | 'random'>): StateInfo {
+    const previousCap = this.settings.cap;
+    this.settings = { ...init, now: this.now, random: this.random };
+    for (const bucket of Object.values(this.buckets)) {
+      this.retiredWaits.waits += bucket.waits;
+      this.retiredWaits.waitedMs += bucket.waitedMs;
+    }
+    this.buildBuckets();
+    this.period = undefined;
+    this.rollPeriod();
+    const capChanged = JSON.stringify(previousCap) !== JSON.stringify(init.cap);
+    if (capChanged && (init.cap == null || this.periodUsed < init.cap.bytes))
+      this.store.setState(HIBERNATE_KEY, undefined);
+    return this.evaluate();
+  }
+
+  /** @internal The token bucket a direction is limited by now, if any. */
+  bucket(direction: Direction): TokenBucket | undefined {
+    return this.buckets[direction];
+  }
+
+  private buildBuckets(): void {
+    const rate = this.settings.rate;
+    this.buckets = {};
+    if (rate != null && rate.toTargetBytesPerSecond > 0)
+      this.buckets.to_target = new TokenBucket(rate.toTargetBytesPerSecond, rate.burstBytes);
+    if (rate != null && rate.fromTargetBytesPerSecond > 0)
+      this.buckets.from_target = new TokenBucket(rate.fromTargetBytesPerSecond, rate.burstBytes);
   }
 
   get state(): StateInfo {
@@ -94,8 +129,8 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
   }
 
   rateLimitWaits(): { waits: number; waitedSeconds: number } {
-    let waits = 0;
-    let waitedMs = 0;
+    let waits = this.retiredWaits.waits;
+    let waitedMs = this.retiredWaits.waitedMs;
     for (const bucket of Object.values(this.buckets)) {
       waits += bucket.waits;
       waitedMs += bucket.waitedMs;
@@ -136,7 +171,7 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
 
   /** A transform that meters, rate-limits and caps one direction of one tunnel. */
   meter(direction: Direction): MeteredStream {
-    return new MeteredStream(this, direction, this.buckets[direction]);
+    return new MeteredStream(this, direction);
   }
 
   /** @internal Books bytes about to pass; returns how many may (fewer when the cap is reached). */
@@ -190,25 +225,24 @@ export class MeteredStream extends Transform {
   bytes = 0;
   private readonly controls: HouseholdControls;
   private readonly direction: Direction;
-  private readonly bucket: TokenBucket | undefined;
 
-  constructor(controls: HouseholdControls, direction: Direction, bucket: TokenBucket | undefined) {
+  constructor(controls: HouseholdControls, direction: Direction) {
     super();
     this.controls = controls;
     this.direction = direction;
-    this.bucket = bucket;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.bucket == null) {
+    // Looked up per chunk, so a rate changed on the dashboard applies to tunnels already open.
+    const bucket = this.controls.bucket(this.direction);
+    if (bucket == null) {
       callback(this.pass(chunk));
       return;
     }
-    this.throttled(chunk).then(() => callback(), callback);
+    this.throttled(chunk, bucket).then(() => callback(), callback);
   }
 
-  private async throttled(chunk: Buffer): Promise<void> {
-    const bucket = this.bucket as TokenBucket;
+  private async throttled(chunk: Buffer, bucket: TokenBucket): Promise<void> {
     const piece = Math.min(MAX_PIECE_BYTES, bucket.burstBytes);
     for (let offset = 0; offset < chunk.byteLength; offset += piece) {
       const part = chunk.subarray(offset, offset + piece);

@@ -34,6 +34,10 @@ export class MeterStore {
         tunnels INTEGER NOT NULL DEFAULT 0
       );
       CREATE TABLE IF NOT EXISTS relay_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS online_buckets (
+        bucket_start_ms INTEGER PRIMARY KEY,
+        seconds REAL NOT NULL DEFAULT 0
+      );
     `);
     this.allTime = this.sumStored(0, Number.MAX_SAFE_INTEGER);
   }
@@ -61,6 +65,51 @@ export class MeterStore {
       }
     }
     return total;
+  }
+
+  /** Usage per step in [from, to): one entry per step, empty steps included (for charts). */
+  series(from: number, to: number, stepMs: number): Array<{ start: number } & Usage> {
+    const steps: Array<{ start: number } & Usage> = [];
+    for (let start = from; start < to; start += stepMs)
+      steps.push({ start, bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 });
+    const rows = this.db
+      .prepare(
+        `SELECT bucket_start_ms AS bucket, bytes_to_target AS up, bytes_from_target AS down, tunnels
+         FROM usage_buckets WHERE bucket_start_ms >= ? AND bucket_start_ms < ?`,
+      )
+      .all(from, to) as Array<{ bucket: number; up: number; down: number; tunnels: number }>;
+    const add = (bucket: number, u: Usage): void => {
+      const step = steps[Math.floor((bucket - from) / stepMs)];
+      if (step == null) return;
+      step.bytesToTarget += u.bytesToTarget;
+      step.bytesFromTarget += u.bytesFromTarget;
+      step.tunnels += u.tunnels;
+    };
+    for (const r of rows) add(r.bucket, { bytesToTarget: r.up, bytesFromTarget: r.down, tunnels: r.tunnels });
+    for (const [bucket, usage] of this.pending) if (bucket >= from && bucket < to) add(bucket, usage);
+    return steps;
+  }
+
+  /** Records that the relay was running for `seconds` up to `now` (for the uptime score). */
+  addOnline(now: number, seconds: number): void {
+    const bucket = Math.floor(now / BUCKET_MS) * BUCKET_MS;
+    this.db
+      .prepare(
+        `INSERT INTO online_buckets (bucket_start_ms, seconds) VALUES (?, ?)
+         ON CONFLICT (bucket_start_ms) DO UPDATE SET seconds = MIN(?, seconds + excluded.seconds)`,
+      )
+      .run(bucket, seconds, BUCKET_MS / 1000);
+  }
+
+  /** Seconds online in [from, to), and the first bucket ever recorded (when the relay was first run). */
+  online(from: number, to: number): { seconds: number; firstSeen: number | null } {
+    const row = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(CASE WHEN bucket_start_ms >= ? AND bucket_start_ms < ? THEN seconds END), 0) AS seconds,
+                MIN(bucket_start_ms) AS first FROM online_buckets`,
+      )
+      .get(from, to) as { seconds: number; first: number | null };
+    return { seconds: row.seconds, firstSeen: row.first };
   }
 
   total(): Usage {

@@ -1,4 +1,4 @@
-/** Human figures for terminal output: 1.23 MB (decimal units, as bandwidth is billed). */
+/** Human figures for people: 1.23 MB (decimal units, as bandwidth is billed). */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
   let value = bytes;

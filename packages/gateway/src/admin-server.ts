@@ -1,27 +1,58 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import { hostIsLoopback } from '@meadow/protocol';
 import type { Registry } from 'prom-client';
 import type { Gateway } from './gateway.ts';
+import { NetworkHealth } from './network-health.ts';
+import { NETWORK_CSS, networkPage } from './network-page.ts';
 import { score } from './relay-pool.ts';
 
-/** Operator API on loopback by default: /status (pool), /usage (per customer and relay), /metrics. */
+const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
+const HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+};
+
+/**
+ * Operator API, on loopback by default: / (network health page), /network (the same as JSON),
+ * /status (pool), /usage (per customer and relay), /metrics. On a loopback address, requests whose
+ * Host is not a loopback name are refused (DNS-rebinding defence).
+ */
 export async function startAdminServer(
   gateway: Gateway,
   registry: Registry,
   listen: { host: string; port: number },
-): Promise<Server> {
+): Promise<{ server: ReturnType<typeof createServer>; health: NetworkHealth }> {
+  const health = new NetworkHealth(gateway);
+  const checkHost = LOOPBACK.includes(listen.host);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const json = (body: unknown): void => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const send = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { ...HEADERS, 'content-type': type }).end(body);
     };
-    if (req.method !== 'GET') {
+    const json = (body: unknown): void => send(200, 'application/json', JSON.stringify(body));
+    const fail = (r: ServerResponse, err: Error): void => {
+      if (!r.headersSent) send(500, 'text/plain; charset=utf-8', err.message);
+      else r.destroy(err);
+    };
+    if (checkHost && !hostIsLoopback(req.headers.host)) {
+      send(403, 'application/json', JSON.stringify({ error: 'Host must be 127.0.0.1, [::1] or localhost' }));
+    } else if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/metrics') {
       registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500).end(err.message),
+        (text) => send(200, registry.contentType, text),
+        (err: Error) => fail(res, err),
       );
+    } else if (path === '/' || path === '/network') {
+      health.report().then(
+        (report) =>
+          path === '/' ? send(200, 'text/html; charset=utf-8', networkPage(report, gateway.peerId).text) : json(report),
+        (err: Error) => fail(res, err),
+      );
+    } else if (path === '/assets/network.css') {
+      send(200, 'text/css; charset=utf-8', NETWORK_CSS);
     } else if (path === '/status') {
       json({
         peerId: gateway.peerId,
@@ -42,12 +73,16 @@ export async function startAdminServer(
     } else if (path === '/usage') {
       json(gateway.service.usage());
     } else {
-      res
-        .writeHead(404, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: 'not found', paths: ['/status', '/usage', '/metrics'] }));
+      send(
+        404,
+        'application/json',
+        JSON.stringify({ error: 'not found', paths: ['/', '/network', '/status', '/usage', '/metrics'] }),
+      );
     }
   });
   server.listen(listen.port, listen.host);
   await once(server, 'listening');
-  return server;
+  health.start();
+  server.once('close', () => health.stop());
+  return { server, health };
 }

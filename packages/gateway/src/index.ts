@@ -67,10 +67,12 @@ export async function createGateway(
     await gateway.stop().catch(() => {});
     throw err;
   });
-  const admin = await startAdminServer(gateway, components.registry, init.admin).catch(async (err: unknown) => {
-    await gateway.stop();
-    throw err;
-  });
+  const { server: admin } = await startAdminServer(gateway, components.registry, init.admin).catch(
+    async (err: unknown) => {
+      await gateway.stop();
+      throw err;
+    },
+  );
   return {
     gateway,
     peerId: gateway.peerId,
@@ -88,4 +90,5 @@ export async function createGateway(
 export { type CustomerRow, CustomerStore, type CustomerUsage, DEFAULT_PLAN, type Plan } from './customer-store.ts';
 export { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
 export type { Gateway, GatewayInit, ListenAddress } from './gateway.ts';
+export type { NetworkReport } from './network-health.ts';
 export { parseUsername, type UsernameParams } from './username.ts';

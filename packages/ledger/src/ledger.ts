@@ -105,6 +105,12 @@ export class Ledger {
     return { index: this.rules.nextIndex - 1, hash: this.rules.head };
   }
 
+  /** The last `limit` closed epochs' signed headers, newest first. */
+  async recentEpochs(limit: number): Promise<EpochHeader[]> {
+    const entries = await this.store.recentOfKind(this.gateway, 'epoch', limit);
+    return entries.map((e) => (e as LedgerEntry<'epoch'>).body);
+  }
+
   /** The latest co-signed receipt of a relay's channel in the open epoch. */
   latest(relay: string): SignedReceipt | undefined {
     return this.rules.channels.get(relay);

@@ -62,11 +62,15 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async lastOfKind(gateway: string, kind: EntryKind): Promise<LedgerEntry | undefined> {
+    return (await this.recentOfKind(gateway, kind, 1))[0];
+  }
+
+  async recentOfKind(gateway: string, kind: EntryKind, limit: number): Promise<LedgerEntry[]> {
     const { rows } = await this.pool.query(
-      'SELECT * FROM ledger_entries WHERE gateway = $1 AND kind = $2 ORDER BY idx DESC LIMIT 1',
-      [gateway, kind],
+      'SELECT * FROM ledger_entries WHERE gateway = $1 AND kind = $2 ORDER BY idx DESC LIMIT $3',
+      [gateway, kind, limit],
     );
-    return rows[0] == null ? undefined : fromRow(rows[0]);
+    return rows.map(fromRow);
   }
 
   async append(entry: LedgerEntry): Promise<void> {

@@ -53,10 +53,14 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async lastOfKind(gateway: string, kind: EntryKind): Promise<LedgerEntry | undefined> {
-    const row = this.db
-      .prepare('SELECT * FROM ledger_entries WHERE gateway = ? AND kind = ? ORDER BY idx DESC LIMIT 1')
-      .get(gateway, kind) as Row | undefined;
-    return row == null ? undefined : fromRow(row);
+    return (await this.recentOfKind(gateway, kind, 1))[0];
+  }
+
+  async recentOfKind(gateway: string, kind: EntryKind, limit: number): Promise<LedgerEntry[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM ledger_entries WHERE gateway = ? AND kind = ? ORDER BY idx DESC LIMIT ?')
+      .all(gateway, kind, limit) as unknown as Row[];
+    return rows.map(fromRow);
   }
 
   async append(entry: LedgerEntry): Promise<void> {

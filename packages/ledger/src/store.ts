@@ -12,6 +12,8 @@ export interface LedgerStore {
   head(gateway: string): Promise<LedgerEntry | undefined>;
   /** The last entry of the given kind in a gateway's chain (e.g. the latest epoch header). */
   lastOfKind(gateway: string, kind: EntryKind): Promise<LedgerEntry | undefined>;
+  /** The last `limit` entries of a kind in a gateway's chain, newest first (e.g. recent epoch headers). */
+  recentOfKind(gateway: string, kind: EntryKind, limit: number): Promise<LedgerEntry[]>;
   append(entry: LedgerEntry): Promise<void>;
   /** Consecutive entries of one gateway's chain in one transaction: all are written or none. */
   appendMany(entries: LedgerEntry[]): Promise<void>;

@@ -86,6 +86,7 @@ describe.each(backends)('ledger store compliance: $name', (backend) => {
     expect(await all(store, { gateway: g, fromIndex: 2_499 })).toEqual([written[2_499]]);
     expect(await store.head(g)).toEqual(written[2_499]);
     expect((await store.lastOfKind(g, 'receipt'))?.index).toBe(1_234);
+    expect((await store.recentOfKind(g, 'revenue', 3)).map((e) => e.index)).toEqual([2_499, 2_498, 2_497]);
     await store.close();
   });
 

@@ -21,8 +21,10 @@ export {
 } from './errors.ts';
 export { formatBytes, formatMicros } from './format.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
+export { escapeHtml, Html, html, raw } from './html.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
 export { LiveCounter, type LiveCounts } from './live-counter.ts';
+export { hostIsLoopback } from './loopback-host.ts';
 export {
   DEFAULT_WINDOW_BYTES,
   NOTICE_DESCRIPTOR_CHANGED,

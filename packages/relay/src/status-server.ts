@@ -5,18 +5,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Html, hostIsLoopback } from '@meadow/protocol';
 import type { Registry } from 'prom-client';
-import type { Html } from './dashboard/html.ts';
 import { dashboardModel, statusBody } from './dashboard/model.ts';
 import { liveSection, loginPage, overviewPage, type PageContext, settingsPage } from './dashboard/pages.ts';
-import {
-  bearerAuthorized,
-  crossSiteReason,
-  FormError,
-  hostIsLoopback,
-  readForm,
-  Sessions,
-} from './dashboard/security.ts';
+import { bearerAuthorized, crossSiteReason, FormError, readForm, Sessions } from './dashboard/security.ts';
 import { fieldsToSettings, type SettingsStore, settingsToFields } from './dashboard/settings-form.ts';
 import { DASHBOARD_CSS } from './dashboard/style.ts';
 import { checkedEarnings } from './receipts/earnings.ts';
@@ -52,7 +45,8 @@ const SECURITY_HEADERS = {
     "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: under it browsers send `Origin: null` on form posts, and the origin check needs it.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 
@@ -81,7 +75,8 @@ export async function startStatusServer(relay: Relay, registry: Registry, init: 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    if (!hostIsLoopback(req)) return json(res, 403, { error: 'Host must be 127.0.0.1, [::1] or localhost' });
+    if (!hostIsLoopback(req.headers.host))
+      return json(res, 403, { error: 'Host must be 127.0.0.1, [::1] or localhost' });
     const auth = sessions as Sessions;
     const session = auth.sessionId(req);
     const ctx: PageContext = { csrf: session == null ? undefined : auth.csrfToken(session) };
@@ -98,6 +93,8 @@ export async function startStatusServer(relay: Relay, registry: Registry, init: 
         }
         case '/login':
           return page(res, 200, loginPage(undefined, tokenPath));
+        case '/favicon.ico':
+          return send(res, 204, 'image/x-icon', '');
         case '/assets/dashboard.css':
           return send(res, 200, 'text/css; charset=utf-8', DASHBOARD_CSS, 'public, max-age=300');
         case '/assets/htmx.min.js':

@@ -1,5 +1,4 @@
-import { formatBytes } from '@meadow/protocol';
-import { type Html, html } from './html.ts';
+import { formatBytes, type Html, html } from '@meadow/protocol';
 
 export interface Bar {
   label: string;

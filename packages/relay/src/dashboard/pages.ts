@@ -1,7 +1,6 @@
-import { formatBytes } from '@meadow/protocol';
+import { formatBytes, type Html, html } from '@meadow/protocol';
 import type { QualityPart } from '../household/quality.ts';
 import { barChart } from './chart.ts';
-import { type Html, html } from './html.ts';
 import type { DashboardModel, StatusBody } from './model.ts';
 import { type FieldValues, SETTINGS_FIELDS, type SettingsField } from './settings-form.ts';
 
@@ -112,11 +111,11 @@ function earningsSection(model: DashboardModel): Html {
   const verified = model.earnings.filter((e) => e.proofVerified);
   const total = verified.reduce((sum, e) => sum + e.micros, 0);
   return html`<section id="earnings"><h2>Earnings</h2>
-  <p class="hint">Each settled epoch is checked on this machine: the gateway's signature on the epoch, both signatures on your receipt, and its inclusion proof against the epoch's published Merkle root.</p>
+  <p class="hint">Each settled epoch is checked on this machine: the gateway's signature on the epoch, both signatures on your receipt, and its inclusion proof against the epoch's published Merkle root. Rewards are in units of the settlement currency, six decimals (the ledger counts micro-units).</p>
   ${
     model.earnings.length === 0
       ? html`<p>No epoch has been settled yet. Gateways close an epoch every hour by default.</p>`
-      : html`<table><thead><tr><th>Epoch</th><th>Gateway</th><th>Closed</th><th>Co-signed bytes</th><th>Reward</th><th>Proof</th></tr></thead><tbody>
+      : html`<table><thead><tr><th>Epoch</th><th>Gateway</th><th>Closed</th><th>Co-signed bytes</th><th>Reward (units)</th><th>Proof</th></tr></thead><tbody>
       ${model.earnings.map(
         (
           e,
@@ -139,7 +138,7 @@ function qualitySection(model: DashboardModel): Html {
   <table><thead><tr><th>Part</th><th>Measured</th><th>Counts</th><th>Why</th></tr></thead><tbody>
   ${part('quality-success', 'Success rate', q.successRate, q.successRate.value == null ? '—' : `${(q.successRate.value * 100).toFixed(1)}% of ${q.successRate.attempts}`)}
   ${part('quality-latency', 'Connect latency', q.connectLatencyMs, q.connectLatencyMs.value == null ? '—' : `${Math.round(q.connectLatencyMs.value)} ms median`)}
-  ${part('quality-uptime', 'Uptime', q.uptime, q.uptime.value == null ? '—' : `${(q.uptime.value * 100).toFixed(1)}% of ${q.uptime.windowDays} days`)}
+  ${part('quality-uptime', 'Uptime', q.uptime, q.uptime.value == null ? '—' : `${(q.uptime.value * 100).toFixed(1)}% since ${q.uptime.windowDays >= 7 ? '7 days ago' : 'first start'}`)}
   </tbody></table>
 </section>`;
 }

@@ -4,13 +4,6 @@ import type { IncomingMessage } from 'node:http';
 const SESSION_TTL_MS = 12 * 3_600_000;
 const MAX_FORM_BYTES = 16 * 1024;
 
-/** DNS-rebinding defence: a page served for evil.example must not be able to talk to us. */
-export function hostIsLoopback(req: IncomingMessage): boolean {
-  const host = (req.headers.host ?? '').toLowerCase();
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
-  return name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
-}
-
 /**
  * Why a state-changing request looks cross-site, or undefined when it is same-origin. Browsers send
  * `Sec-Fetch-Site` and `Origin` on form posts; a request with neither is a non-browser client,

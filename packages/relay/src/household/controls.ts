@@ -40,7 +40,7 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
   private buckets: Partial<Record<Direction, TokenBucket>> = {};
   private readonly now: () => number;
   private readonly random: () => number;
-  private info: StateInfo = { state: 'serving', reason: 'sharing' };
+  private info: StateInfo = { state: 'serving', reason: 'taking tunnels from gateways' };
   private period: { start: number; end: number } | undefined;
   /** Waits counted by buckets that `reconfigure` replaced, so the metric stays a counter. */
   private readonly retiredWaits = { waits: 0, waitedMs: 0 };
@@ -154,7 +154,7 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
     } else if (!withinSchedule(now, this.init.schedule, this.init.timeZone)) {
       this.info = { state: 'outside-schedule', reason: 'outside the sharing schedule' };
     } else {
-      this.info = { state: 'serving', reason: 'sharing' };
+      this.info = { state: 'serving', reason: 'taking tunnels from gateways' };
     }
     if (previous.state !== this.info.state) {
       if (this.info.state !== 'serving')

@@ -101,15 +101,14 @@ export class MeterStore {
       .run(bucket, seconds, BUCKET_MS / 1000);
   }
 
-  /** Seconds online in [from, to), and the first bucket ever recorded (when the relay was first run). */
-  online(from: number, to: number): { seconds: number; firstSeen: number | null } {
+  /** Seconds online in [from, to). */
+  onlineSeconds(from: number, to: number): number {
     const row = this.db
       .prepare(
-        `SELECT COALESCE(SUM(CASE WHEN bucket_start_ms >= ? AND bucket_start_ms < ? THEN seconds END), 0) AS seconds,
-                MIN(bucket_start_ms) AS first FROM online_buckets`,
+        'SELECT COALESCE(SUM(seconds), 0) AS seconds FROM online_buckets WHERE bucket_start_ms >= ? AND bucket_start_ms < ?',
       )
-      .get(from, to) as { seconds: number; first: number | null };
-    return { seconds: row.seconds, firstSeen: row.first };
+      .get(from, to) as { seconds: number };
+    return row.seconds;
   }
 
   total(): Usage {

@@ -18,6 +18,7 @@ export interface QualityReport {
 }
 
 const WINDOW = 200;
+const FIRST_ONLINE_KEY = 'first_online_ms';
 const UPTIME_WINDOW_MS = 7 * 86_400_000;
 /** Gateways divide by (1 + latency / 200 ms): the same curve here, so the score means the same there. */
 const LATENCY_SCALE_MS = 200;
@@ -40,9 +41,14 @@ export class QualityTracker {
   private readonly store: MeterStore;
   private readonly now: () => number;
 
+  private readonly firstOnline: number;
+
   constructor(store: MeterStore, now: () => number = Date.now) {
     this.store = store;
     this.now = now;
+    const first = Number(store.getState(FIRST_ONLINE_KEY));
+    this.firstOnline = first > 0 ? first : now();
+    if (!(first > 0)) store.setState(FIRST_ONLINE_KEY, String(this.firstOnline));
   }
 
   /** Records a target connection: its latency when it succeeded, or a counted failure's code. */
@@ -59,8 +65,9 @@ export class QualityTracker {
     const latencies = oks.map((o) => o.latencyMs as number).sort((a, b) => a - b);
     const median = latencies.length === 0 ? null : (latencies[Math.floor(latencies.length / 2)] as number);
     const now = this.now();
-    const { seconds, firstSeen } = this.store.online(now - UPTIME_WINDOW_MS, now + 1);
-    const windowMs = firstSeen == null ? 0 : Math.min(UPTIME_WINDOW_MS, now - firstSeen);
+    // Buckets are 15 minutes: the one holding the window's start counts whole, hence the cap at 1.
+    const seconds = this.store.onlineSeconds(now - UPTIME_WINDOW_MS, now + 1);
+    const windowMs = Math.min(UPTIME_WINDOW_MS, now - this.firstOnline);
     const uptime = windowMs < 60_000 ? null : Math.min(1, (seconds * 1000) / windowMs);
     const successPart = {
       value: rate,
@@ -87,7 +94,7 @@ export class QualityTracker {
       low: uptime != null && uptime < QUALITY_THRESHOLDS.uptime,
       reason:
         uptime != null && uptime < QUALITY_THRESHOLDS.uptime
-          ? `online ${percent(uptime)} of the last ${Math.max(1, Math.round(windowMs / 86_400_000))} days: relays that stay on (a schedule instead of switching off) get more traffic`
+          ? `online ${percent(uptime)} of the last ${duration(windowMs)}: relays that stay on (a schedule instead of switching off) get more traffic`
           : null,
       windowDays: Number((windowMs / 86_400_000).toFixed(2)),
     };
@@ -99,6 +106,12 @@ export class QualityTracker {
       uptime: uptimePart,
     };
   }
+}
+
+function duration(ms: number): string {
+  if (ms >= 86_400_000) return `${Math.round(ms / 86_400_000)} days`;
+  if (ms >= 3_600_000) return `${Math.round(ms / 3_600_000)} hours`;
+  return `${Math.max(1, Math.round(ms / 60_000))} minutes`;
 }
 
 function percent(x: number): string {

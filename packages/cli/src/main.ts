@@ -13,6 +13,7 @@ Commands:
   relay start --config <file>   run a household relay
   relay pause|resume|status     control a running relay (--config <file>)
   relay earnings --config <file>  the relay's receipts and rewards, proofs checked locally
+  relay doctor --config <file>  check a relay's setup, one line per check with a fix
   gateway start --config <file> run a gateway (SOCKS5 + HTTP proxy for crawlers)
   customer add|list|disable|enable|usage   manage a gateway's customers
   ledger export|verify          export a gateway's ledger; re-check any export from scratch
@@ -57,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'relay': {
         const { relayCommand, relayHelp } = await import('./commands/relay.ts');
-        if (wantsHelp) return print(relayHelp);
+        if (wantsHelp && sub !== 'doctor') return print(relayHelp);
         if (sub === 'start') return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
         if (sub === 'pause' || sub === 'resume' || sub === 'status') {
           const { relayControlCommand } = await import('./commands/relay-control.ts');
@@ -71,6 +72,16 @@ export async function main(argv: string[]): Promise<number> {
           if (values.config == null) throw new ConfigError('relay earnings: --config <file> is required');
           const { relayEarningsCommand } = await import('./commands/relay-earnings.ts');
           return await relayEarningsCommand(values.config, { json: values.json });
+        }
+        if (sub === 'doctor') {
+          const { relayDoctorCommand, relayDoctorHelp } = await import('./commands/relay-doctor.ts');
+          if (wantsHelp) return print(relayDoctorHelp);
+          const { values } = parseArgs({
+            args: rest.slice(1),
+            options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+          });
+          if (values.config == null) throw new ConfigError('relay doctor: --config <file> is required');
+          return await relayDoctorCommand(values.config, { json: values.json });
         }
         if (sub === 'init') {
           const { values } = parseArgs({

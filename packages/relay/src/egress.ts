@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { formatHostPort, MeadowError, type Target } from '@meadow/protocol';
 import { forbiddenReason } from './address-ranges.ts';
 import type { ExitPolicy } from './exit-policy.ts';
@@ -84,4 +85,12 @@ export class EgressGuard {
     if (!decision.allowed) return `exit policy rule "${decision.rule}"`;
     return undefined;
   }
+}
+
+/** Every address of this machine's interfaces, and the egress address: never dialled. */
+export function localAddresses(egress?: string): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const iface of list ?? []) out.add(iface.address);
+  if (egress != null) out.add(egress);
+  return out;
 }

@@ -1,4 +1,3 @@
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
 import { createDiscovery, type DiscoveryHandle, type RelayDescriptor } from '@meadow/discovery';
@@ -27,7 +26,7 @@ import {
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { connectToTarget } from './connect.ts';
-import { EgressGuard } from './egress.ts';
+import { EgressGuard, localAddresses } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
@@ -423,11 +422,4 @@ export class Relay {
     this.metrics.tunnels.inc({ result: error.code });
     request.reject(error.code, error.message);
   }
-}
-
-function localAddresses(egress?: string): Set<string> {
-  const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const iface of list ?? []) out.add(iface.address);
-  if (egress != null) out.add(egress);
-  return out;
 }

@@ -17,7 +17,7 @@ import { configFileSettings } from '../relay-settings.ts';
 import { runUntilSignal } from '../run-service.ts';
 import { writeStatusFile } from './relay-control.ts';
 
-export const relayHelp = `meadow relay <start|init|pause|resume|status|earnings> --config <file>
+export const relayHelp = `meadow relay <start|init|pause|resume|status|earnings|doctor> --config <file>
 
 Runs a household relay. It finds gateways in the Meadow DHT, dials out to them (so it works
 behind NAT), and opens TCP connections for their tunnels — never to your home network, the
@@ -30,8 +30,12 @@ relay's own addresses or private ranges, whatever the config says.
   meadow relay status --config relay.yaml    print state, usage and caps
   meadow relay earnings --config relay.yaml  receipts and rewards per epoch, each inclusion
                                              proof checked here against the gateway's signed root
+  meadow relay doctor --config relay.yaml    check the setup: config, identity, disk, clock, an egress
+                                             self-test, bootstrap, gateways, DHT listing
 
 Every config key is described in docs/relay.md and config/relay.example.yaml.
+Dashboard:     http://127.0.0.1:<status.port>/             (loopback only; changes need the
+                                                           control token in <dataDir>/control.token)
 Local status:  GET http://127.0.0.1:<status.port>/status   (JSON)
 Metrics:       GET http://127.0.0.1:<status.port>/metrics  (Prometheus)`;
 

@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { isMeadowError } from '@meadow/protocol';
+import { EgressGuard, localAddresses } from './egress.ts';
+import { ExitPolicy } from './exit-policy.ts';
+
+export interface SelfTestProbe {
+  target: string;
+  why: string;
+  refused: boolean;
+  reason: string;
+}
+
+/**
+ * Asks the relay's own egress guard, configured exactly as `meadow relay start` configures it,
+ * to open connections into the household's network: the router, this machine's addresses and
+ * their neighbours, well-known LAN and link-local addresses, cloud metadata, and `localhost`.
+ * Every probe must be refused; nothing is dialled (the guard refuses before any connect).
+ */
+export async function egressSelfTest(init: {
+  exitPolicy: string[];
+  egressAddress?: string;
+  allowExactTargets: string[];
+}): Promise<SelfTestProbe[]> {
+  const guard = new EgressGuard({
+    policy: new ExitPolicy(init.exitPolicy),
+    ownAddresses: localAddresses(init.egressAddress),
+    ownPorts: new Set(),
+    allowExactTargets: new Set(init.allowExactTargets),
+  });
+  const probes: Array<{ host: string; port: number; why: string }> = [
+    { host: 'localhost', port: 80, why: 'this machine by name' },
+    { host: '127.0.0.1', port: 22, why: 'this machine (loopback)' },
+    { host: '::1', port: 80, why: 'this machine (IPv6 loopback)' },
+    { host: '192.168.0.1', port: 80, why: 'a typical home router' },
+    { host: '192.168.1.1', port: 443, why: 'a typical home router' },
+    { host: '10.0.0.1', port: 80, why: 'a private network' },
+    { host: '172.16.0.1', port: 80, why: 'a private network' },
+    { host: '169.254.169.254', port: 80, why: 'cloud metadata / link-local' },
+    { host: 'fe80::1', port: 80, why: 'IPv6 link-local' },
+    { host: 'fd00::1', port: 80, why: 'IPv6 unique-local (home network)' },
+    { host: '100.64.0.1', port: 80, why: 'carrier-grade NAT' },
+    { host: '::ffff:192.168.1.1', port: 80, why: 'a LAN address written as IPv6' },
+  ];
+  const router = await defaultGateway();
+  if (router != null) probes.push({ host: router, port: 80, why: "this network's router (default route)" });
+  for (const list of Object.values(networkInterfaces())) {
+    for (const iface of list ?? []) {
+      if (iface.internal) continue;
+      probes.push({ host: iface.address, port: 80, why: 'this machine on the home network' });
+      if (iface.family === 'IPv4') {
+        const neighbour = iface.address.replace(/\.\d+$/, iface.address.endsWith('.1') ? '.2' : '.1');
+        probes.push({ host: neighbour, port: 445, why: 'a neighbour on the home network' });
+      }
+    }
+  }
+  const results: SelfTestProbe[] = [];
+  for (const probe of probes) {
+    const target = probe.host.includes(':') ? `[${probe.host}]:${probe.port}` : `${probe.host}:${probe.port}`;
+    try {
+      await guard.resolve({ host: probe.host, port: probe.port }, { signal: AbortSignal.timeout(5_000) });
+      results.push({ target, why: probe.why, refused: false, reason: 'would be dialled' });
+    } catch (err) {
+      const refused = isMeadowError(err) && err.code === 'MEADOW_ERR_TARGET_FORBIDDEN';
+      results.push({ target, why: probe.why, refused, reason: (err as Error).message });
+    }
+  }
+  return results;
+}
+
+/** The IPv4 default route's gateway from /proc/net/route (Linux), if any. */
+async function defaultGateway(): Promise<string | undefined> {
+  const table = await readFile('/proc/net/route', 'utf8').catch(() => '');
+  for (const line of table.split('\n').slice(1)) {
+    const [, destination, gateway] = line.trim().split(/\s+/);
+    if (destination !== '00000000' || gateway == null || gateway === '00000000') continue;
+    const n = Number.parseInt(gateway, 16);
+    return [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255].join('.');
+  }
+  return undefined;
+}

@@ -1,0 +1,123 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { loadOrCreateIdentity } from '@meadow/discovery';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { runMeadow } from './harness.ts';
+
+interface DoctorReport {
+  ok: boolean;
+  checks: Array<{ name: string; verdict: string; detail: string; fix?: string }>;
+}
+
+let net: LocalNetwork;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-doctor-'));
+  net = await startLocalNetwork({ dir, relays: 1, countries: ['NL'] });
+  await net.waitForRoutableRelays(1, 60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await net?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A copy of the running relay's config with some keys changed. */
+async function variant(name: string, change: (config: Record<string, any>) => void): Promise<string> {
+  const config = parse(await readFile(net.relays[0]?.configPath as string, 'utf8')) as Record<string, any>;
+  change(config);
+  const path = join(dir, name);
+  await writeFile(path, stringify(config));
+  return path;
+}
+
+async function doctor(config: string): Promise<{ code: number; report: DoctorReport; text: string }> {
+  const json = await runMeadow(['relay', 'doctor', '--config', config, '--json']);
+  const text = await runMeadow(['relay', 'doctor', '--config', config]);
+  return { code: json.code, report: JSON.parse(json.stdout) as DoctorReport, text: text.stdout };
+}
+
+const verdict = (r: DoctorReport, name: string) => r.checks.filter((c) => c.name === name).map((c) => c.verdict);
+
+describe('meadow relay doctor', () => {
+  it('passes every check for a running, listed relay, one line per check', async () => {
+    const { code, report, text } = await doctor(net.relays[0]?.configPath as string);
+    expect(code, text).toBe(0);
+    for (const name of ['config', 'identity', 'data folder', 'clock', 'bootstrap', 'gateway', 'listed', 'running'])
+      expect(verdict(report, name), `${name}: ${text}`).toEqual(['ok']);
+    // The local network allows its test origin: reported as a warning, never as a pass.
+    expect(verdict(report, 'egress')).toEqual(['ok', 'warn']);
+    expect(report.checks.find((c) => c.name === 'egress')?.detail).toMatch(/all \d+ household addresses refused/);
+    expect(text).toMatch(/^✓ listed +descriptor found: NL, serving/m);
+  });
+
+  it('fails the egress self-test, with the fix, when the config opens a LAN address', async () => {
+    const config = await variant('lan-open.yaml', (c) => {
+      c.egress.testOnlyAllowExactTargets = ['192.168.1.1:443'];
+    });
+    const { code, report, text } = await doctor(config);
+    expect(code).toBe(1);
+    const egress = report.checks.find((c) => c.name === 'egress');
+    expect(egress).toMatchObject({ verdict: 'fail', detail: expect.stringContaining('192.168.1.1:443') });
+    expect(text).toContain('fix: remove egress.testOnlyAllowExactTargets');
+  });
+
+  it('names an unreachable bootstrap node, with a fix', async () => {
+    const deadPeer = net.bootstrap.multiaddr.split('/p2p/')[1];
+    const config = await variant('offline.yaml', (c) => {
+      c.network.bootstrap = [`/ip4/127.0.0.1/tcp/1/p2p/${deadPeer}`];
+    });
+    const { code, report } = await doctor(config);
+    expect(code).toBe(1);
+    expect(report.checks.find((c) => c.name === 'bootstrap')).toMatchObject({
+      verdict: 'fail',
+      detail: expect.stringContaining('does not answer'),
+      fix: expect.stringContaining('network.bootstrap'),
+    });
+  });
+
+  it('says when the relay is not running and not listed in the DHT, and when its key is missing', async () => {
+    await loadOrCreateIdentity(join(dir, 'never-started.key'));
+    const config = await variant('never-started.yaml', (c) => {
+      c.identity = join(dir, 'never-started.key');
+      c.status = { host: '127.0.0.1', port: 1 };
+      c.dataDir = join(dir, 'never-started-data');
+    });
+    const { code, report } = await doctor(config);
+    expect(code).toBe(1);
+    expect(report.checks.find((c) => c.name === 'identity')?.verdict).toBe('ok');
+    expect(report.checks.find((c) => c.name === 'listed')).toMatchObject({
+      verdict: 'fail',
+      detail: expect.stringContaining('not in the DHT'),
+      fix: expect.stringContaining('meadow relay start'),
+    });
+    expect(report.checks.find((c) => c.name === 'running')).toMatchObject({ verdict: 'warn' });
+
+    const keyless = await variant('keyless.yaml', (c) => {
+      c.identity = join(dir, 'no-such.key');
+    });
+    const missing = await doctor(keyless);
+    expect(missing.report.checks.find((c) => c.name === 'identity')).toMatchObject({
+      verdict: 'fail',
+      fix: expect.stringContaining('meadow relay init'),
+    });
+  });
+
+  it('names the bad config key and stops there', async () => {
+    const config = await variant('bad-key.yaml', (c) => {
+      c.dataCap = { bytes: -5 };
+    });
+    const { code, report } = await doctor(config);
+    expect(code).toBe(1);
+    expect(report.checks).toHaveLength(1);
+    expect(report.checks[0]).toMatchObject({
+      name: 'config',
+      verdict: 'fail',
+      detail: expect.stringContaining('dataCap.bytes'),
+    });
+  });
+});

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { type LocalNetwork, type RelayConfig, startLocalNetwork } from '@meadow/cli';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -27,8 +27,8 @@ afterAll(async () => {
 });
 
 /** A copy of the running relay's config with some keys changed. */
-async function variant(name: string, change: (config: Record<string, any>) => void): Promise<string> {
-  const config = parse(await readFile(net.relays[0]?.configPath as string, 'utf8')) as Record<string, any>;
+async function variant(name: string, change: (config: RelayConfig) => void): Promise<string> {
+  const config = parse(await readFile(net.relays[0]?.configPath as string, 'utf8')) as RelayConfig;
   change(config);
   const path = join(dir, name);
   await writeFile(path, stringify(config));
@@ -109,7 +109,7 @@ describe('meadow relay doctor', () => {
 
   it('names the bad config key and stops there', async () => {
     const config = await variant('bad-key.yaml', (c) => {
-      c.dataCap = { bytes: -5 };
+      c.dataCap.bytes = -5;
     });
     const { code, report } = await doctor(config);
     expect(code).toBe(1);

@@ -13,5 +13,6 @@
 
 export { ChildService } from './child-service.ts';
 export { patternBytes } from './commands/origin.ts';
+export type { RelayConfig } from './config.ts';
 export { type LocalNetwork, type LocalNetworkInit, type LocalRelay, startLocalNetwork } from './local-network.ts';
 export { main } from './main.ts';

@@ -106,6 +106,54 @@ describe('HouseholdControls', () => {
     expect(reopened.remainingBytes()).toBe(1000);
   });
 
+  it('applies new settings without a restart: a raised cap ends the hibernation it caused, a schedule takes effect', () => {
+    const path = join(dir, 'reconfigure.db');
+    const now = Date.parse('2026-11-25T10:00:00Z'); // a Wednesday
+    const capped = (bytes: number) => ({
+      timeZone: 'UTC',
+      schedule: [],
+      cap: { bytes, start: parsePeriodStart('day', '00:00'), wakeJitterMs: 0 },
+      now: () => now,
+    });
+    const controls = new HouseholdControls(capped(1000), new MeterStore(path));
+    expect(controls.consume('from_target', 1500)).toBe(1000);
+    expect(controls.state.state).toBe('hibernating');
+    expect(controls.reconfigure(capped(800)).state).toBe('hibernating'); // still over the lower cap
+    const raised = controls.reconfigure(capped(5000));
+    expect(raised.state).toBe('serving');
+    expect(controls.remainingBytes()).toBe(4000);
+    expect(
+      controls.reconfigure({ timeZone: 'UTC', schedule: [{ days: [0], fromMinute: 0, toMinute: 60 }] }).state,
+    ).toBe('outside-schedule');
+    expect(controls.remainingBytes()).toBeNull();
+  });
+
+  it('applies a new rate limit to tunnels already open, and keeps counting waits', async () => {
+    const controls = new HouseholdControls({ timeZone: 'UTC', schedule: [] }, new MeterStore(join(dir, 'rate.db')));
+    const stream = controls.meter('from_target');
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.write(Buffer.alloc(100_000));
+    await new Promise((r) => setImmediate(r));
+    expect(chunks.length).toBe(1); // unlimited: passes at once
+    controls.reconfigure({
+      timeZone: 'UTC',
+      schedule: [],
+      rate: { toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 100_000, burstBytes: 16_384 },
+    });
+    const started = performance.now();
+    stream.write(Buffer.alloc(48_000));
+    await new Promise<void>((resolve) => {
+      stream.on('data', () => {
+        if (chunks.reduce((n, c) => n + c.byteLength, 0) === 148_000) resolve();
+      });
+    });
+    // 48 kB beyond a 16 kB burst at 100 kB/s cannot take much less than 0.3 s.
+    expect(performance.now() - started).toBeGreaterThan(250);
+    expect(controls.rateLimitWaits().waits).toBeGreaterThan(0);
+    stream.destroy();
+  });
+
   it('keeps a pause across restarts, and pause wins over everything', () => {
     const path = join(dir, 'pause.db');
     const init = { timeZone: 'UTC', schedule: [{ days: [0], fromMinute: 0, toMinute: 1 }] };

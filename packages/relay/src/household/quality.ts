@@ -109,7 +109,7 @@ export class QualityTracker {
 }
 
 function duration(ms: number): string {
-  if (ms >= 86_400_000) return `${Math.round(ms / 86_400_000)} days`;
+  if (ms >= 2 * 86_400_000) return `${Math.round(ms / 86_400_000)} days`;
   if (ms >= 3_600_000) return `${Math.round(ms / 3_600_000)} hours`;
   return `${Math.max(1, Math.round(ms / 60_000))} minutes`;
 }

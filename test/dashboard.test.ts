@@ -206,6 +206,27 @@ describe('household dashboard (chromium)', () => {
     await context.close();
   });
 
+  it('refreshes the live section by itself (htmx) when the state changes elsewhere', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${relay.statusUrl}/`);
+    expect(await attr(page, '#state', 'data-state')).toBe('serving');
+    const token = await controlToken();
+    const pause = await rawRequest(`${relay.statusUrl}/control/pause`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(pause.status).toBe(200);
+    // No reload: the page's own request to /fragments/live brings the new state within a few seconds.
+    await page.locator('#state[data-state="paused"]').waitFor({ timeout: 12_000 });
+    expect(page.url()).toBe(`${relay.statusUrl}/`);
+    await rawRequest(`${relay.statusUrl}/control/resume`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await page.locator('#state[data-state="serving"]').waitFor({ timeout: 12_000 });
+    await page.close();
+  });
+
   it('refuses a wrong token at sign-in and shows why', async () => {
     const page = await browser.newPage();
     await page.goto(`${relay.statusUrl}/login`);

@@ -14,7 +14,7 @@ const BOTTOM = 20;
 /** A stacked bar chart as inline SVG: no script, readable with JavaScript off, each bar titled exactly. */
 export function barChart(id: string, caption: string, bars: Bar[], labelEvery: number): Html {
   const max = Math.max(1, ...bars.map((b) => b.fromTarget + b.toTarget));
-  const slot = Math.max(6, Math.floor(560 / Math.max(1, bars.length)));
+  const slot = Math.min(40, Math.max(6, Math.floor(560 / Math.max(1, bars.length))));
   const width = AXIS + slot * bars.length + 8;
   const scale = (bytes: number): number => (bytes / max) * (HEIGHT - 10);
   const total = bars.reduce((sum, b) => sum + b.fromTarget + b.toTarget, 0);

@@ -1,0 +1,34 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const unitPath = fileURLToPath(new URL('../../../config/meadow-relay.service', import.meta.url));
+const binPath = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+
+describe('config/meadow-relay.service', () => {
+  it('starts `meadow relay start` from the install path and passes systemd-analyze verify', async () => {
+    const unit = await readFile(unitPath, 'utf8');
+    const exec = /^ExecStart=(\S+) (\S+) (.+)$/m.exec(unit);
+    expect(exec?.[2]).toBe('/opt/meadow/packages/cli/src/bin.ts');
+    expect(exec?.[3]).toBe('relay start --config /etc/meadow/relay.yaml');
+    expect(unit).toMatch(/^ReadWritePaths=\/etc\/meadow$/m); // the dashboard saves settings there
+    expect(unit).toMatch(/^IPAddressDeny=.*192\.168\.0\.0\/16/m);
+    if (!existsSync('/usr/bin/systemd-analyze')) return;
+    // The same unit with this checkout's paths, so the verifier can check the command exists.
+    const dir = await mkdtemp(join(tmpdir(), 'meadow-unit-'));
+    try {
+      const local = join(dir, 'meadow-relay.service');
+      await writeFile(local, unit.replace(/^ExecStart=\S+ \S+/m, `ExecStart=${process.execPath} ${binPath}`));
+      const { stderr } = await run('systemd-analyze', ['verify', local]).catch((err: { stderr: string }) => err);
+      expect(stderr.split('\n').filter((l) => l.includes('meadow-relay.service'))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -109,7 +109,7 @@ describe('meadow relay doctor', () => {
 
   it('names the bad config key and stops there', async () => {
     const config = await variant('bad-key.yaml', (c) => {
-      c.dataCap.bytes = -5;
+      c.dataCap = { bytes: -5 } as RelayConfig['dataCap'];
     });
     const { code, report } = await doctor(config);
     expect(code).toBe(1);

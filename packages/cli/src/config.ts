@@ -206,6 +206,9 @@ export const gatewayConfig = z.strictObject({
       healthCheckIntervalMs: z.number().int().min(500).default(10_000),
       maxPingFailures: z.number().int().min(1).default(3),
       describeDeadlineMs: z.number().int().min(1_000).default(60_000),
+      /** A link with open tunnels, silent this long, is pinged; no reply within stallProbeTimeoutMs cuts it. */
+      stallAfterMs: z.number().int().min(500).max(60_000).default(3_000),
+      stallProbeTimeoutMs: z.number().int().min(500).max(60_000).default(3_000),
     })
     .default({
       maxRelaysPerIp: 2,
@@ -213,6 +216,8 @@ export const gatewayConfig = z.strictObject({
       healthCheckIntervalMs: 10_000,
       maxPingFailures: 3,
       describeDeadlineMs: 60_000,
+      stallAfterMs: 3_000,
+      stallProbeTimeoutMs: 3_000,
     }),
   /** An mmdb country database (default: DB-IP country lite, shipped in an npm package). */
   geoipDatabase: z.string().optional(),

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashApiKey } from '@meadow/gateway';
 import { fetch } from 'undici';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ChildService } from './child-service.ts';
 
 export interface LocalNetworkInit {
@@ -53,6 +54,12 @@ export interface LocalNetwork {
   addRelay(options?: { country?: string; config?: Record<string, unknown> }): Promise<LocalRelay>;
   /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
   restartRelay(relay: LocalRelay): Promise<LocalRelay>;
+  /**
+   * Stops the gateway (SIGTERM, or SIGKILL for a crash) and starts it again with the same identity,
+   * data and addresses (the ports it had are written into its config), so clients and relays
+   * find it where it was.
+   */
+  restartGateway(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
   /** Resolves when the gateway can route through `count` relays. */
   waitForRoutableRelays(count: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -147,10 +154,13 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     }),
   );
   const gatewayService = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath]);
-  const gatewayReady = await started<{ peerId: string; socks: string; http: string; admin: string }>(
-    gatewayService,
-    'the gateway',
-  );
+  const gatewayReady = await started<{
+    peerId: string;
+    socks: string;
+    http: string;
+    admin: string;
+    multiaddrs: string[];
+  }>(gatewayService, 'the gateway');
 
   const relays: LocalRelay[] = [];
   let nextRelay = 0;
@@ -233,6 +243,31 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     ),
     addRelay,
     restartRelay,
+    async restartGateway(options = {}) {
+      const current = network.gateway.service;
+      const config = parse(await readFile(gatewayConfigPath, 'utf8')) as Record<string, unknown>;
+      const port = (hostAndPort: string): number => Number(hostAndPort.slice(hostAndPort.lastIndexOf(':') + 1));
+      config.socks = { host: '127.0.0.1', port: network.gateway.socks.port };
+      config.http = { host: '127.0.0.1', port: network.gateway.http.port };
+      config.admin = { host: '127.0.0.1', port: port(adminUrl) };
+      config.network = {
+        ...(config.network as Record<string, unknown>),
+        listen: gatewayReady.multiaddrs.map((a) => a.replace(/\/p2p\/.*$/, '')),
+      };
+      await writeFile(gatewayConfigPath, stringify(config));
+      if (options.signal === 'SIGKILL') {
+        const exited = once(current.process, 'exit');
+        current.kill('SIGKILL');
+        await exited;
+      } else {
+        const code = await current.stop();
+        if (code !== 0) throw new Error(`the gateway exited with ${code} on SIGTERM\n${current.tail()}`);
+      }
+      services.splice(services.indexOf(current), 1);
+      const again = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath]);
+      await started(again, 'the gateway');
+      network.gateway.service = again;
+    },
     async waitForRoutableRelays(count, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       let seen = 0;

@@ -13,6 +13,12 @@ export interface OpenedTunnel {
 export interface ConnectorInit {
   connectTimeoutMs: number;
   maxAttempts: number;
+  /**
+   * For this long after the gateway starts, a request whose sticky session is bound to a relay that
+   * has not linked again yet waits for it (at most half the connect deadline), so a gateway restart
+   * does not move sessions whose relay survived.
+   */
+  sessionGraceMs?: number;
 }
 
 /**
@@ -26,6 +32,7 @@ export class Connector {
   private readonly sessions: StickySessions;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
+  private readonly startedAt = Date.now();
 
   constructor(
     init: ConnectorInit,
@@ -52,6 +59,7 @@ export class Connector {
     let sticky: PooledRelay | undefined;
     if (params.session != null) {
       const bound = this.sessions.get(customer, params.session);
+      if (bound != null) await this.awaitReturningRelay(bound, target.port, signal);
       const relay = bound == null ? undefined : this.pool.get(bound);
       if (relay != null && this.pool.isRoutable(relay, target.port)) sticky = relay;
       else if (bound != null && params.strict) {
@@ -102,6 +110,17 @@ export class Connector {
     if (lastError != null) throw lastError;
     const where = params.country == null ? '' : ` in ${params.country}`;
     throw new MeadowError('MEADOW_ERR_NO_RELAY', `no relay available${where} for port ${target.port}`);
+  }
+
+  /** While the gateway is young, waits for a session's relay that may still be re-linking. */
+  private async awaitReturningRelay(peerId: string, port: number, signal: AbortSignal): Promise<void> {
+    const graceEnds = this.startedAt + (this.init.sessionGraceMs ?? 0);
+    const waitUntil = Math.min(graceEnds, Date.now() + this.init.connectTimeoutMs / 2);
+    while (Date.now() < waitUntil && !signal.aborted) {
+      const relay = this.pool.get(peerId);
+      if (relay != null && this.pool.isRoutable(relay, port)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
+import { inTransaction } from './sqlite-transaction.ts';
 
 export interface Plan {
   /** Price per GB (10^9 bytes) in micro-units of the settlement currency. */
@@ -136,27 +137,28 @@ export class CustomerStore implements CustomerDirectory {
     };
   }
 
-  flush(): void {
-    if (this.pending.size === 0) return;
+  /** Writes buffered usage in one transaction; true if there was something to write. */
+  flush(): boolean {
+    if (this.pending.size === 0) return false;
     const upsert = this.db.prepare(
       `INSERT INTO customer_usage (name, tunnels, bytes_to_target, bytes_from_target) VALUES (?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET tunnels = tunnels + excluded.tunnels,
          bytes_to_target = bytes_to_target + excluded.bytes_to_target, bytes_from_target = bytes_from_target + excluded.bytes_from_target`,
     );
-    this.db.exec('BEGIN');
-    try {
+    inTransaction(this.db, () => {
       for (const [name, u] of this.pending) upsert.run(name, u.tunnels, u.bytesToTarget, u.bytesFromTarget);
-      this.db.exec('COMMIT');
-      this.pending.clear();
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
+    });
+    this.pending.clear();
+    return true;
   }
 
+  /** Writes what is buffered and closes; the database is closed even when that last write fails. */
   close(): void {
-    this.flush();
-    this.db.close();
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
   }
 }
 

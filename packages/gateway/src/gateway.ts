@@ -2,13 +2,14 @@ import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
-import { createLedger, createSigner, type Ledger } from '@meadow/ledger';
-import { MEADOW_VERSION, TUNNEL_PROTOCOL } from '@meadow/protocol';
+import { createLedger, createSigner, type Ledger, openLedgerStore } from '@meadow/ledger';
+import { MEADOW_VERSION, TimerSet, TUNNEL_PROTOCOL } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
 import { type CustomerStore, DEFAULT_PLAN } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
+import { guardedLedgerStore, MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { PoolKeeper, type PoolKeeperInit } from './pool-keeper.ts';
 import { ReceiptClerk, type ReceiptClerkInit } from './receipt-clerk.ts';
@@ -39,6 +40,10 @@ export interface GatewayInit {
   descriptorRefreshMs: number;
   pool: PoolKeeperInit;
   ledger: LedgerConfig;
+  /** Where sticky sessions are kept across restarts (SQLite); in memory only without it. */
+  sessionDatabase?: string;
+  /** After a start, how long requests wait for their sticky session's relay to link again. */
+  sessionGraceMs?: number;
 }
 
 export interface LedgerConfig extends Omit<ReceiptClerkInit, 'requestTimeoutMs'> {
@@ -51,14 +56,16 @@ export interface LedgerConfig extends Omit<ReceiptClerkInit, 'requestTimeoutMs'>
 export class Gateway {
   readonly init: GatewayInit;
   readonly pool = new RelayPool();
-  readonly sessions = new StickySessions();
+  readonly sessions: StickySessions;
+  /** Refuses traffic while usage or the ledger cannot be written. */
+  readonly guard: MeteringGuard;
   readonly service: TunnelService;
   private readonly log: Logger;
   private readonly metrics: GatewayMetrics;
   private handle: DiscoveryHandle | undefined;
   private socksServer: Server | undefined;
   private httpServer: HttpServer | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new TimerSet();
   private stopping = false;
   private advertised = false;
   private keeper: PoolKeeper | undefined;
@@ -84,8 +91,14 @@ export class Gateway {
     this.log = deps.logger;
     this.metrics = deps.metrics;
     this.metrics.observePool(() => this.pool.countByCountry());
+    this.sessions = new StickySessions({ path: init.sessionDatabase });
+    this.guard = new MeteringGuard({ logger: deps.logger, metrics: deps.metrics.metering });
     const connector = new Connector(
-      { connectTimeoutMs: init.connectTimeoutMs, maxAttempts: init.maxAttempts },
+      {
+        connectTimeoutMs: init.connectTimeoutMs,
+        maxAttempts: init.maxAttempts,
+        sessionGraceMs: init.sessionGraceMs ?? 15_000,
+      },
       { pool: this.pool, sessions: this.sessions, metrics: deps.metrics, logger: deps.logger },
     );
     this.service = new TunnelService({
@@ -93,6 +106,7 @@ export class Gateway {
       connector,
       metrics: deps.metrics,
       logger: deps.logger,
+      guard: this.guard,
     });
   }
 
@@ -152,7 +166,11 @@ export class Gateway {
     });
     const signer = createSigner(this.handle.privateKey.raw);
     const ledger = await createLedger(
-      { network: this.init.ledger.network, feePpm: this.init.ledger.feePpm, store: this.init.ledger.store },
+      {
+        network: this.init.ledger.network,
+        feePpm: this.init.ledger.feePpm,
+        store: guardedLedgerStore(await openLedgerStore(this.init.ledger.store), this.guard),
+      },
       { signer },
     );
     this.ledgerHandle = ledger;
@@ -180,16 +198,27 @@ export class Gateway {
     this.repeat(() => this.advertise(), 60_000, 200);
     this.repeat(() => keeper.refreshAll(), this.init.descriptorRefreshMs, this.init.descriptorRefreshMs);
     this.repeat(() => keeper.checkHealth(), this.init.pool.healthCheckIntervalMs, this.init.pool.healthCheckIntervalMs);
-    const flush = setInterval(() => this.service.store.flush(), 1_000);
+    this.repeat(async () => keeper.checkStalls(), 1_000, 1_000);
+    const flush = setInterval(() => {
+      const write = (store: 'usage' | 'sessions', task: () => boolean): void => {
+        try {
+          if (task()) this.guard.succeeded(store);
+        } catch (err) {
+          this.guard.failed(store, err as Error);
+        }
+      };
+      write('usage', () => this.service.store.flush());
+      write('sessions', () => this.sessions.flush());
+    }, 1_000);
     flush.unref();
-    this.timers.push(flush);
+    this.timers.keep(flush);
     return { identityCreated: this.handle.identityCreated };
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     this.keeper?.stop();
-    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     const closing = [this.socksServer, this.httpServer].map(
       (server) => new Promise<void>((resolve) => (server == null ? resolve() : server.close(() => resolve()))),
     );
@@ -199,7 +228,16 @@ export class Gateway {
     await this.handle?.stop();
     await this.ledgerHandle?.store.close();
     await Promise.all(closing);
-    this.service.store.close();
+    for (const [what, close] of [
+      ['usage', () => this.service.store.close()],
+      ['sessions', () => this.sessions.close()],
+    ] as const) {
+      try {
+        close();
+      } catch (err) {
+        this.log.error({ store: what, err: (err as Error).message }, 'could not write the last usage at stop');
+      }
+    }
   }
 
   private repeat(task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
@@ -212,9 +250,10 @@ export class Gateway {
         ok = false;
         this.log.warn({ err: (err as Error).message }, 'background task failed; will retry');
       }
-      if (!this.stopping) this.timers.push(setTimeout(run, ok ? intervalMs : 1_000));
+      if (!this.stopping) arm(ok ? intervalMs : 1_000);
     };
-    this.timers.push(setTimeout(run, firstDelayMs));
+    const arm = (delayMs: number): void => this.timers.arm(delayMs, () => void run());
+    arm(firstDelayMs);
   }
 
   private async advertise(): Promise<void> {

@@ -12,6 +12,7 @@ export interface GatewayMetrics {
   evictions: Counter<'reason'>;
   countryMismatches: Counter;
   ledger: LedgerMetrics;
+  metering: { failures: Counter<'store'>; available: Gauge };
   /** Reads the routable pool per country at scrape time. */
   observePool(read: () => Record<string, number>): void;
 }
@@ -91,10 +92,23 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     }),
     evictions: new Counter({
       name: 'meadow_gateway_relay_evictions_total',
-      help: 'Relay links dropped or refused, by reason (ping, stale, no_descriptor, sybil_limit)',
+      help: 'Relay links dropped or refused, by reason (ping, stalled, stale, no_descriptor, sybil_limit)',
       labelNames: ['reason'],
       registers: [registry],
     }),
+    metering: {
+      failures: new Counter({
+        name: 'meadow_gateway_metering_write_failures_total',
+        help: 'Failed writes to a store that meters traffic, by store (usage, ledger, sessions)',
+        labelNames: ['store'],
+        registers: [registry],
+      }),
+      available: new Gauge({
+        name: 'meadow_gateway_metering_available',
+        help: '1 while every metering store writes; 0 while the gateway refuses traffic because one cannot',
+        registers: [registry],
+      }),
+    },
     countryMismatches: new Counter({
       name: 'meadow_gateway_country_mismatches_total',
       help: 'Relays whose claimed country differs from the GeoIP country of their address',

@@ -1,6 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { type CountryChecker, type Discovery, isPublicAddress, type MeadowNode, sybilNetwork } from '@meadow/discovery';
-import { NOTICE_DESCRIPTOR_CHANGED, streamLink, TunnelMux } from '@meadow/protocol';
+import { MeadowError, NOTICE_DESCRIPTOR_CHANGED, streamLink, TunnelMux } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PooledRelay, RelayPool } from './relay-pool.ts';
@@ -14,6 +14,13 @@ export interface PoolKeeperInit {
   maxPingFailures: number;
   /** How long a newly linked relay has to get its descriptor into the DHT. */
   describeDeadlineMs: number;
+  /**
+   * A link with open tunnels that has received nothing for this long is probed with a ping; if the
+   * ping fails within `stallProbeTimeoutMs` the link is cut, so tunnels on a frozen relay end with
+   * an error within seconds instead of hanging.
+   */
+  stallAfterMs: number;
+  stallProbeTimeoutMs: number;
 }
 
 /**
@@ -120,12 +127,50 @@ export class PoolKeeper {
     );
   }
 
-  private evict(relay: PooledRelay, reason: 'ping' | 'stale' | 'no_descriptor', detail: string): void {
+  /**
+   * Probes links that carry tunnels but have been silent for `stallAfterMs`. A frozen relay (a
+   * suspended laptop, a stalled uplink) keeps its TCP connection open, so only a reply proves it
+   * is alive; a silent idle tunnel costs one ping per interval.
+   */
+  checkStalls(now = Date.now()): void {
+    for (const relay of this.pool.all()) {
+      if (relay.mux.isClosed || relay.mux.activeTunnels === 0) continue;
+      relay.stallProbe ??= { running: false, answeredAt: 0 };
+      const probe = relay.stallProbe;
+      const silentSince = Math.max(relay.mux.lastReceivedAt, probe.answeredAt);
+      if (probe.running || now - silentSince < this.init.stallAfterMs) continue;
+      probe.running = true;
+      const connection = this.node.getConnections().find((c) => c.remotePeer.toString() === relay.peerId);
+      const ping =
+        connection == null
+          ? Promise.reject(new Error('not connected'))
+          : this.node.services.ping.ping(connection.remotePeer, {
+              signal: AbortSignal.timeout(this.init.stallProbeTimeoutMs),
+            });
+      ping.then(
+        () => {
+          probe.running = false;
+          probe.answeredAt = Date.now();
+        },
+        (err: Error) => {
+          probe.running = false;
+          if (relay.mux.lastReceivedAt > silentSince) return; // bytes arrived meanwhile: alive
+          this.evict(
+            relay,
+            'stalled',
+            `link silent for ${Date.now() - silentSince} ms with ${relay.mux.activeTunnels} tunnels open, and no ping reply (${err.message})`,
+          );
+        },
+      );
+    }
+  }
+
+  private evict(relay: PooledRelay, reason: 'ping' | 'stale' | 'no_descriptor' | 'stalled', detail: string): void {
     if (relay.mux.isClosed) return;
     this.metrics.evictions.inc({ reason });
     this.log.warn({ relay: relay.peerId, reason: detail }, 'relay evicted from the pool');
     this.pool.removeLink(relay.peerId, relay.mux);
-    relay.mux.abort(new Error(`evicted: ${detail}`));
+    relay.mux.abort(new MeadowError('MEADOW_ERR_RELAY_LOST', `relay evicted: ${detail}`));
   }
 
   private sybilRefusal(address: string | undefined): string | undefined {

@@ -13,6 +13,8 @@ export interface PooledRelay {
   country?: string;
   /** Health pings missed in a row. */
   pingFailures?: number;
+  /** A stall probe (ping) is in flight, or last answered at this time (ms). */
+  stallProbe?: { running: boolean; answeredAt: number };
   /** Moving averages of tunnel setup: success (0..1) and latency. */
   successRate: number;
   connectLatencyMs: number;

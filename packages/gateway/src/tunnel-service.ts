@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Connector } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
 import { AuthThrottle, authenticate, type Customer } from './customers.ts';
+import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { UsernameParams } from './username.ts';
 
@@ -32,11 +33,25 @@ export class TunnelService {
   private readonly quotaUsed = new Map<string, number>();
   private active = 0;
 
-  constructor(deps: { store: CustomerStore; connector: Connector; metrics: GatewayMetrics; logger: Logger }) {
+  private readonly guard: MeteringGuard;
+  private readonly openTunnels = new Set<Tunnel>();
+
+  constructor(deps: {
+    store: CustomerStore;
+    connector: Connector;
+    metrics: GatewayMetrics;
+    logger: Logger;
+    guard: MeteringGuard;
+  }) {
     this.store = deps.store;
     this.connector = deps.connector;
     this.metrics = deps.metrics;
     this.log = deps.logger;
+    this.guard = deps.guard;
+    // Traffic that cannot be recorded is not carried: open tunnels end with the reason.
+    this.guard.on('unavailable', (err) => {
+      for (const tunnel of this.openTunnels) tunnel.destroy(err);
+    });
   }
 
   get activeTunnels(): number {
@@ -73,6 +88,8 @@ export class TunnelService {
     client.once('close', onClientGone);
     let counted = false;
     try {
+      const refusal = this.guard.refusal();
+      if (refusal != null) throw refusal;
       const running = this.activeFor(customer.name);
       if (running >= customer.maxTunnels) {
         throw new MeadowError(
@@ -94,7 +111,9 @@ export class TunnelService {
       this.active++;
       this.relayBytes.track(relay.peerId, tunnel);
       this.customerBytes.track(customer.name, tunnel);
+      this.openTunnels.add(tunnel);
       tunnel.once('close', () => {
+        this.openTunnels.delete(tunnel);
         this.active--;
         this.release(customer.name);
         this.metrics.activeTunnels.dec({ protocol });

@@ -67,6 +67,12 @@ export const ERROR_CODES = {
     socksReply: 0x01,
     retryable: true,
   },
+  MEADOW_ERR_METERING_UNAVAILABLE: {
+    httpStatus: 503,
+    proxyStatus: 'proxy_internal_error',
+    socksReply: 0x01,
+    retryable: false,
+  },
   MEADOW_ERR_INTERNAL: { httpStatus: 500, proxyStatus: 'proxy_internal_error', socksReply: 0x01, retryable: false },
 } as const satisfies Record<string, WireMapping>;
 

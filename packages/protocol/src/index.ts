@@ -42,6 +42,7 @@ export {
   type Target,
   TargetError,
 } from './target.ts';
+export { TimerSet } from './timer-set.ts';
 export { type ByteBudget, Tunnel, type TunnelInfo } from './tunnel.ts';
 
 export const TUNNEL_PROTOCOL = '/meadow/tunnel/1.0.0';

@@ -59,6 +59,7 @@ export class TunnelMux {
   private flushScheduled = false;
   private waitingForDrain = false;
   private closed = false;
+  private receivedAt = Date.now();
 
   constructor(link: FrameLink, init: TunnelMuxInit = {}) {
     this.link = link;
@@ -84,6 +85,11 @@ export class TunnelMux {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** When bytes last arrived on the link (ms): a link with open tunnels and no bytes may be stalled. */
+  get lastReceivedAt(): number {
+    return this.receivedAt;
   }
 
   /** Opens a tunnel to `target`; resolves once the far side has connected to it. */
@@ -222,6 +228,7 @@ export class TunnelMux {
 
   private onData(chunk: Uint8Array): void {
     if (this.closed) return;
+    this.receivedAt = Date.now();
     try {
       this.decoder.push(chunk, (frame) => this.onFrame(frame));
     } catch (err) {

@@ -19,6 +19,7 @@ import {
   NOTICE_DESCRIPTOR_CHANGED,
   type OpenRequest,
   streamLink,
+  TimerSet,
   TUNNEL_PROTOCOL,
   type Tunnel,
   TunnelMux,
@@ -86,7 +87,7 @@ export class Relay {
   private handle: DiscoveryHandle | undefined;
   private readonly links = new Map<string, { mux: TunnelMux; since: Date }>();
   private readonly dialing = new Set<string>();
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new TimerSet();
   private stopping = false;
   private activeTunnels = 0;
   private descriptor: RelayDescriptor | undefined;
@@ -214,7 +215,7 @@ export class Relay {
         this.log.error({ err: (err as Error).message }, 'periodic task failed');
       }
     }, intervalMs);
-    this.timers.push(timer);
+    this.timers.keep(timer);
   }
 
   private onStateChange(state: RelayDescriptor['state'], reason: string, until?: number): void {
@@ -240,8 +241,7 @@ export class Relay {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers = [];
+    this.timers.clear();
     const deadline = Date.now() + this.init.drainTimeoutMs;
     while (this.activeTunnels > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const { mux } of this.links.values())
@@ -287,10 +287,10 @@ export class Relay {
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'background task failed; will retry');
       }
-      if (!this.stopping)
-        this.timers.push(setTimeout(run, this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs));
+      if (!this.stopping) arm(this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs);
     };
-    this.timers.push(setTimeout(run, firstDelayMs));
+    const arm = (delayMs: number): void => this.timers.arm(delayMs, () => void run());
+    arm(firstDelayMs);
   }
 
   private async publish(): Promise<void> {

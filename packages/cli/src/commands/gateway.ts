@@ -39,6 +39,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       maxAttempts: config.maxAttempts,
       descriptorRefreshMs: config.descriptorRefreshMs,
       customerDatabase: join(relativeTo(args.config, config.dataDir), 'customers.db'),
+      sessionDatabase: join(relativeTo(args.config, config.dataDir), 'sessions.db'),
       customers: config.customers,
       pool: config.pool,
       geoipDatabase: config.geoipDatabase == null ? undefined : relativeTo(args.config, config.geoipDatabase),

@@ -1,0 +1,160 @@
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
+
+// Faults one at a time on a real local network: a relay killed or frozen mid-transfer, the
+// gateway restarted (gracefully and by crash), the bootstrap node gone. What crawlers see must be
+// an error within seconds, never a hang, and new tunnels must keep working.
+
+const FAILURE_BUDGET_MS = 10_000;
+
+let net: LocalNetwork;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-faults-'));
+  net = await startLocalNetwork({ dir, relays: 4, countries: ['DE'] });
+  await net.waitForRoutableRelays(4, 60_000);
+}, 120_000);
+
+afterAll(async () => {
+  for (const r of net?.relays ?? []) if (r.service.running) r.service.kill('SIGCONT');
+  await net?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const creds = (session?: string) => ({
+  username: session == null ? net.customer.name : `${net.customer.name}-session-${session}`,
+  password: net.customer.apiKey,
+});
+
+/** GET / through SOCKS5: the origin answers with the address it saw, i.e. the relay's egress address. */
+async function whoami(session?: string): Promise<string> {
+  const socket = await socksConnect(net.gateway.socks, creds(session), net.origin.host, net.origin.port);
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (c: string) => {
+    text += c;
+  });
+  socket.write('GET / HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
+  await once(socket, 'close');
+  const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+  return (JSON.parse(body) as { youAre: string }).youAre;
+}
+
+function relayAt(address: string): LocalRelay {
+  const relay = net.relays.find((r) => r.egressAddress === address);
+  if (relay == null) throw new Error(`no relay with egress address ${address}`);
+  return relay;
+}
+
+/** A large download read as fast as it comes; resolves when the tunnel ends, however it ends. */
+async function download(session: string): Promise<{
+  socket: Socket;
+  received: () => number;
+  ended: Promise<{ at: number; error?: string }>;
+}> {
+  const socket = await socksConnect(net.gateway.socks, creds(session), net.origin.host, net.origin.port);
+  let received = 0;
+  socket.on('data', (c: Buffer) => {
+    received += c.byteLength;
+  });
+  let error: string | undefined;
+  socket.on('error', (err) => {
+    error = err.message;
+  });
+  // Not events.once: it rejects on 'error', and a reset is one of the endings under test.
+  const ended = new Promise<{ at: number; error?: string }>((resolve) => {
+    socket.once('close', () => resolve({ at: performance.now(), error }));
+  });
+  socket.write('GET /bytes/20000000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
+  await waitFor(() => received > 1_000_000, 10_000, 'the download to be under way');
+  return { socket, received: () => received, ended };
+}
+
+async function newTunnelsSucceed(count: number, avoid: string): Promise<void> {
+  const seen = await Promise.all(Array.from({ length: count }, () => whoami()));
+  expect(seen.filter((a) => a === avoid)).toEqual([]);
+}
+
+describe('faults (real processes)', () => {
+  it('a relay killed with SIGKILL mid-transfer: the tunnel ends within 10 s, new tunnels go elsewhere', async () => {
+    const victim = relayAt(await whoami('kill'));
+    const transfer = await download('kill');
+    const killedAt = performance.now();
+    victim.service.kill('SIGKILL');
+    const end = await transfer.ended;
+    console.log(
+      `[faults] SIGKILL: the tunnel ended ${Math.round(end.at - killedAt)} ms after the kill (${end.error ?? 'closed'})`,
+    );
+    expect(end.at - killedAt).toBeLessThan(FAILURE_BUDGET_MS);
+    expect(transfer.received()).toBeLessThan(20_000_000_000);
+    await newTunnelsSucceed(20, victim.egressAddress);
+    // The session moves to a live relay (not strict), and keeps that one.
+    const moved = await whoami('kill');
+    expect(moved).not.toBe(victim.egressAddress);
+    expect(await whoami('kill')).toBe(moved);
+  });
+
+  it('a relay frozen with SIGSTOP (connection open, nothing moves): the tunnel errors within 10 s', async () => {
+    const victim = relayAt(await whoami('freeze'));
+    const transfer = await download('freeze');
+    const frozenAt = performance.now();
+    victim.service.kill('SIGSTOP');
+    try {
+      const end = await transfer.ended;
+      const tookMs = end.at - frozenAt;
+      console.log(
+        `[faults] SIGSTOP: the tunnel ended ${Math.round(tookMs)} ms after the freeze (${end.error ?? 'closed'})`,
+      );
+      expect(tookMs).toBeLessThan(FAILURE_BUDGET_MS);
+      await newTunnelsSucceed(20, victim.egressAddress);
+    } finally {
+      victim.service.kill('SIGCONT');
+    }
+    // Thawed, it links again and serves.
+    await net.waitForRoutableRelays(3, 30_000);
+  });
+
+  it('a gateway restart: relays link again, traffic flows within a bounded time, sessions keep surviving relays', async () => {
+    const kept = await whoami('survivor');
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const started = performance.now();
+      await net.restartGateway({ signal });
+      const upAt = performance.now();
+      let firstOk = 0;
+      await waitFor(
+        async () => {
+          try {
+            await whoami();
+            firstOk = performance.now();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        30_000,
+        `a tunnel through the gateway after a ${signal} restart`,
+      );
+      console.log(
+        `[faults] gateway restart (${signal}): down+up ${Math.round(upAt - started)} ms, first tunnel ${Math.round(firstOk - upAt)} ms after ready`,
+      );
+      expect(firstOk - upAt).toBeLessThan(20_000);
+      // The session's relay survived the restart, so the session keeps it.
+      expect(await whoami('survivor')).toBe(kept);
+    }
+  });
+
+  it("the bootstrap node's absence does not stop a running network", async () => {
+    net.bootstrap.service.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3_000));
+    const seen = await Promise.all(Array.from({ length: 30 }, () => whoami()));
+    expect(new Set(seen).size).toBeGreaterThan(1);
+    await waitForNoTunnels(net);
+  });
+});

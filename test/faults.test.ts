@@ -1,11 +1,16 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
+import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
+import { curl, runMeadow, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
+
+const run = promisify(execFile);
 
 // Faults one at a time on a real local network: a relay killed or frozen mid-transfer, the
 // gateway restarted (gracefully and by crash), the bootstrap node gone. What crawlers see must be
@@ -15,18 +20,6 @@ const FAILURE_BUDGET_MS = 10_000;
 
 let net: LocalNetwork;
 let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'meadow-faults-'));
-  net = await startLocalNetwork({ dir, relays: 4, countries: ['DE'] });
-  await net.waitForRoutableRelays(4, 60_000);
-}, 120_000);
-
-afterAll(async () => {
-  for (const r of net?.relays ?? []) if (r.service.running) r.service.kill('SIGCONT');
-  await net?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
 
 const creds = (session?: string) => ({
   username: session == null ? net.customer.name : `${net.customer.name}-session-${session}`,
@@ -83,6 +76,18 @@ async function newTunnelsSucceed(count: number, avoid: string): Promise<void> {
 }
 
 describe('faults (real processes)', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meadow-faults-'));
+    net = await startLocalNetwork({ dir, relays: 4, countries: ['DE'] });
+    await net.waitForRoutableRelays(4, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const r of net?.relays ?? []) if (r.service.running) r.service.kill('SIGCONT');
+    await net?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('a relay killed with SIGKILL mid-transfer: the tunnel ends within 10 s, new tunnels go elsewhere', async () => {
     const victim = relayAt(await whoami('kill'));
     const transfer = await download('kill');
@@ -156,5 +161,93 @@ describe('faults (real processes)', () => {
     const seen = await Promise.all(Array.from({ length: 30 }, () => whoami()));
     expect(new Set(seen).size).toBeGreaterThan(1);
     await waitForNoTunnels(net);
+  });
+});
+
+describe('a full disk under the gateway (tmpfs)', () => {
+  let full: LocalNetwork;
+  let fullDir: string;
+  let mount: string;
+
+  beforeAll(async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a small tmpfs and needs root (CI runs as root)');
+    fullDir = await mkdtemp(join(tmpdir(), 'meadow-diskfull-'));
+    mount = join(fullDir, 'gateway-data');
+    await mkdir(mount);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mount]);
+    full = await startLocalNetwork({
+      dir: fullDir,
+      relays: 1,
+      countries: ['NL'],
+      gatewayConfig: { dataDir: mount, ledger: { receiptIntervalSeconds: 1 } },
+    });
+    await full.waitForRoutableRelays(1, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await full?.stop();
+    if (mount != null) await run('umount', [mount]).catch(() => {});
+    if (fullDir != null) await rm(fullDir, { recursive: true, force: true });
+  });
+
+  async function metering(): Promise<number> {
+    const text = await (await fetch(`${full.gateway.adminUrl}/metrics`)).text();
+    return Number(/^meadow_gateway_metering_available (\d)/m.exec(text)?.[1]);
+  }
+
+  it('stops metered traffic with a clear error and a metric, ends open tunnels, and resumes when space returns', async () => {
+    const proxy = `http://${full.gateway.http.host}:${full.gateway.http.port}`;
+    const user = `${full.customer.name}:${full.customer.apiKey}`;
+    expect((await curl(['-x', proxy, '-U', user, `http://127.0.0.1:${full.origin.port}/`])).status).toBe(200);
+    expect(await metering()).toBe(1);
+
+    // A long download is running when the disk fills up.
+    const socket = await socksConnect(
+      full.gateway.socks,
+      { username: full.customer.name, password: full.customer.apiKey },
+      full.origin.host,
+      full.origin.port,
+    );
+    let received = 0;
+    socket.on('data', (c: Buffer) => {
+      received += c.byteLength;
+    });
+    socket.on('error', () => {});
+    const ended = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+    socket.write('GET /bytes/20000000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
+    await waitFor(() => received > 1_000_000, 10_000, 'the download to be under way');
+    const { bavail, bsize } = await statfs(mount);
+    await writeFile(join(mount, 'filler'), Buffer.alloc(bavail * bsize)).catch(() => {});
+    const filledAt = performance.now();
+
+    // The next receipt round cannot be written: the gateway stops carrying traffic.
+    await waitFor(async () => (await metering()) === 0, 10_000, 'the gateway to notice it cannot write');
+    const endedAt = await ended;
+    expect(endedAt - filledAt).toBeLessThan(10_000);
+    const refused = await curl(['-x', proxy, '-U', user, `http://127.0.0.1:${full.origin.port}/`]);
+    expect(refused.status).toBe(503);
+    expect(refused.headers).toMatch(/proxy-status: .*error=proxy_internal_error/i);
+    expect(refused.headers).toMatch(/cannot record usage/);
+    const failures = await (await fetch(`${full.gateway.adminUrl}/metrics`)).text();
+    expect(failures).toMatch(/^meadow_gateway_metering_write_failures_total\{store="(ledger|usage)"\} [1-9]/m);
+
+    // Space again: the pending writes go through and traffic flows.
+    await rm(join(mount, 'filler'));
+    await waitFor(async () => (await metering()) === 1, 15_000, 'the gateway to write again');
+    expect((await curl(['-x', proxy, '-U', user, `http://127.0.0.1:${full.origin.port}/`])).status).toBe(200);
+
+    // Nothing was lost: the export verifies, and every tunnel is in the customer's usage.
+    await waitForNoTunnels(full);
+    const file = join(fullDir, 'export.jsonl');
+    const exported = await runMeadow(['ledger', 'export', '--config', full.gateway.configPath, '--out', file]);
+    expect(exported.code, exported.stderr).toBe(0);
+    const verdict = await runMeadow(['ledger', 'verify', file]);
+    expect(verdict.code, verdict.stdout + verdict.stderr).toBe(0);
+    const report = (await (await fetch(`${full.gateway.adminUrl}/network`)).json()) as {
+      customers: { list: Array<{ name: string; tunnels: number; bytes: number }> };
+    };
+    const demo = report.customers.list.find((c) => c.name === full.customer.name);
+    expect(demo?.tunnels).toBe(3);
+    expect(demo?.bytes).toBeGreaterThanOrEqual(received);
   });
 });

@@ -54,6 +54,9 @@ export function createHttpProxy(service: TunnelService, init: HttpProxyInit): Se
   const server = createServer({
     maxHeaderSize: 64 * 1024,
     headersTimeout: init.handshakeTimeoutMs,
+    // Node checks headersTimeout only this often (30 s by default): a client that never ends its
+    // request head would hold the socket that long, whatever the timeout says (found by fuzzing).
+    connectionsCheckingInterval: Math.max(250, Math.min(1_000, Math.floor(init.handshakeTimeoutMs / 2))),
     requestTimeout: 0,
     keepAliveTimeout: init.idleTimeoutMs,
     insecureHTTPParser: false,
@@ -68,7 +71,9 @@ export function createHttpProxy(service: TunnelService, init: HttpProxyInit): Se
     const reason =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? 'header block over 64 KiB'
-        : `malformed request (${err.code ?? err.message})`;
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? `request head not finished within ${init.handshakeTimeoutMs} ms`
+          : `malformed request (${err.code ?? err.message})`;
     writeRawErrorResponse(socket, new MeadowError('MEADOW_ERR_BAD_REQUEST', reason));
     socket.destroySoon();
   });

@@ -112,6 +112,9 @@ export class TunnelService {
       this.relayBytes.track(relay.peerId, tunnel);
       this.customerBytes.track(customer.name, tunnel);
       this.openTunnels.add(tunnel);
+      // Until the front end bridges it, a link drop must not surface as an unhandled 'error' event;
+      // the bridge sees the same failure through its own listeners and the tunnel's state.
+      tunnel.on('error', () => {});
       tunnel.once('close', () => {
         this.openTunnels.delete(tunnel);
         this.active--;

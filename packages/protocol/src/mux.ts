@@ -60,6 +60,8 @@ export class TunnelMux {
   private waitingForDrain = false;
   private closed = false;
   private receivedAt = Date.now();
+  /** Incoming tunnels not yet accepted or rejected: their owner may not listen for 'error' yet. */
+  private readonly unanswered = new Set<Tunnel>();
 
   constructor(link: FrameLink, init: TunnelMuxInit = {}) {
     this.link = link;
@@ -286,6 +288,8 @@ export class TunnelMux {
     }
     const tunnel = new Tunnel(this, tunnelId, target);
     this.tunnels.set(tunnelId, tunnel);
+    this.unanswered.add(tunnel);
+    tunnel.once('close', () => this.unanswered.delete(tunnel));
     let answered = false;
     onOpen({
       target,
@@ -293,6 +297,7 @@ export class TunnelMux {
       accept: (info) => {
         if (answered || tunnel.destroyed) return;
         answered = true;
+        this.unanswered.delete(tunnel);
         tunnel.info = info;
         this.sendControl(FrameType.OK, tunnelId, encodeTunnelInfo(info));
         this.grantExtraWindow(tunnel);
@@ -300,6 +305,7 @@ export class TunnelMux {
       reject: (code, message) => {
         if (answered || tunnel.destroyed) return;
         answered = true;
+        this.unanswered.delete(tunnel);
         this.sendControl(FrameType.ERR, tunnelId, encodeErr(code, message));
         tunnel.markClosedByPeer();
         tunnel.destroy();
@@ -328,14 +334,20 @@ export class TunnelMux {
     this.closed = true;
     this.control.length = 0;
     this.ready = [];
+    // A tunnel still opening belongs to no one yet: its error goes to the open() promise only (or,
+    // on the accepting side, shows as 'close' before an answer). An 'error' event on it would have
+    // no listener and take the process down (found under relay churn).
+    const opening = new Set<Tunnel>(this.unanswered);
+    this.unanswered.clear();
     for (const pending of this.pendingOpens.values()) {
       pending.cleanup();
       pending.reject(err);
+      opening.add(pending.tunnel);
     }
     this.pendingOpens.clear();
     for (const tunnel of [...this.tunnels.values()]) {
       tunnel.markClosedByPeer();
-      tunnel.destroy(err);
+      tunnel.destroy(opening.has(tunnel) ? undefined : err);
     }
     this.tunnels.clear();
     this.init.onClose?.(err);

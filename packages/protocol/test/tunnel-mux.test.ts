@@ -124,6 +124,25 @@ describe('TunnelMux', () => {
     expect((err as MeadowError).code).toBe('MEADOW_ERR_RELAY_LOST');
     expect(pair.opener.activeTunnels).toBe(0);
   });
+
+  it('rejects an open still in flight when the link drops, without an unhandled error event', async () => {
+    // Regression: a relay killed under load crashed the gateway through the opening tunnel's 'error'.
+    const unhandled: unknown[] = [];
+    const onUncaught = (err: unknown): void => void unhandled.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const pair = await muxPair({ onOpen: () => {} }); // the far side never answers
+      const opening = pair.opener.open({ host: '127.0.0.1', port: 9 });
+      await new Promise((r) => setTimeout(r, 20));
+      await pair.close();
+      await expect(opening).rejects.toMatchObject({ code: 'MEADOW_ERR_RELAY_LOST' });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect(pair.opener.activeTunnels).toBe(0);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
 });
 
 async function freePort(): Promise<number> {

@@ -9,6 +9,8 @@ import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/c
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curl, runMeadow, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
+import { FaultProxy } from './services/fault-proxy.ts';
+import { freePort } from './services/free-port.ts';
 
 const run = promisify(execFile);
 
@@ -249,5 +251,94 @@ describe('a full disk under the gateway (tmpfs)', () => {
     const demo = report.customers.list.find((c) => c.name === full.customer.name);
     expect(demo?.tunnels).toBe(3);
     expect(demo?.bytes).toBeGreaterThanOrEqual(received);
+  });
+});
+
+describe('a stalled, then dropped gateway–relay link (fault proxy)', () => {
+  let linked: LocalNetwork;
+  let linkDir: string;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    linkDir = await mkdtemp(join(tmpdir(), 'meadow-link-'));
+    const gatewayPort = await freePort();
+    proxy = await FaultProxy.start({ host: '127.0.0.1', port: gatewayPort });
+    // Relays find the gateway at the proxy's address, so every relay link runs through it.
+    linked = await startLocalNetwork({
+      dir: linkDir,
+      relays: 2,
+      countries: ['FR'],
+      gatewayNetwork: {
+        listen: [`/ip4/127.0.0.1/tcp/${gatewayPort}`],
+        announce: [`/ip4/127.0.0.1/tcp/${proxy.port}`],
+      },
+    });
+    await linked.waitForRoutableRelays(2, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await linked?.stop();
+    await proxy?.stop();
+    if (linkDir != null) await rm(linkDir, { recursive: true, force: true });
+  });
+
+  async function transferThrough(network: LocalNetwork) {
+    const socket = await socksConnect(
+      network.gateway.socks,
+      { username: network.customer.name, password: network.customer.apiKey },
+      network.origin.host,
+      network.origin.port,
+    );
+    let received = 0;
+    socket.on('data', (c: Buffer) => {
+      received += c.byteLength;
+    });
+    socket.on('error', () => {});
+    const ended = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+    socket.write('GET /bytes/20000000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
+    await waitFor(() => received > 1_000_000, 10_000, 'the download to be under way');
+    // Wrapped: an async function returning the promise itself would wait for the download to end.
+    return { ended };
+  }
+
+  it('a stalled link: the tunnel errors within 10 s, the relays link again and traffic flows', async () => {
+    expect(proxy.connections).toBeGreaterThanOrEqual(2);
+    const { ended } = await transferThrough(linked);
+    const stalledAt = performance.now();
+    proxy.stall();
+    const tookMs = (await ended) - stalledAt;
+    console.log(`[faults] stalled link: the tunnel ended ${Math.round(tookMs)} ms after the stall`);
+    expect(tookMs).toBeLessThan(FAILURE_BUDGET_MS);
+    const relinkStarted = performance.now();
+    await linked.waitForRoutableRelays(2, 40_000);
+    console.log(
+      `[faults] stalled link: both relays linked again ${Math.round(performance.now() - relinkStarted)} ms later`,
+    );
+    const { ended: again } = await transferThrough(linked);
+    const droppedAt = performance.now();
+    proxy.drop();
+    const dropMs = (await again) - droppedAt;
+    console.log(`[faults] dropped link: the tunnel ended ${Math.round(dropMs)} ms after the drop`);
+    expect(dropMs).toBeLessThan(FAILURE_BUDGET_MS);
+    const recoveredAt = performance.now();
+    await waitFor(
+      async () => {
+        try {
+          const socket = await socksConnect(
+            linked.gateway.socks,
+            { username: linked.customer.name, password: linked.customer.apiKey },
+            linked.origin.host,
+            linked.origin.port,
+          );
+          socket.destroy();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      'a tunnel after the links dropped',
+    );
+    console.log(`[faults] dropped link: tunnels work again ${Math.round(performance.now() - recoveredAt)} ms later`);
   });
 });

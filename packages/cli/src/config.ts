@@ -155,7 +155,15 @@ export const relayConfig = z.strictObject({
       windows: z.array(z.strictObject({ days: z.array(weekday).min(1), from: timeOfDay, to: timeOfDay })).default([]),
     })
     .default({ windows: [] }),
-  gateways: z.strictObject({ keep: z.number().int().min(1).max(16).default(2) }).default({ keep: 2 }),
+  gateways: z
+    .strictObject({
+      keep: z.number().int().min(1).max(16).default(2),
+      /** A gateway link silent this long is pinged (this also keeps the router's NAT mapping open)… */
+      keepaliveMs: z.number().int().min(1_000).max(300_000).default(10_000),
+      /** …and closed and dialled again if no reply comes within this. */
+      probeTimeoutMs: z.number().int().min(500).max(60_000).default(5_000),
+    })
+    .default({ keep: 2, keepaliveMs: 10_000, probeTimeoutMs: 5_000 }),
   ledger: z
     .strictObject({
       network: networkName.default('meadow'),

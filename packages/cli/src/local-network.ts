@@ -24,6 +24,8 @@ export interface LocalNetworkInit {
   relayConfig?: Record<string, unknown>;
   /** Extra gateway config keys (e.g. ledger timings), merged over the defaults. */
   gatewayConfig?: Record<string, unknown>;
+  /** The gateway's libp2p listen and announce addresses (e.g. to put a fault proxy in front of it). */
+  gatewayNetwork?: { listen?: string[]; announce?: string[] };
 }
 
 export interface LocalRelay {
@@ -137,7 +139,12 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     stringify({
       identity: join(init.dir, 'gateway.key'),
       dataDir: join(init.dir, 'gateway-data'),
-      network: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
+      network: {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        bootstrap: [bootstrapAddr],
+        allowPrivateAddresses: true,
+        ...init.gatewayNetwork,
+      },
       socks: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
@@ -252,7 +259,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       config.admin = { host: '127.0.0.1', port: port(adminUrl) };
       config.network = {
         ...(config.network as Record<string, unknown>),
-        listen: gatewayReady.multiaddrs.map((a) => a.replace(/\/p2p\/.*$/, '')),
+        listen: init.gatewayNetwork?.listen ?? gatewayReady.multiaddrs.map((a) => a.replace(/\/p2p\/.*$/, '')),
       };
       await writeFile(gatewayConfigPath, stringify(config));
       if (options.signal === 'SIGKILL') {

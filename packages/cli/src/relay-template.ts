@@ -82,6 +82,8 @@ limits:
 
 gateways:
   keep: 2   # how many gateways to stay linked to
+  keepaliveMs: 10000      # a silent link is pinged this often (also keeps your router's NAT mapping open)
+  probeTimeoutMs: 5000    # no reply in time: the link is closed and dialled again
 
 # Receipts: gateways propose what this relay carried; it countersigns only if the figure is
 # within the tolerance of its own count, and records a signed dispute otherwise.

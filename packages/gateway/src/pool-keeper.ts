@@ -155,6 +155,8 @@ export class PoolKeeper {
         (err: Error) => {
           probe.running = false;
           if (relay.mux.lastReceivedAt > silentSince) return; // bytes arrived meanwhile: alive
+          // The connection itself is as dead as the link: close it, so the relay dials afresh.
+          connection?.abort(new Error('link stalled'));
           this.evict(
             relay,
             'stalled',

@@ -68,6 +68,10 @@ export interface RelayInit {
   logTargets: boolean;
   /** The receipt ledger: network name and how far a gateway's proposal may stray from the relay's own count. */
   ledger: ReceiptDeskInit;
+  /** A gateway link silent this long is pinged (default 10 s); it also keeps NAT mappings open. */
+  linkKeepaliveMs?: number;
+  /** No ping reply within this (default 5 s) closes the link and dials again. */
+  linkProbeTimeoutMs?: number;
 }
 
 export interface GatewayLinkStatus {
@@ -85,7 +89,7 @@ export class Relay {
   private readonly policy: ExitPolicy;
   private guard: EgressGuard | undefined;
   private handle: DiscoveryHandle | undefined;
-  private readonly links = new Map<string, { mux: TunnelMux; since: Date }>();
+  private readonly links = new Map<string, { mux: TunnelMux; since: Date; probe?: { running: boolean; answeredAt: number } }>();
   private readonly dialing = new Set<string>();
   private readonly timers = new TimerSet();
   private stopping = false;
@@ -195,6 +199,7 @@ export class Relay {
     this.schedule(() => this.publish(), Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)), 250);
     this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
     this.every(1_000, () => controls.evaluate());
+    this.every(1_000, () => this.checkGatewayLinks());
     this.every(5_000, () => {
       const now = Date.now();
       store.addOnline(now, (now - lastOnlineTick) / 1000);
@@ -320,6 +325,45 @@ export class Relay {
     for (const gateway of candidates.slice(0, this.init.gatewaysToKeep - this.links.size)) {
       await this.linkTo(gateway).catch((err: Error) =>
         this.log.warn({ gateway: gateway.id.toString(), err: err.message }, 'could not link to gateway'),
+      );
+    }
+  }
+
+  /**
+   * Keeps gateway links alive and honest: a link silent for `linkKeepaliveMs` is pinged (which also
+   * keeps the household router's NAT mapping open); no reply within `linkProbeTimeoutMs` means the
+   * path is dead though no RST arrived (a dropped NAT mapping, a stalled uplink), so the link and
+   * its connection are closed and the relay dials again.
+   */
+  private checkGatewayLinks(now = Date.now()): void {
+    const node = this.handle?.node;
+    if (node == null) return;
+    const keepaliveMs = this.init.linkKeepaliveMs ?? 10_000;
+    for (const [id, link] of this.links) {
+      link.probe ??= { running: false, answeredAt: 0 };
+      const probe = link.probe;
+      const silentSince = Math.max(link.mux.lastReceivedAt, probe.answeredAt);
+      if (probe.running || link.mux.isClosed || now - silentSince < keepaliveMs) continue;
+      probe.running = true;
+      const connection = node.getConnections().find((c) => c.remotePeer.toString() === id);
+      const ping =
+        connection == null
+          ? Promise.reject(new Error('not connected'))
+          : node.services.ping.ping(connection.remotePeer, {
+              signal: AbortSignal.timeout(this.init.linkProbeTimeoutMs ?? 5_000),
+            });
+      ping.then(
+        () => {
+          probe.running = false;
+          probe.answeredAt = Date.now();
+        },
+        (err: Error) => {
+          probe.running = false;
+          if (link.mux.lastReceivedAt > silentSince || this.stopping) return;
+          this.log.warn({ gateway: id, err: err.message }, 'gateway link stalled: closing it and dialling again');
+          link.mux.abort(new MeadowError('MEADOW_ERR_RELAY_LOST', 'gateway link stalled'));
+          connection?.abort(new Error('link stalled'));
+        },
       );
     }
   }

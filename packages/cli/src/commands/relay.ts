@@ -110,6 +110,8 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       capacityBytesPerSecond: config.limits.capacityBytesPerSecond,
       drainTimeoutMs: config.limits.drainTimeoutMs,
       gatewaysToKeep: config.gateways.keep,
+      linkKeepaliveMs: config.gateways.keepaliveMs,
+      linkProbeTimeoutMs: config.gateways.probeTimeoutMs,
       descriptorTtlMs: config.descriptorTtlMs,
       logTargets: config.egress.logTargets,
       ledger: {

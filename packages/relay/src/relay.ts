@@ -80,6 +80,13 @@ export interface GatewayLinkStatus {
   since: string;
 }
 
+interface GatewayLink {
+  mux: TunnelMux;
+  since: Date;
+  /** The keepalive ping in flight, or when it last answered (ms). */
+  probe?: { running: boolean; answeredAt: number };
+}
+
 export class Relay {
   readonly init: RelayInit;
   /** Payload bytes per gateway, from the tunnels' own counters; persisted so receipts survive restarts. */
@@ -89,7 +96,7 @@ export class Relay {
   private readonly policy: ExitPolicy;
   private guard: EgressGuard | undefined;
   private handle: DiscoveryHandle | undefined;
-  private readonly links = new Map<string, { mux: TunnelMux; since: Date; probe?: { running: boolean; answeredAt: number } }>();
+  private readonly links = new Map<string, GatewayLink>();
   private readonly dialing = new Set<string>();
   private readonly timers = new TimerSet();
   private stopping = false;

@@ -80,7 +80,12 @@ async function newTunnelsSucceed(count: number, avoid: string): Promise<void> {
 describe('faults (real processes)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meadow-faults-'));
-    net = await startLocalNetwork({ dir, relays: 4, countries: ['DE'] });
+    net = await startLocalNetwork({
+      dir,
+      relays: 4,
+      countries: ['DE'],
+      gatewayConfig: { ledger: { receiptIntervalSeconds: 10 } },
+    });
     await net.waitForRoutableRelays(4, 60_000);
   }, 120_000);
 
@@ -155,6 +160,27 @@ describe('faults (real processes)', () => {
       // The session's relay survived the restart, so the session keeps it.
       expect(await whoami('survivor')).toBe(kept);
     }
+  });
+
+  it('a gateway crash loses no counted byte: it proposes from its saved counters, and the relay signs without a dispute', async () => {
+    const relay = relayAt(await whoami('counted'));
+    const earnings = async () =>
+      JSON.parse((await runMeadow(['relay', 'earnings', '--config', relay.configPath, '--json'])).stdout) as {
+        receipts: number;
+        disputes: number;
+      };
+    await waitFor(async () => (await earnings()).receipts > 0, 20_000, 'a first co-signed receipt');
+    const before = await earnings();
+    // 6 MB, more than the relays' 4 MiB tolerance, carried and not yet co-signed when the gateway dies.
+    const socket = await socksConnect(net.gateway.socks, creds('counted'), net.origin.host, net.origin.port);
+    socket.on('error', () => {});
+    socket.resume();
+    socket.write('GET /bytes/6000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    await new Promise((r) => setTimeout(r, 1_500)); // the counters are saved every second
+    await net.restartGateway({ signal: 'SIGKILL' });
+    await waitFor(async () => (await earnings()).receipts > before.receipts, 30_000, 'a receipt after the crash');
+    expect((await earnings()).disputes).toBe(before.disputes);
   });
 
   it("the bootstrap node's absence does not stop a running network", async () => {

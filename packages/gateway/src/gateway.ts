@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
 import { type CustomerStore, DEFAULT_PLAN } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
+import { MeterSnapshots } from './meter-snapshots.ts';
 import { guardedLedgerStore, MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { PoolKeeper, type PoolKeeperInit } from './pool-keeper.ts';
@@ -42,6 +43,8 @@ export interface GatewayInit {
   ledger: LedgerConfig;
   /** Where sticky sessions are kept across restarts (SQLite); in memory only without it. */
   sessionDatabase?: string;
+  /** Where the open epoch's counters are saved every second (SQLite), so a crash loses none. */
+  meterDatabase?: string;
   /** After a start, how long requests wait for their sticky session's relay to link again. */
   sessionGraceMs?: number;
 }
@@ -57,6 +60,7 @@ export class Gateway {
   readonly init: GatewayInit;
   readonly pool = new RelayPool();
   readonly sessions: StickySessions;
+  private readonly snapshots: MeterSnapshots | undefined;
   /** Refuses traffic while usage or the ledger cannot be written. */
   readonly guard: MeteringGuard;
   readonly service: TunnelService;
@@ -92,6 +96,7 @@ export class Gateway {
     this.metrics = deps.metrics;
     this.metrics.observePool(() => this.pool.countByCountry());
     this.sessions = new StickySessions({ path: init.sessionDatabase });
+    this.snapshots = init.meterDatabase == null ? undefined : new MeterSnapshots(init.meterDatabase);
     this.guard = new MeteringGuard({ logger: deps.logger, metrics: deps.metrics.metering });
     const connector = new Connector(
       {
@@ -184,6 +189,8 @@ export class Gateway {
         priceOf: (name) => this.service.store.find(name)?.priceMicrosPerGb ?? DEFAULT_PLAN.priceMicrosPerGb,
         logger: this.log.child({ component: 'receipts' }),
         metrics: this.metrics.ledger,
+        snapshots: this.snapshots,
+        onSnapshot: (err) => (err == null ? this.guard.succeeded('meters') : this.guard.failed('meters', err)),
       },
     );
     this.clerk.start();
@@ -231,6 +238,7 @@ export class Gateway {
     for (const [what, close] of [
       ['usage', () => this.service.store.close()],
       ['sessions', () => this.sessions.close()],
+      ['meters', () => this.snapshots?.close()],
     ] as const) {
       try {
         close();

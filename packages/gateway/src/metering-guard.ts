@@ -4,7 +4,7 @@ import { MeadowError } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
 
-export type MeteringStore = 'usage' | 'ledger' | 'sessions';
+export type MeteringStore = 'usage' | 'ledger' | 'sessions' | 'meters';
 
 /**
  * Fail safe for accounting: when a store that meters traffic cannot write (a full disk, a lost

@@ -99,7 +99,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     metering: {
       failures: new Counter({
         name: 'meadow_gateway_metering_write_failures_total',
-        help: 'Failed writes to a store that meters traffic, by store (usage, ledger, sessions)',
+        help: 'Failed writes to a store that meters traffic, by store (usage, ledger, sessions, meters)',
         labelNames: ['store'],
         registers: [registry],
       }),

@@ -16,6 +16,7 @@ import {
 import type { LiveCounter, LiveCounts } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { MeterSnapshots } from './meter-snapshots.ts';
 
 export interface ReceiptClerkInit {
   epochMs: number;
@@ -56,6 +57,10 @@ export class ReceiptClerk {
   private readonly metrics: LedgerMetrics;
   private readonly offsets = new Map<string, Counts>();
   private customerBase = new Map<string, LiveCounts>();
+  /** Customer bytes of the open epoch counted before a restart (from the saved meters). */
+  private customerCarry = new Map<string, Counts>();
+  private readonly snapshots: MeterSnapshots | undefined;
+  private readonly onSnapshot: ((error?: Error) => void) | undefined;
   private epochStartedAt = Date.now();
   private queue: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
@@ -75,6 +80,10 @@ export class ReceiptClerk {
       priceOf: (customer: string) => number;
       logger: Logger;
       metrics: LedgerMetrics;
+      /** Where the open epoch's counters are saved every second (none: a crash loses them). */
+      snapshots?: MeterSnapshots;
+      /** Told the outcome of each save that wrote something (the metering fail-safe listens). */
+      onSnapshot?: (error?: Error) => void;
     },
   ) {
     this.init = init;
@@ -85,10 +94,25 @@ export class ReceiptClerk {
     this.priceOf = deps.priceOf;
     this.log = deps.logger;
     this.metrics = deps.metrics;
+    this.snapshots = deps.snapshots;
+    this.onSnapshot = deps.onSnapshot;
   }
 
   start(): void {
     for (const receipt of this.ledger.openChannels()) this.offsets.set(receipt.relay, countsOf(receipt));
+    // After a crash, continue from the saved counters where they are ahead of the co-signed ones.
+    const saved = this.snapshots?.load(this.ledger.openEpoch);
+    for (const [relay, counts] of saved?.relays ?? []) {
+      const signed = this.offsets.get(relay) ?? ZERO;
+      if (total(counts) > total(signed)) this.offsets.set(relay, counts);
+    }
+    this.customerCarry = new Map(saved?.customers ?? []);
+    if (saved != null && saved.relays.size + saved.customers.size > 0)
+      this.log.info(
+        { epoch: saved.epoch, relays: saved.relays.size, customers: saved.customers.size },
+        'resumed the open epoch from saved counters',
+      );
+    if (this.snapshots != null) this.every(1_000, () => this.enqueue(async () => this.saveMeters()));
     this.epochStartedAt = Date.now();
     this.metrics.openEpoch.set(this.ledger.openEpoch);
     this.every(this.init.receiptIntervalMs, () => {
@@ -127,6 +151,39 @@ export class ReceiptClerk {
     ]);
     clearTimeout(giveUp);
     await Promise.allSettled(this.settling);
+  }
+
+  /** Saves what the open epoch has counted (relays' next proposals, customers' bytes). */
+  private saveMeters(): void {
+    const snapshots = this.snapshots as MeterSnapshots;
+    const relays = new Map(
+      [...new Set([...this.relays.keys(), ...this.offsets.keys()])].map((r) => [r, this.proposalFor(r)]),
+    );
+    const customers = new Map(
+      [...new Set([...this.customers.keys(), ...this.customerCarry.keys()])].map((c) => [
+        c,
+        this.customerEpochCounts(c),
+      ]),
+    );
+    try {
+      if (snapshots.save({ epoch: this.ledger.openEpoch, relays, customers })) this.onSnapshot?.();
+    } catch (err) {
+      this.onSnapshot?.(err as Error);
+    }
+  }
+
+  /** A customer's bytes in the open epoch: live since the epoch began, plus any carried over a restart. */
+  private customerEpochCounts(customer: string): Counts {
+    const now = this.customers.get(customer);
+    const before = this.customerBase.get(customer) ?? ZERO;
+    return add(
+      {
+        bytesToTarget: now.bytesToTarget - before.bytesToTarget,
+        bytesFromTarget: now.bytesFromTarget - before.bytesFromTarget,
+        tunnels: now.tunnels - before.tunnels,
+      },
+      this.customerCarry.get(customer) ?? ZERO,
+    );
   }
 
   /** What the relay's channel would be proposed at now. */
@@ -227,18 +284,16 @@ export class ReceiptClerk {
   private async closeEpoch(): Promise<void> {
     await this.round();
     const endedAt = Date.now();
-    const revenue = this.customers.keys().map((customer) => {
-      const now = this.customers.get(customer);
-      const before = this.customerBase.get(customer) ?? ZERO;
-      return {
-        customer: customerPseudonym(this.ledger.gateway, customer),
-        bytes: now.bytesToTarget + now.bytesFromTarget - before.bytesToTarget - before.bytesFromTarget,
-        priceMicrosPerGb: this.priceOf(customer),
-      };
-    });
+    const customers = [...new Set([...this.customers.keys(), ...this.customerCarry.keys()])];
+    const revenue = customers.map((customer) => ({
+      customer: customerPseudonym(this.ledger.gateway, customer),
+      bytes: total(this.customerEpochCounts(customer)),
+      priceMicrosPerGb: this.priceOf(customer),
+    }));
     const baseNext = new Map(this.customers.keys().map((c) => [c, this.customers.get(c)]));
     const { header, settlements } = await this.ledger.closeEpoch({ startedAt: this.epochStartedAt, endedAt, revenue });
     this.customerBase = baseNext;
+    this.customerCarry = new Map();
     for (const s of settlements) {
       const offset = this.offsets.get(s.receipt.relay) ?? ZERO;
       this.offsets.set(s.receipt.relay, subtract(offset, countsOf(s.receipt)));
@@ -301,6 +356,10 @@ function add(a: Counts, b: Counts): Counts {
     bytesFromTarget: a.bytesFromTarget + b.bytesFromTarget,
     tunnels: a.tunnels + b.tunnels,
   };
+}
+
+function total(c: Counts): number {
+  return c.bytesToTarget + c.bytesFromTarget;
 }
 
 function subtract(a: Counts, b: Counts): Counts {

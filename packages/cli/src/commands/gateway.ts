@@ -40,6 +40,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       descriptorRefreshMs: config.descriptorRefreshMs,
       customerDatabase: join(relativeTo(args.config, config.dataDir), 'customers.db'),
       sessionDatabase: join(relativeTo(args.config, config.dataDir), 'sessions.db'),
+      meterDatabase: join(relativeTo(args.config, config.dataDir), 'meters.db'),
       customers: config.customers,
       pool: config.pool,
       geoipDatabase: config.geoipDatabase == null ? undefined : relativeTo(args.config, config.geoipDatabase),

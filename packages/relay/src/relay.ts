@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
 import { createDiscovery, type DiscoveryHandle, type RelayDescriptor } from '@meadow/discovery';
 import {
+  type checkSettlement,
   createSigner,
   RECEIPT_PROTOCOL,
   type ReceiptResponse,
@@ -33,6 +34,7 @@ import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
 import type { RelayMetrics } from './metrics.ts';
+import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
 import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
 
@@ -106,6 +108,7 @@ export class Relay {
   private store: MeterStore | undefined;
   private householdControls: HouseholdControls | undefined;
   private qualityTracker: QualityTracker | undefined;
+  private readonly settlementChecks = new Map<string, ReturnType<typeof checkSettlement>>();
   private book: ReceiptBook | undefined;
   private desk: ReceiptDesk | undefined;
   readonly startedAt = new Date();
@@ -263,6 +266,11 @@ export class Relay {
     this.store?.close();
     this.saveMeters();
     this.book?.close();
+  }
+
+  /** Settled epochs, each proof checked once per process (settlements never change). */
+  earnings(): CheckedEarning[] {
+    return checkedEarnings(this.receipts, this.peerId, this.settlementChecks);
   }
 
   /** The relay's copy of its receipts, disputes and settlements (for `meadow relay earnings`). */

@@ -12,7 +12,6 @@ import { liveSection, loginPage, overviewPage, type PageContext, settingsPage } 
 import { bearerAuthorized, crossSiteReason, FormError, readForm, Sessions } from './dashboard/security.ts';
 import { fieldsToSettings, type SettingsStore, settingsToFields } from './dashboard/settings-form.ts';
 import { DASHBOARD_CSS } from './dashboard/style.ts';
-import { checkedEarnings } from './receipts/earnings.ts';
 import type { Relay } from './relay.ts';
 
 const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
@@ -102,7 +101,7 @@ export async function startStatusServer(relay: Relay, registry: Registry, init: 
         case '/status':
           return json(res, 200, statusBody(relay));
         case '/earnings':
-          return json(res, 200, { relay: relay.peerId, epochs: checkedEarnings(relay.receipts, relay.peerId) });
+          return json(res, 200, { relay: relay.peerId, epochs: relay.earnings() });
         case '/metrics': {
           const text = await registry.metrics();
           return send(res, 200, registry.contentType, text);

@@ -1,7 +1,7 @@
 import type { LiveCounts } from '@meadow/protocol';
 import { startOfDay, wallClock } from '../household/periods.ts';
 import type { QualityReport } from '../household/quality.ts';
-import { type CheckedEarning, checkedEarnings } from '../receipts/earnings.ts';
+import type { CheckedEarning } from '../receipts/earnings.ts';
 import type { Relay } from '../relay.ts';
 import type { Bar } from './chart.ts';
 
@@ -84,7 +84,7 @@ export function dashboardModel(relay: Relay, now = Date.now()): DashboardModel {
   return {
     status,
     quality: status.quality,
-    earnings: checkedEarnings(relay.receipts, relay.peerId),
+    earnings: relay.earnings(),
     today,
     period: { label: capped ? 'This period, per day' : 'Last 30 days, per day', bars },
   };

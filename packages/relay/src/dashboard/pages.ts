@@ -107,16 +107,19 @@ function controlForms(s: StatusBody, ctx: PageContext): Html {
   return html`<form method="post" action="/${action}" class="inline"><input type="hidden" name="csrf" value="${ctx.csrf}"><button id="${action}">${action === 'pause' ? 'Pause sharing' : 'Resume sharing'}</button></form>`;
 }
 
+const EPOCHS_SHOWN = 48;
+
 function earningsSection(model: DashboardModel): Html {
   const verified = model.earnings.filter((e) => e.proofVerified);
   const total = verified.reduce((sum, e) => sum + e.micros, 0);
+  const shown = model.earnings.slice(-EPOCHS_SHOWN).reverse();
   return html`<section id="earnings"><h2>Earnings</h2>
   <p class="hint">Each settled epoch is checked on this machine: the gateway's signature on the epoch, both signatures on your receipt, and its inclusion proof against the epoch's published Merkle root. Rewards are in units of the settlement currency, six decimals (the ledger counts micro-units).</p>
   ${
     model.earnings.length === 0
       ? html`<p>No epoch has been settled yet. Gateways close an epoch every hour by default.</p>`
       : html`<table><thead><tr><th>Epoch</th><th>Gateway</th><th>Closed</th><th>Co-signed bytes</th><th>Reward (units)</th><th>Proof</th></tr></thead><tbody>
-      ${model.earnings.map(
+      ${shown.map(
         (
           e,
         ) => html`<tr class="epoch" data-epoch="${e.epoch}" data-gateway="${e.gateway}" data-bytes="${e.bytes}" data-micros="${e.micros}" data-verified="${e.proofVerified}">
@@ -124,7 +127,11 @@ function earningsSection(model: DashboardModel): Html {
         <td>${formatBytes(e.bytes)}</td><td>${micros(e.micros)}</td>
         <td>${e.proofVerified ? html`<span class="ok" title="root ${e.merkleRoot}">✓</span>` : html`<span class="bad">✗ ${e.problem}</span>`}</td></tr>`,
       )}
-      </tbody><tfoot><tr><td colspan="4">Total of verified epochs</td><td id="earnings-total" data-micros="${total}">${micros(total)}</td><td></td></tr></tfoot></table>`
+      </tbody><tfoot>${
+        model.earnings.length > shown.length
+          ? html`<tr><td colspan="6" class="hint">The latest ${shown.length} of ${model.earnings.length} epochs; all of them at <a href="/earnings">/earnings</a> and in <code>meadow relay earnings</code>.</td></tr>`
+          : ''
+      }<tr><td colspan="4">Total of verified epochs</td><td id="earnings-total" data-micros="${total}">${micros(total)}</td><td></td></tr></tfoot></table>`
   }
 </section>`;
 }

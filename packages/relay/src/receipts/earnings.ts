@@ -16,10 +16,18 @@ export interface CheckedEarning {
 /**
  * The relay's settlements, each re-checked on this machine with the portable verifier: the
  * gateway's signature on the epoch, both signatures on the receipt, and its inclusion proof.
+ * A settlement never changes once stored, so a long-running relay passes a `cache` and checks
+ * each one once (a year of hourly epochs is thousands of signature checks per page otherwise).
  */
-export function checkedEarnings(book: ReceiptBook, relay: string): CheckedEarning[] {
+export function checkedEarnings(
+  book: ReceiptBook,
+  relay: string,
+  cache?: Map<string, ReturnType<typeof checkSettlement>>,
+): CheckedEarning[] {
   return book.earnings().map((row) => {
-    const check = checkSettlement(row.settlement, relay, portableVerify);
+    const key = `${row.gateway}/${row.epoch}/${row.settlement.header.gatewaySig}`;
+    const check = cache?.get(key) ?? checkSettlement(row.settlement, relay, portableVerify);
+    cache?.set(key, check);
     return {
       gateway: row.gateway,
       epoch: row.epoch,

@@ -28,5 +28,9 @@ export function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Leak checks (loadtest/soak.ts) run services with --expose-gc and send SIGUSR2 before they
+    // measure, so live memory is compared, not garbage V8 has not collected yet.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc != null) process.on('SIGUSR2', () => gc());
   });
 }

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -48,13 +47,22 @@ function relayAt(address: string): LocalRelay {
   return relay;
 }
 
-/** A large download read as fast as it comes; resolves when the tunnel ends, however it ends. */
-async function download(session: string): Promise<{
-  socket: Socket;
-  received: () => number;
-  ended: Promise<{ at: number; error?: string }>;
-}> {
-  const socket = await socksConnect(net.gateway.socks, creds(session), net.origin.host, net.origin.port);
+/**
+ * Starts a large download over SOCKS5 (through the session's relay, if given) and returns once it
+ * is under way; `ended` resolves when the tunnel ends, however it ends.
+ */
+async function download(
+  network: LocalNetwork,
+  session?: string,
+): Promise<{ received: () => number; ended: Promise<{ at: number; error?: string }> }> {
+  const { name, apiKey } = network.customer;
+  const username = session == null ? name : `${name}-session-${session}`;
+  const socket = await socksConnect(
+    network.gateway.socks,
+    { username, password: apiKey },
+    network.origin.host,
+    network.origin.port,
+  );
   let received = 0;
   socket.on('data', (c: Buffer) => {
     received += c.byteLength;
@@ -69,7 +77,7 @@ async function download(session: string): Promise<{
   });
   socket.write('GET /bytes/20000000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
   await waitFor(() => received > 1_000_000, 10_000, 'the download to be under way');
-  return { socket, received: () => received, ended };
+  return { received: () => received, ended };
 }
 
 async function newTunnelsSucceed(count: number, avoid: string): Promise<void> {
@@ -97,7 +105,7 @@ describe('faults (real processes)', () => {
 
   it('a relay killed with SIGKILL mid-transfer: the tunnel ends within 10 s, new tunnels go elsewhere', async () => {
     const victim = relayAt(await whoami('kill'));
-    const transfer = await download('kill');
+    const transfer = await download(net, 'kill');
     const killedAt = performance.now();
     victim.service.kill('SIGKILL');
     const end = await transfer.ended;
@@ -115,7 +123,7 @@ describe('faults (real processes)', () => {
 
   it('a relay frozen with SIGSTOP (connection open, nothing moves): the tunnel errors within 10 s', async () => {
     const victim = relayAt(await whoami('freeze'));
-    const transfer = await download('freeze');
+    const transfer = await download(net, 'freeze');
     const frozenAt = performance.now();
     victim.service.kill('SIGSTOP');
     try {
@@ -230,28 +238,15 @@ describe('a full disk under the gateway (tmpfs)', () => {
     expect(await metering()).toBe(1);
 
     // A long download is running when the disk fills up.
-    const socket = await socksConnect(
-      full.gateway.socks,
-      { username: full.customer.name, password: full.customer.apiKey },
-      full.origin.host,
-      full.origin.port,
-    );
-    let received = 0;
-    socket.on('data', (c: Buffer) => {
-      received += c.byteLength;
-    });
-    socket.on('error', () => {});
-    const ended = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
-    socket.write('GET /bytes/20000000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
-    await waitFor(() => received > 1_000_000, 10_000, 'the download to be under way');
+    const transfer = await download(full);
     const { bavail, bsize } = await statfs(mount);
     await writeFile(join(mount, 'filler'), Buffer.alloc(bavail * bsize)).catch(() => {});
     const filledAt = performance.now();
 
     // The next receipt round cannot be written: the gateway stops carrying traffic.
     await waitFor(async () => (await metering()) === 0, 10_000, 'the gateway to notice it cannot write');
-    const endedAt = await ended;
-    expect(endedAt - filledAt).toBeLessThan(10_000);
+    const end = await transfer.ended;
+    expect(end.at - filledAt).toBeLessThan(10_000);
     const refused = await curl(['-x', proxy, '-U', user, `http://127.0.0.1:${full.origin.port}/`]);
     expect(refused.status).toBe(503);
     expect(refused.headers).toMatch(/proxy-status: .*error=proxy_internal_error/i);
@@ -276,7 +271,7 @@ describe('a full disk under the gateway (tmpfs)', () => {
     };
     const demo = report.customers.list.find((c) => c.name === full.customer.name);
     expect(demo?.tunnels).toBe(3);
-    expect(demo?.bytes).toBeGreaterThanOrEqual(received);
+    expect(demo?.bytes).toBeGreaterThanOrEqual(transfer.received());
   });
 });
 
@@ -308,31 +303,12 @@ describe('a stalled, then dropped gateway–relay link (fault proxy)', () => {
     if (linkDir != null) await rm(linkDir, { recursive: true, force: true });
   });
 
-  async function transferThrough(network: LocalNetwork) {
-    const socket = await socksConnect(
-      network.gateway.socks,
-      { username: network.customer.name, password: network.customer.apiKey },
-      network.origin.host,
-      network.origin.port,
-    );
-    let received = 0;
-    socket.on('data', (c: Buffer) => {
-      received += c.byteLength;
-    });
-    socket.on('error', () => {});
-    const ended = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
-    socket.write('GET /bytes/20000000000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
-    await waitFor(() => received > 1_000_000, 10_000, 'the download to be under way');
-    // Wrapped: an async function returning the promise itself would wait for the download to end.
-    return { ended };
-  }
-
   it('a stalled link: the tunnel errors within 10 s, the relays link again and traffic flows', async () => {
     expect(proxy.connections).toBeGreaterThanOrEqual(2);
-    const { ended } = await transferThrough(linked);
+    const { ended } = await download(linked);
     const stalledAt = performance.now();
     proxy.stall();
-    const tookMs = (await ended) - stalledAt;
+    const tookMs = (await ended).at - stalledAt;
     console.log(`[faults] stalled link: the tunnel ended ${Math.round(tookMs)} ms after the stall`);
     expect(tookMs).toBeLessThan(FAILURE_BUDGET_MS);
     const relinkStarted = performance.now();
@@ -340,10 +316,10 @@ describe('a stalled, then dropped gateway–relay link (fault proxy)', () => {
     console.log(
       `[faults] stalled link: both relays linked again ${Math.round(performance.now() - relinkStarted)} ms later`,
     );
-    const { ended: again } = await transferThrough(linked);
+    const { ended: again } = await download(linked);
     const droppedAt = performance.now();
     proxy.drop();
-    const dropMs = (await again) - droppedAt;
+    const dropMs = (await again).at - droppedAt;
     console.log(`[faults] dropped link: the tunnel ended ${Math.round(dropMs)} ms after the drop`);
     expect(dropMs).toBeLessThan(FAILURE_BUDGET_MS);
     const recoveredAt = performance.now();

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
-import { inTransaction } from './sqlite-transaction.ts';
+import { inTransaction, openDatabase } from './sqlite.ts';
 
 export interface Plan {
   /** Price per GB (10^9 bytes) in micro-units of the settlement currency. */
@@ -38,11 +36,9 @@ export class CustomerStore implements CustomerDirectory {
   private readonly cache = new Map<string, { row: CustomerRow | undefined; at: number }>();
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.db = new DatabaseSync(path);
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA busy_timeout = 5000;
+    this.db = openDatabase(
+      path,
+      `
       CREATE TABLE IF NOT EXISTS customers (
         name TEXT PRIMARY KEY COLLATE NOCASE,
         api_key_sha256 TEXT NOT NULL,
@@ -58,7 +54,8 @@ export class CustomerStore implements CustomerDirectory {
         bytes_to_target INTEGER NOT NULL DEFAULT 0,
         bytes_from_target INTEGER NOT NULL DEFAULT 0
       );
-    `);
+    `,
+    );
   }
 
   /** Creates a customer with a fresh API key; the key is returned once and never stored. */

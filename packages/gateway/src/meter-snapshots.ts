@@ -1,8 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import type { Counts } from '@meadow/ledger';
-import { inTransaction } from './sqlite-transaction.ts';
+import { inTransaction, openDatabase } from './sqlite.ts';
 
 /** What the open epoch has counted so far: per relay (the next proposal) and per customer (revenue). */
 export interface EpochMeters {
@@ -21,11 +19,9 @@ export class MeterSnapshots {
   private lastSaved = '';
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.db = new DatabaseSync(path);
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA busy_timeout = 5000;
+    this.db = openDatabase(
+      path,
+      `
       CREATE TABLE IF NOT EXISTS epoch_meters (
         kind TEXT NOT NULL CHECK (kind IN ('relay', 'customer')),
         key TEXT NOT NULL,
@@ -35,7 +31,8 @@ export class MeterSnapshots {
         tunnels INTEGER NOT NULL,
         PRIMARY KEY (kind, key)
       );
-    `);
+    `,
+    );
   }
 
   /** The counters saved for `epoch`, if the last save was in that epoch. */

@@ -1,5 +1,12 @@
 import type { Connection, Stream } from '@libp2p/interface';
-import { type CountryChecker, type Discovery, isPublicAddress, type MeadowNode, sybilNetwork } from '@meadow/discovery';
+import {
+  type CountryChecker,
+  type Discovery,
+  isPublicAddress,
+  LinkWatch,
+  type MeadowNode,
+  sybilNetwork,
+} from '@meadow/discovery';
 import { MeadowError, NOTICE_DESCRIPTOR_CHANGED, streamLink, TunnelMux } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
@@ -133,36 +140,14 @@ export class PoolKeeper {
    * is alive; a silent idle tunnel costs one ping per interval.
    */
   checkStalls(now = Date.now()): void {
+    const limits = { silentMs: this.init.stallAfterMs, timeoutMs: this.init.stallProbeTimeoutMs };
     for (const relay of this.pool.all()) {
-      if (relay.mux.isClosed || relay.mux.activeTunnels === 0) continue;
-      relay.stallProbe ??= { running: false, answeredAt: 0 };
-      const probe = relay.stallProbe;
-      const silentSince = Math.max(relay.mux.lastReceivedAt, probe.answeredAt);
-      if (probe.running || now - silentSince < this.init.stallAfterMs) continue;
-      probe.running = true;
-      const connection = this.node.getConnections().find((c) => c.remotePeer.toString() === relay.peerId);
-      const ping =
-        connection == null
-          ? Promise.reject(new Error('not connected'))
-          : this.node.services.ping.ping(connection.remotePeer, {
-              signal: AbortSignal.timeout(this.init.stallProbeTimeoutMs),
-            });
-      ping.then(
-        () => {
-          probe.running = false;
-          probe.answeredAt = Date.now();
-        },
-        (err: Error) => {
-          probe.running = false;
-          if (relay.mux.lastReceivedAt > silentSince) return; // bytes arrived meanwhile: alive
-          // The connection itself is as dead as the link: close it, so the relay dials afresh.
-          connection?.abort(new Error('link stalled'));
-          this.evict(
-            relay,
-            'stalled',
-            `link silent for ${Date.now() - silentSince} ms with ${relay.mux.activeTunnels} tunnels open, and no ping reply (${err.message})`,
-          );
-        },
+      if (relay.mux.activeTunnels === 0) continue;
+      relay.watch ??= new LinkWatch(this.node, relay.peerId, relay.mux);
+      relay.watch.check(
+        limits,
+        (detail) => this.evict(relay, 'stalled', `${detail}, with ${relay.mux.activeTunnels} tunnels open`),
+        now,
       );
     }
   }

@@ -1,4 +1,4 @@
-import type { RelayDescriptor } from '@meadow/discovery';
+import type { LinkWatch, RelayDescriptor } from '@meadow/discovery';
 import type { TunnelMux } from '@meadow/protocol';
 
 export interface PooledRelay {
@@ -13,8 +13,8 @@ export interface PooledRelay {
   country?: string;
   /** Health pings missed in a row. */
   pingFailures?: number;
-  /** A stall probe (ping) is in flight, or last answered at this time (ms). */
-  stallProbe?: { running: boolean; answeredAt: number };
+  /** Pings the relay when its link carries tunnels but has gone silent. */
+  watch?: LinkWatch;
   /** Moving averages of tunnel setup: success (0..1) and latency. */
   successRate: number;
   connectLatencyMs: number;

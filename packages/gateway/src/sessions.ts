@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { inTransaction } from './sqlite-transaction.ts';
+import type { DatabaseSync } from 'node:sqlite';
+import { inTransaction, openDatabase } from './sqlite.ts';
 
 interface Entry {
   relay: string;
@@ -22,17 +20,16 @@ export class StickySessions {
   constructor(options: { maxEntries?: number; path?: string } = {}) {
     this.maxEntries = options.maxEntries ?? 1_000_000;
     if (options.path == null) return;
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
-    this.db = new DatabaseSync(options.path);
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA busy_timeout = 5000;
+    this.db = openDatabase(
+      options.path,
+      `
       CREATE TABLE IF NOT EXISTS sticky_sessions (
         session_key TEXT PRIMARY KEY,
         relay TEXT NOT NULL,
         expires_at INTEGER NOT NULL
       );
-    `);
+    `,
+    );
     const now = Date.now();
     this.db.prepare('DELETE FROM sticky_sessions WHERE expires_at <= ?').run(now);
     const rows = this.db.prepare('SELECT session_key, relay, expires_at FROM sticky_sessions').all() as Array<{

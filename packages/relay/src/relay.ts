@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
-import { createDiscovery, type DiscoveryHandle, type RelayDescriptor } from '@meadow/discovery';
+import { createDiscovery, type DiscoveryHandle, LinkWatch, type RelayDescriptor } from '@meadow/discovery';
 import {
   type checkSettlement,
   createSigner,
@@ -85,8 +85,8 @@ export interface GatewayLinkStatus {
 interface GatewayLink {
   mux: TunnelMux;
   since: Date;
-  /** The keepalive ping in flight, or when it last answered (ms). */
-  probe?: { running: boolean; answeredAt: number };
+  /** Pings the gateway when the link goes silent (and keeps NAT mappings open). */
+  watch: LinkWatch;
 }
 
 export class Relay {
@@ -146,9 +146,9 @@ export class Relay {
   }
 
   /** Usage per step for charts (bytes both directions, tunnels). */
-  usageSeries(from: number, to: number, stepMs: number): ReturnType<MeterStore['series']> {
+  usageSeries(boundaries: number[]): ReturnType<MeterStore['series']> {
     if (this.store == null) throw new Error('relay not started');
-    return this.store.series(from, to, stepMs);
+    return this.store.series(boundaries);
   }
 
   get controls(): HouseholdControls {
@@ -351,34 +351,16 @@ export class Relay {
    * its connection are closed and the relay dials again.
    */
   private checkGatewayLinks(now = Date.now()): void {
-    const node = this.handle?.node;
-    if (node == null) return;
-    const keepaliveMs = this.init.linkKeepaliveMs ?? 10_000;
+    const limits = { silentMs: this.init.linkKeepaliveMs ?? 10_000, timeoutMs: this.init.linkProbeTimeoutMs ?? 5_000 };
     for (const [id, link] of this.links) {
-      link.probe ??= { running: false, answeredAt: 0 };
-      const probe = link.probe;
-      const silentSince = Math.max(link.mux.lastReceivedAt, probe.answeredAt);
-      if (probe.running || link.mux.isClosed || now - silentSince < keepaliveMs) continue;
-      probe.running = true;
-      const connection = node.getConnections().find((c) => c.remotePeer.toString() === id);
-      const ping =
-        connection == null
-          ? Promise.reject(new Error('not connected'))
-          : node.services.ping.ping(connection.remotePeer, {
-              signal: AbortSignal.timeout(this.init.linkProbeTimeoutMs ?? 5_000),
-            });
-      ping.then(
-        () => {
-          probe.running = false;
-          probe.answeredAt = Date.now();
-        },
-        (err: Error) => {
-          probe.running = false;
-          if (link.mux.lastReceivedAt > silentSince || this.stopping) return;
-          this.log.warn({ gateway: id, err: err.message }, 'gateway link stalled: closing it and dialling again');
+      link.watch.check(
+        limits,
+        (detail) => {
+          if (this.stopping) return;
+          this.log.warn({ gateway: id, reason: detail }, 'gateway link stalled: closing it and dialling again');
           link.mux.abort(new MeadowError('MEADOW_ERR_RELAY_LOST', 'gateway link stalled'));
-          connection?.abort(new Error('link stalled'));
         },
+        now,
       );
     }
   }
@@ -399,7 +381,7 @@ export class Relay {
           if (!this.stopping) this.log.warn({ gateway: id, reason: err?.message }, 'gateway link closed');
         },
       });
-      this.links.set(id, { mux, since: new Date() });
+      this.links.set(id, { mux, since: new Date(), watch: new LinkWatch(this.handle.node, id, mux) });
       this.metrics.gatewayLinks.set(this.links.size);
       this.log.info({ gateway: id }, 'linked to gateway');
     } finally {

@@ -59,7 +59,7 @@ export function dashboardModel(relay: Relay, now = Date.now()): DashboardModel {
   const status = statusBody(relay);
   const tz = status.timeZone;
   const dayStart = startOfDay(now, tz);
-  const hours = relay.usageSeries(dayStart, dayStart + 24 * HOUR_MS, HOUR_MS);
+  const hours = relay.usageSeries(Array.from({ length: 25 }, (_, i) => dayStart + i * HOUR_MS));
   const today = hours.map((h) => ({
     label: String(wallClock(h.start, tz).hour).padStart(2, '0'),
     fromTarget: h.bytesFromTarget,
@@ -68,19 +68,13 @@ export function dashboardModel(relay: Relay, now = Date.now()): DashboardModel {
   const capped = status.cap != null && status.cap.periodStart != null && status.cap.periodEnd != null;
   const from = capped ? Date.parse(status.cap?.periodStart as string) : startOfDay(now - 29 * DAY_MS, tz);
   const to = capped ? Date.parse(status.cap?.periodEnd as string) : dayStart + DAY_MS;
-  const bars: Bar[] = [];
-  // Day by day in the household's zone: a day is 23 or 25 hours when the clocks change.
-  for (let start = startOfDay(from, tz); start < to; ) {
-    const next = startOfDay(start + DAY_MS + 2 * HOUR_MS, tz);
-    const [day] = relay.usageSeries(start, next, next - start);
-    const w = wallClock(start, tz);
-    bars.push({
-      label: `${w.month}/${w.day}`,
-      fromTarget: day?.bytesFromTarget ?? 0,
-      toTarget: day?.bytesToTarget ?? 0,
-    });
-    start = next;
-  }
+  // Days in the household's zone: a day is 23 or 25 hours when the clocks change.
+  const days = [startOfDay(from, tz)];
+  while ((days.at(-1) as number) < to) days.push(startOfDay((days.at(-1) as number) + DAY_MS + 2 * HOUR_MS, tz));
+  const bars: Bar[] = relay.usageSeries(days).map((day) => {
+    const w = wallClock(day.start, tz);
+    return { label: `${w.month}/${w.day}`, fromTarget: day.bytesFromTarget, toTarget: day.bytesToTarget };
+  });
   return {
     status,
     quality: status.quality,

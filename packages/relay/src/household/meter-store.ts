@@ -67,11 +67,14 @@ export class MeterStore {
     return total;
   }
 
-  /** Usage per step in [from, to): one entry per step, empty steps included (for charts). */
-  series(from: number, to: number, stepMs: number): Array<{ start: number } & Usage> {
-    const steps: Array<{ start: number } & Usage> = [];
-    for (let start = from; start < to; start += stepMs)
-      steps.push({ start, bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 });
+  /**
+   * Usage between consecutive `boundaries` (ascending instants; steps may differ in length, as
+   * days do when the clocks change): one entry per step, empty steps included (for charts).
+   */
+  series(boundaries: number[]): Array<{ start: number } & Usage> {
+    const steps = boundaries.slice(0, -1).map((start) => ({ start, bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 }));
+    const from = boundaries[0] ?? 0;
+    const to = boundaries.at(-1) ?? 0;
     const rows = this.db
       .prepare(
         `SELECT bucket_start_ms AS bucket, bytes_to_target AS up, bytes_from_target AS down, tunnels
@@ -79,7 +82,7 @@ export class MeterStore {
       )
       .all(from, to) as Array<{ bucket: number; up: number; down: number; tunnels: number }>;
     const add = (bucket: number, u: Usage): void => {
-      const step = steps[Math.floor((bucket - from) / stepMs)];
+      const step = steps[boundaries.findLastIndex((b) => b <= bucket)];
       if (step == null) return;
       step.bytesToTarget += u.bytesToTarget;
       step.bytesFromTarget += u.bytesFromTarget;

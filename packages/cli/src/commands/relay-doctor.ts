@@ -272,7 +272,8 @@ async function checkNetwork(
     }
     if (reachable === 0) return;
     const signal = () => AbortSignal.timeout(15_000);
-    const gateways = await retry(() => handle?.discovery.findGateways({ signal: signal(), limit: 5 }) ?? [], 3);
+    // A fresh DHT client knows only the bootstrap at first: lookups get a few tries before a check fails.
+    const gateways = await retry(() => handle?.discovery.findGateways({ signal: signal(), limit: 5 }) ?? [], 5);
     if (gateways.length === 0) {
       report({
         name: 'gateway',
@@ -304,7 +305,7 @@ async function checkNetwork(
     try {
       const d = await retry(
         () => (handle as DiscoveryHandle).discovery.fetchDescriptor(ownPeerId, { signal: signal() }),
-        2,
+        3,
       );
       const inCountry = await (handle as DiscoveryHandle).discovery
         .findRelayIds({ country: d.country, signal: signal() })

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from './node-flags.ts';
 
 export const BIN_PATH = fileURLToPath(new URL('./bin.ts', import.meta.url));
 
@@ -19,7 +20,9 @@ export class ChildService {
     options: { readyTimeoutMs?: number; onLine?: (line: Record<string, unknown>) => void } = {},
   ) {
     this.name = name;
-    this.process = spawn(process.execPath, [BIN_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawn(process.execPath, [...SERVICE_NODE_FLAGS, BIN_PATH, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.process.once('exit', () => {
       this.exited = true;
     });

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { missingServiceFlags, SERVICE_NODE_FLAGS } from './node-flags.ts';
 
 /**
  * Runs a started service until SIGINT/SIGTERM, then stops it gracefully and resolves with the
@@ -28,6 +29,13 @@ export function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const missing = missingServiceFlags();
+    if (missing.length > 0) {
+      log.warn(
+        { missing },
+        `node started without ${missing.join(' ')}: resident memory can grow by ~200 MiB under load; start services with \`node ${SERVICE_NODE_FLAGS.join(' ')} …/bin.ts\` (pnpm meadow and the systemd unit do)`,
+      );
+    }
     // Leak checks (loadtest/soak.ts) run services with --expose-gc and send SIGUSR2 before they
     // measure, so live memory is compared, not garbage V8 has not collected yet.
     const gc = (globalThis as { gc?: () => void }).gc;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { SERVICE_NODE_FLAGS } from '../src/node-flags.ts';
 
 const run = promisify(execFile);
 const unitPath = fileURLToPath(new URL('../../../config/meadow-relay.service', import.meta.url));
@@ -14,9 +15,10 @@ const binPath = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 describe('config/meadow-relay.service', () => {
   it('starts `meadow relay start` from the install path and passes systemd-analyze verify', async () => {
     const unit = await readFile(unitPath, 'utf8');
-    const exec = /^ExecStart=(\S+) (\S+) (.+)$/m.exec(unit);
-    expect(exec?.[2]).toBe('/opt/meadow/packages/cli/src/bin.ts');
-    expect(exec?.[3]).toBe('relay start --config /etc/meadow/relay.yaml');
+    const exec = /^ExecStart=(\S+) (\S+) (\S+) (.+)$/m.exec(unit);
+    expect(exec?.[2]).toBe(SERVICE_NODE_FLAGS.join(' '));
+    expect(exec?.[3]).toBe('/opt/meadow/packages/cli/src/bin.ts');
+    expect(exec?.[4]).toBe('relay start --config /etc/meadow/relay.yaml');
     expect(unit).toMatch(/^ReadWritePaths=\/etc\/meadow$/m); // the dashboard saves settings there
     expect(unit).toMatch(/^IPAddressDeny=.*192\.168\.0\.0\/16/m);
     if (!existsSync('/usr/bin/systemd-analyze')) return;
@@ -24,7 +26,10 @@ describe('config/meadow-relay.service', () => {
     const dir = await mkdtemp(join(tmpdir(), 'meadow-unit-'));
     try {
       const local = join(dir, 'meadow-relay.service');
-      await writeFile(local, unit.replace(/^ExecStart=\S+ \S+/m, `ExecStart=${process.execPath} ${binPath}`));
+      await writeFile(
+        local,
+        unit.replace(/^ExecStart=(\S+) (\S+) \S+/m, `ExecStart=${process.execPath} $2 ${binPath}`),
+      );
       const { stderr } = await run('systemd-analyze', ['verify', local]).catch((err: { stderr: string }) => err);
       expect(stderr.split('\n').filter((l) => l.includes('meadow-relay.service'))).toEqual([]);
     } finally {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
+const BIN = fileURLToPath(new URL('../packages/cli/src/bin.js', import.meta.url));
 
 describe('meadow demo', () => {
   it('brings up a network, crawls over both protocols through distinct relays, meters, settles an epoch, and exits 0 within a minute', async () => {

@@ -159,7 +159,7 @@ export async function waitForNoTunnels(net: LocalNetwork, timeoutMs = 10_000): P
   );
 }
 
-const MEADOW_BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
+const MEADOW_BIN = fileURLToPath(new URL('../packages/cli/src/bin.js', import.meta.url));
 
 /** Runs the `meadow` CLI as a real process and returns its exit code and output. */
 export function runMeadow(

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SERVICE_NODE_FLAGS } from './node-flags.ts';
 
-export const BIN_PATH = fileURLToPath(new URL('./bin.ts', import.meta.url));
+export const BIN_PATH = fileURLToPath(new URL('./bin.js', import.meta.url));
 
 /** One `meadow …` process started by the local-network launcher, with its 'ready' log line. */
 export class ChildService {

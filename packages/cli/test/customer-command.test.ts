@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { CustomerStore, hashApiKey } from '@meadow/gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
 let dir: string;
 let config: string;
 

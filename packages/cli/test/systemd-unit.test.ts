@@ -10,14 +10,14 @@ import { SERVICE_NODE_FLAGS } from '../src/node-flags.ts';
 
 const run = promisify(execFile);
 const unitPath = fileURLToPath(new URL('../../../config/meadow-relay.service', import.meta.url));
-const binPath = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+const binPath = fileURLToPath(new URL('../src/bin.js', import.meta.url));
 
 describe('config/meadow-relay.service', () => {
   it('starts `meadow relay start` from the install path and passes systemd-analyze verify', async () => {
     const unit = await readFile(unitPath, 'utf8');
     const exec = /^ExecStart=(\S+) (\S+) (\S+) (.+)$/m.exec(unit);
     expect(exec?.[2]).toBe(SERVICE_NODE_FLAGS.join(' '));
-    expect(exec?.[3]).toBe('/opt/meadow/packages/cli/src/bin.ts');
+    expect(exec?.[3]).toBe('/opt/meadow/packages/cli/src/bin.js');
     expect(exec?.[4]).toBe('relay start --config /etc/meadow/relay.yaml');
     expect(unit).toMatch(/^ReadWritePaths=\/etc\/meadow$/m); // the dashboard saves settings there
     expect(unit).toMatch(/^IPAddressDeny=.*192\.168\.0\.0\/16/m);

@@ -16,6 +16,8 @@ export interface Path {
 
 export interface Baselines {
   paths: Path[];
+  /** The processes each baseline path runs through (for CPU accounting). */
+  pids: Record<string, number[]>;
   stop(): Promise<void>;
 }
 
@@ -56,7 +58,7 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
   const start = async (args: string[]) => {
     const started = await helper(args);
     children.push(started.child);
-    return started.ready;
+    return { ...started.ready, pid: started.child.pid as number } as Record<string, unknown> & { pid: number };
   };
   const stopAll = async (): Promise<void> => {
     await Promise.all(
@@ -71,6 +73,7 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
     );
   };
   let ports: { pass1: number; pass2: number; libp2p: number };
+  let pids: Record<string, number[]>;
   try {
     const forwarder = here('./tcp-forwarder.ts');
     const pass1 = await start([forwarder, origin.host, String(origin.port)]);
@@ -80,6 +83,7 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
     const exit = await start([hop, 'exit', origin.host, String(origin.port)]);
     const entry = await start([hop, 'entry', String(exit.multiaddr)]);
     ports = { pass1: Number(pass1.port), pass2: Number(pass2Near.port), libp2p: Number(entry.port) };
+    pids = { pass1: [pass1.pid], pass2: [pass2Near.pid, pass2Far.pid], libp2p: [entry.pid, exit.pid] };
   } catch (err) {
     // A helper that failed to start must not leave the ones before it running.
     await stopAll();
@@ -92,6 +96,7 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
       tcpPath('pass2', ports.pass2),
       tcpPath('libp2p', ports.libp2p),
     ],
+    pids,
     stop: stopAll,
   };
 }

@@ -1,0 +1,158 @@
+/**
+ * What one new tunnel costs the proxy's processes: CPU time and read/write system calls per
+ * tunnel, for Meadow (gateway + relay) and for the two-hop Node pass-through and the raw libp2p
+ * stream (each also two processes), measured in the same run (loopback only).
+ *
+ *   npx -y pnpm@12.4.2 loadtest:tunnel-cost [-- --rounds 3 --seconds 6 --concurrency 8]
+ *
+ * CPU time per tunnel barely depends on how busy the shared machine is, unlike tunnels per second,
+ * so this is the figure to watch when working on the crawler scenario: with every process on two
+ * cores, tunnels per second at high concurrency is bounded by the CPU all the hops spend on each.
+ * Paths run in turn within each round (A B C A B C …); the report gives the median over rounds.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalNetwork } from '@meadow/cli';
+import { meadowPaths, type Path, startBaselines } from './lib/paths.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '6' },
+    concurrency: { type: 'string', default: '8' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const log = (text: string): void => void process.stdout.write(`${new Date().toISOString()} ${text}\n`);
+
+interface Usage {
+  cpuMs: number;
+  reads: number;
+  writes: number;
+}
+
+/** CPU time (user + system) and read/write syscalls a process has used so far, from /proc. */
+async function usageOf(pid: number): Promise<Usage> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  const io = await readFile(`/proc/${pid}/io`, 'utf8');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return {
+    cpuMs: ((Number(stat[11]) + Number(stat[12])) * 1000) / ticksPerSecond,
+    reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]),
+    writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]),
+  };
+}
+
+async function totalUsage(pids: number[]): Promise<Usage> {
+  const all = await Promise.all(pids.map(usageOf));
+  return all.reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, reads: a.reads + b.reads, writes: a.writes + b.writes }));
+}
+
+/** GET over a fresh connection per request until the deadline; returns the completed tunnels. */
+async function crawl(path: Path, head: Buffer, durationMs: number): Promise<{ ok: number; failed: number }> {
+  const deadline = Date.now() + durationMs;
+  let ok = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < deadline) {
+        try {
+          const socket = await path.connect();
+          socket.write(head);
+          if ((await readAll(socket)) >= 1024) ok++;
+          else failed++;
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  return { ok, failed };
+}
+
+function readAll(socket: Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    const timer = setTimeout(() => socket.destroy(new Error('no response in 10 s')), 10_000);
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.byteLength;
+    });
+    socket.once('error', reject);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(bytes);
+    });
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+};
+
+const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-cost-'));
+const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'] });
+const baselines = await startBaselines(net.origin);
+try {
+  await net.waitForRoutableRelays(1, 60_000);
+  const meadowPids = [net.gateway.service.process.pid as number, net.relays[0]?.service.process.pid as number];
+  const paths = [...meadowPaths(net), ...baselines.paths.filter((p) => p.name === 'pass2' || p.name === 'libp2p')];
+  const pidsOf = (path: Path): number[] =>
+    path.name.startsWith('meadow') ? meadowPids : (baselines.pids[path.name] as number[]);
+  const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
+  for (const path of paths) await crawl(path, head, 2_000); // warm-up: JIT, pools, connections
+
+  const rows = new Map<string, { tunnelsPerSecond: number; cpuUs: number; reads: number; writes: number }[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const path of paths) {
+      const pids = pidsOf(path);
+      const before = await totalUsage(pids);
+      const { ok, failed } = await crawl(path, head, SECONDS * 1000);
+      const after = await totalUsage(pids);
+      const figures = {
+        tunnelsPerSecond: ok / SECONDS,
+        cpuUs: ((after.cpuMs - before.cpuMs) * 1000) / ok,
+        reads: (after.reads - before.reads) / ok,
+        writes: (after.writes - before.writes) / ok,
+      };
+      rows.set(path.name, [...(rows.get(path.name) ?? []), figures]);
+      log(
+        `round ${round} ${path.name}: ${ok} tunnels (${failed} failed), ${figures.cpuUs.toFixed(0)} µs CPU, ${figures.reads.toFixed(1)} reads + ${figures.writes.toFixed(1)} writes per tunnel`,
+      );
+    }
+  }
+  const summary = [...rows].map(([name, list]) => ({
+    name,
+    tunnelsPerSecond: median(list.map((r) => r.tunnelsPerSecond)),
+    cpuUs: median(list.map((r) => r.cpuUs)),
+    reads: median(list.map((r) => r.reads)),
+    writes: median(list.map((r) => r.writes)),
+  }));
+  const pass2 = summary.find((s) => s.name === 'pass2');
+  const report = [
+    '# What a new tunnel costs the proxy',
+    '',
+    `\`npx -y pnpm@12.4.2 loadtest:tunnel-cost -- --rounds ${ROUNDS} --seconds ${SECONDS} --concurrency ${CONCURRENCY}\`, ended ${new Date().toISOString()}.`,
+    'One GET of 1 KiB over a fresh tunnel per request; CPU time and read/write system calls of the',
+    "path's two processes (Meadow: gateway + relay) per completed tunnel, median of the rounds.",
+    '',
+    '| path | tunnels/s | CPU per tunnel | × two-hop pass-through | reads per tunnel | writes per tunnel |',
+    '|---|---|---|---|---|---|',
+    ...summary.map(
+      (s) =>
+        `| ${s.name} | ${s.tunnelsPerSecond.toFixed(0)} | ${s.cpuUs.toFixed(0)} µs | ${pass2 == null ? '—' : (s.cpuUs / pass2.cpuUs).toFixed(2)} | ${s.reads.toFixed(1)} | ${s.writes.toFixed(1)} |`,
+    ),
+  ].join('\n');
+  log(`\n${report}`);
+  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  await writeFile(new URL('./results/tunnel-cost.md', import.meta.url), `${report}\n`);
+} finally {
+  await baselines.stop();
+  await net.stop();
+  await rm(dir, { recursive: true, force: true });
+}

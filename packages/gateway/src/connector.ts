@@ -1,4 +1,4 @@
-import { isMeadowError, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
+import { Deadline, isMeadowError, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PooledRelay, RelayPool } from './relay-pool.ts';
@@ -51,8 +51,21 @@ export class Connector {
     target: Target,
     options: { signal?: AbortSignal } = {},
   ): Promise<OpenedTunnel> {
-    const deadline = AbortSignal.timeout(this.init.connectTimeoutMs);
-    const signal = options.signal == null ? deadline : AbortSignal.any([deadline, options.signal]);
+    const deadline = new Deadline(this.init.connectTimeoutMs, options.signal);
+    try {
+      return await this.openWithin(deadline, customer, params, target);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  private async openWithin(
+    deadline: Deadline,
+    customer: string,
+    params: UsernameParams,
+    target: Target,
+  ): Promise<OpenedTunnel> {
+    const signal = deadline.signal;
     const exclude = new Set<string>();
     let lastError: MeadowError | undefined;
 
@@ -85,7 +98,7 @@ export class Connector {
           this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
         return { tunnel, relay };
       } catch (err) {
-        const error = toMeadowError(err, deadline.aborted);
+        const error = toMeadowError(err, deadline.expired);
         if (!error.wire.retryable) {
           this.pool.recordResult(relay, true, performance.now() - started);
           throw error;

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { bridge, type Tunnel } from '@meadow/protocol';
+import { bridge, Deadline, type Tunnel } from '@meadow/protocol';
 import { asMeadowError } from './proxy-errors.ts';
 import {
   readSocksCredentials,
@@ -10,7 +10,7 @@ import {
   sendSocksReply,
   socksReplyFor,
 } from './socks5.ts';
-import type { TunnelService } from './tunnel-service.ts';
+import type { Principal, TunnelService } from './tunnel-service.ts';
 
 export interface SocksServerInit {
   handshakeTimeoutMs: number;
@@ -25,22 +25,24 @@ export function createSocksServer(service: TunnelService, init: SocksServerInit)
 
 async function handleSocks(service: TunnelService, socket: Socket, init: SocksServerInit): Promise<void> {
   socket.on('error', () => {});
-  const handshake = AbortSignal.timeout(init.handshakeTimeoutMs);
+  const handshake = new Deadline(init.handshakeTimeoutMs);
   let stage: 'auth' | 'request' | 'connect' = 'auth';
   let tunnel: Tunnel | undefined;
   try {
-    const credentials = await readSocksCredentials(socket, handshake);
+    const credentials = await readSocksCredentials(socket, handshake.signal);
+    let principal: Principal;
     try {
-      service.authenticate(credentials, 'socks5', socket.remoteAddress ?? 'unknown');
+      principal = service.authenticate(credentials, 'socks5', socket.remoteAddress ?? 'unknown');
     } catch (err) {
       sendAuthResult(socket, false);
       throw err;
     }
     sendAuthResult(socket, true);
     stage = 'request';
-    const target = await readSocksRequest(socket, handshake);
+    const target = await readSocksRequest(socket, handshake.signal);
+    handshake.clear();
     stage = 'connect';
-    tunnel = await service.open('socks5', credentials, target, socket);
+    tunnel = await service.open('socks5', principal, target, socket);
   } catch (err) {
     if (stage !== 'auth') {
       const reply =
@@ -49,6 +51,7 @@ async function handleSocks(service: TunnelService, socket: Socket, init: SocksSe
           : socksReplyFor(asMeadowError(err));
       sendSocksReply(socket, reply);
     }
+    handshake.clear();
     socket.end();
     socket.destroySoon();
     return;

@@ -15,6 +15,12 @@ export interface Credentials {
   password: string;
 }
 
+/** A customer whose credentials were checked, and the parameters their username carried. */
+export interface Principal {
+  customer: Customer;
+  params: UsernameParams;
+}
+
 /**
  * What both proxy front ends call: authenticate, enforce the customer's plan (concurrency and
  * byte quota), open a tunnel through a relay, and meter it. Bytes are counted by the tunnel
@@ -62,11 +68,7 @@ export class TunnelService {
     return this.activeByCustomer.get(customer) ?? 0;
   }
 
-  authenticate(
-    credentials: Credentials,
-    protocol: ClientProtocol,
-    address: string,
-  ): { customer: Customer; params: UsernameParams } {
+  authenticate(credentials: Credentials, protocol: ClientProtocol, address: string): Principal {
     this.throttle.check(address);
     try {
       return authenticate(this.store, credentials.username, credentials.password);
@@ -79,9 +81,10 @@ export class TunnelService {
     }
   }
 
-  async open(protocol: ClientProtocol, credentials: Credentials, target: Target, client: Socket): Promise<Tunnel> {
-    const address = client.remoteAddress ?? 'unknown';
-    const { customer, params } = this.authenticate(credentials, protocol, address);
+  /** Opens a tunnel for `who`: credentials to check, or a principal the front end already checked. */
+  async open(protocol: ClientProtocol, who: Credentials | Principal, target: Target, client: Socket): Promise<Tunnel> {
+    const { customer, params } =
+      'customer' in who ? who : this.authenticate(who, protocol, client.remoteAddress ?? 'unknown');
     const started = performance.now();
     const abort = new AbortController();
     const onClientGone = (): void => abort.abort(new MeadowError('MEADOW_ERR_INTERNAL', 'client went away'));

@@ -12,6 +12,7 @@
  * ```
  */
 export { type BridgeResult, bridge } from './bridge.ts';
+export { Deadline } from './deadline.ts';
 export {
   ERROR_CODES,
   type ErrorCode,

@@ -2,6 +2,12 @@ import { connect, type Socket } from 'node:net';
 import { formatHostPort, MeadowError } from '@meadow/protocol';
 import type { ResolvedTarget } from './egress.ts';
 
+export interface ConnectedTarget {
+  socket: Socket;
+  /** The address that answered (known without asking the kernel for the socket's peer). */
+  target: ResolvedTarget;
+}
+
 /**
  * Dials the checked addresses in order until one answers, from `localAddress` if set.
  * Maps failures to the relay's distinct target error codes.
@@ -9,14 +15,14 @@ import type { ResolvedTarget } from './egress.ts';
 export async function connectToTarget(
   addresses: ResolvedTarget[],
   options: { localAddress?: string; timeoutMs: number; signal?: AbortSignal },
-): Promise<Socket> {
+): Promise<ConnectedTarget> {
   const deadline = Date.now() + options.timeoutMs;
   let lastError: MeadowError | undefined;
   for (const target of addresses) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
     try {
-      return await dialOne(target, options.localAddress, remaining, options.signal);
+      return { socket: await dialOne(target, options.localAddress, remaining, options.signal), target };
     } catch (err) {
       lastError = err as MeadowError;
     }

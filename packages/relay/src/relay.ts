@@ -411,7 +411,7 @@ export class Relay {
     let connected = false;
     try {
       const addresses = await (this.guard as EgressGuard).resolve(target, { signal: abort.signal });
-      const socket = await connectToTarget(addresses, {
+      const { socket, target: answered } = await connectToTarget(addresses, {
         localAddress: this.init.egressAddress,
         timeoutMs: this.init.connectTimeoutMs,
         signal: abort.signal,
@@ -425,8 +425,8 @@ export class Relay {
       connected = true;
       socket.setTimeout(this.init.idleTimeoutMs, () => socket.destroy(new Error('idle timeout')));
       request.accept({
-        remoteAddress: socket.remoteAddress ?? '',
-        remotePort: socket.remotePort ?? 0,
+        remoteAddress: answered.address,
+        remotePort: answered.port,
         localAddress: socket.localAddress ?? '',
         localPort: socket.localPort ?? 0,
       });

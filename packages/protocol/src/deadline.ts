@@ -1,0 +1,34 @@
+/**
+ * An abort signal that fires after `ms`, or when `parent` aborts, and whose timer `clear()`
+ * removes once the work is done. `AbortSignal.timeout` cannot be cleared, so on a proxy's hot path
+ * every request would leave a live timer and signal behind until its timeout passed.
+ */
+export class Deadline {
+  readonly signal: AbortSignal;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly parent: AbortSignal | undefined;
+  private readonly onParentAbort = (): void => this.controller.abort(this.parent?.reason);
+  private passed = false;
+
+  constructor(ms: number, parent?: AbortSignal) {
+    this.signal = this.controller.signal;
+    this.parent = parent;
+    this.timer = setTimeout(() => {
+      this.passed = true;
+      this.controller.abort(new DOMException(`deadline of ${ms} ms passed`, 'TimeoutError'));
+    }, ms);
+    if (parent?.aborted) this.onParentAbort();
+    else parent?.addEventListener('abort', this.onParentAbort, { once: true });
+  }
+
+  /** True once the deadline itself fired (not the parent). */
+  get expired(): boolean {
+    return this.passed;
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.parent?.removeEventListener('abort', this.onParentAbort);
+  }
+}

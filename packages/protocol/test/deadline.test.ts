@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { Deadline } from '../src/deadline.ts';
+
+describe('Deadline', () => {
+  it('aborts with a TimeoutError when the time passes, and says it expired', async () => {
+    const deadline = new Deadline(20);
+    await new Promise((r) => deadline.signal.addEventListener('abort', r));
+    expect(deadline.expired).toBe(true);
+    expect((deadline.signal.reason as DOMException).name).toBe('TimeoutError');
+  });
+
+  it('follows its parent with the parent reason, without expiring', () => {
+    const parent = new AbortController();
+    const deadline = new Deadline(10_000, parent.signal);
+    parent.abort(new Error('client went away'));
+    expect(deadline.signal.aborted).toBe(true);
+    expect((deadline.signal.reason as Error).message).toBe('client went away');
+    expect(deadline.expired).toBe(false);
+    deadline.clear();
+  });
+
+  it('starts aborted under an aborted parent', () => {
+    const parent = new AbortController();
+    parent.abort(new Error('gone'));
+    expect(new Deadline(10_000, parent.signal).signal.aborted).toBe(true);
+  });
+
+  it('never fires once cleared', async () => {
+    const deadline = new Deadline(10);
+    deadline.clear();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(deadline.signal.aborted).toBe(false);
+  });
+});

@@ -32,6 +32,8 @@ export interface MeadowNodeInit {
   registry?: Registry;
 }
 
+const LOOPBACK_NETS = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'];
+
 export type MeadowNode = Libp2p<{ dht: KadDHT; identify: unknown; ping: Ping }>;
 
 /** A libp2p host: TCP + Noise + Yamux, identify, ping, and the private Meadow DHT. */
@@ -58,6 +60,10 @@ export async function createMeadowNode(init: MeadowNodeInit): Promise<MeadowNode
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: 1024,
+      // A local network runs every node on this machine, all connecting from loopback: libp2p's
+      // per-host limits (5 new inbound connections a second, 10 upgrading at once) would throttle
+      // it as if it were one host. Real networks keep the limits.
+      ...(init.allowPrivateAddresses ? { allow: LOOPBACK_NETS } : {}),
     },
     services: {
       identify: identify(),

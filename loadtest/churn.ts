@@ -14,9 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalNetwork } from '@meadow/cli';
+import { scriptArgs } from './lib/args.ts';
 import { crawl, percentile, type RequestOutcome } from './lib/crawler-load.ts';
 
 const { values } = parseArgs({
+  args: scriptArgs(),
   options: {
     seconds: { type: 'string', default: '180' },
     relays: { type: 'string', default: '10' },

@@ -34,8 +34,12 @@ import {
   verifyInclusion,
 } from '@meadow/ledger';
 import { MerkleTree } from '../packages/ledger/src/merkle.ts';
+import { scriptArgs } from './lib/args.ts';
 
-const { values } = parseArgs({ options: { receipts: { type: 'string' }, ingest: { type: 'string' } } });
+const { values } = parseArgs({
+  args: scriptArgs(),
+  options: { receipts: { type: 'string' }, ingest: { type: 'string' } },
+});
 const TOTAL = Number(values.receipts ?? 1_000_000);
 const INGEST = Number(values.ingest ?? 20_000);
 const RELAYS = 500;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { rssBytes } from '../test/harness.ts';
+import { scriptArgs } from './lib/args.ts';
 import { barChartPng } from './lib/chart.ts';
 import { startLoadgenMetrics } from './lib/loadgen-metrics.ts';
 import { idleTunnels, mixed } from './lib/meadow-scenarios.ts';
@@ -18,6 +19,7 @@ import { type PrometheusServer, startPrometheus } from './lib/prometheus.ts';
 import { bulk, crawler, keepAlive, type RunWindow } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
+  args: scriptArgs(),
   options: {
     quick: { type: 'boolean' },
     rounds: { type: 'string' },

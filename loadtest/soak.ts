@@ -18,9 +18,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LocalRelay, startLocalNetwork } from '@meadow/cli';
 import { fetch } from 'undici';
+import { scriptArgs } from './lib/args.ts';
 import { crawl, type RequestOutcome } from './lib/crawler-load.ts';
 
 const { values } = parseArgs({
+  args: scriptArgs(),
   options: { minutes: { type: 'string', default: '30' }, concurrency: { type: 'string', default: '8' } },
 });
 const MINUTES = Number(values.minutes);

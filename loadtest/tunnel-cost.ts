@@ -16,9 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalNetwork } from '@meadow/cli';
+import { scriptArgs } from './lib/args.ts';
 import { meadowPaths, type Path, startBaselines } from './lib/paths.ts';
 
 const { values } = parseArgs({
+  args: scriptArgs(),
   options: {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '6' },

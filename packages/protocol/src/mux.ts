@@ -7,6 +7,11 @@ import { decodeTunnelInfo, encodeTunnelInfo, Tunnel, type TunnelInfo } from './t
 export interface TunnelMuxInit {
   /** Bytes a peer may send on one tunnel before it is granted more credit. */
   windowBytes?: number;
+  /**
+   * Largest window a fast tunnel grows to: one whose reader keeps up while the peer uses a
+   * quarter of the window within `WINDOW_GROWTH_MS` gets its window doubled, up to this.
+   */
+  maxWindowBytes?: number;
   /** Largest DATA payload this side sends. */
   maxFrameBytes?: number;
   /** Most bytes written to the link in one flush (one event-loop turn). */
@@ -27,6 +32,7 @@ export interface OpenRequest {
 }
 
 export const DEFAULT_WINDOW_BYTES = 512 * 1024;
+export const DEFAULT_MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Link notice: the sender republished its descriptor; the receiver may fetch it again from the DHT. */
 export const NOTICE_DESCRIPTOR_CHANGED = 1;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
@@ -46,6 +52,7 @@ interface PendingOpen {
  */
 export class TunnelMux {
   readonly windowBytes: number;
+  readonly maxWindowBytes: number;
   readonly maxFrameBytes: number;
   private readonly maxBatchBytes: number;
   private readonly link: FrameLink;
@@ -69,6 +76,7 @@ export class TunnelMux {
     this.windowBytes = init.windowBytes ?? DEFAULT_WINDOW_BYTES;
     if (this.windowBytes < INITIAL_WINDOW_BYTES)
       throw new RangeError(`windowBytes must be at least ${INITIAL_WINDOW_BYTES}`);
+    this.maxWindowBytes = Math.max(this.windowBytes, init.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES);
     this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.maxBatchBytes = init.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     link.start({

@@ -24,6 +24,11 @@ export interface ByteBudget {
 
 /** Bytes of outgoing payload a tunnel holds before it stops accepting writes. */
 const SEND_HIGH_WATER_BYTES = 64 * 1024;
+/**
+ * A tunnel whose peer used a quarter of its window within this long of the previous grant, while
+ * its reader kept up, is limited by the window rather than the path: its window doubles.
+ */
+export const WINDOW_GROWTH_MS = 10;
 
 /**
  * One tunnel inside a TunnelMux, as a Node Duplex: write to send towards the far side,
@@ -49,6 +54,9 @@ export class Tunnel extends Duplex {
   private recvAllowance: number;
   private creditToGrant = 0;
   private creditHeld = 0;
+  /** This side's receive window: starts at the mux's, grows for fast tunnels. */
+  private window: number;
+  private lastGrantAt = 0;
   private pendingWriteCallback: ((err?: Error | null) => void) | undefined;
   private finalCallback: ((err?: Error | null) => void) | undefined;
   private finQueued = false;
@@ -63,6 +71,12 @@ export class Tunnel extends Duplex {
     this.target = target;
     this.sendCredit = INITIAL_WINDOW_BYTES;
     this.recvAllowance = mux.windowBytes;
+    this.window = mux.windowBytes;
+  }
+
+  /** This side's current receive window (bytes the peer may have in flight). */
+  get receiveWindow(): number {
+    return this.window;
   }
 
   // --- Duplex implementation ---
@@ -256,10 +270,20 @@ export class Tunnel extends Duplex {
   }
 
   private maybeGrant(force: boolean): void {
-    const threshold = this.mux.windowBytes >>> 2;
+    const threshold = this.window >>> 2;
     if (this.creditToGrant === 0 || (!force && this.creditToGrant < threshold)) return;
-    this.recvAllowance += this.creditToGrant;
-    this.mux.sendCredit(this, this.creditToGrant);
+    let grant = this.creditToGrant;
+    const now = performance.now();
+    // Not after a held credit (force): only a reader that keeps up may make the window grow, so a
+    // slow client never has more than the initial window buffered for it.
+    if (!force && now - this.lastGrantAt < WINDOW_GROWTH_MS && this.window < this.mux.maxWindowBytes) {
+      const extra = Math.min(this.window, this.mux.maxWindowBytes - this.window);
+      this.window += extra;
+      grant += extra;
+    }
+    this.lastGrantAt = now;
+    this.recvAllowance += grant;
+    this.mux.sendCredit(this, grant);
     this.creditToGrant = 0;
   }
 }

@@ -68,14 +68,21 @@ describe('TunnelMux', () => {
   it('keeps other tunnels moving while one reader is stalled (per-tunnel credit, no link pause)', async () => {
     const big = randomBytes(8 * 1024 * 1024);
     const port = await origin((socket) => socket.end(big));
-    const pair = await muxPair({ onOpen: connectingAcceptor() }, { windowBytes: 256 * 1024 });
+    const pair = await muxPair(
+      { onOpen: connectingAcceptor() },
+      { windowBytes: 256 * 1024, maxWindowBytes: 1024 * 1024 },
+    );
     cleanups.push(pair.close);
     const stalled = await pair.opener.open({ host: '127.0.0.1', port });
     stalled.pause();
     const moving = await pair.opener.open({ host: '127.0.0.1', port });
     const body = await readAll(moving);
     expect(body.equals(big)).toBe(true);
-    // The stalled tunnel holds at most its window plus the stream's own buffer.
+    // A reader that keeps up lets its window grow (to the mux's maximum, no further); a stalled
+    // one holds at most its initial window plus the stream's own buffer.
+    expect(moving.receiveWindow).toBeGreaterThan(256 * 1024);
+    expect(moving.receiveWindow).toBeLessThanOrEqual(1024 * 1024);
+    expect(stalled.receiveWindow).toBe(256 * 1024);
     expect(stalled.bytesReceived).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
     const rest = await readAll(stalled.resume() as Tunnel);
     expect(rest.byteLength).toBe(big.byteLength);

@@ -96,8 +96,17 @@ const swarms: Swarm[] = [];
 const lookupNodes: DiscoveryHandle[] = [];
 const net = await startLocalNetwork({ dir, relays: 0, onProgress: (_s, d) => log(`  ${d}`) });
 try {
-  const status = async (): Promise<GatewayStatus> =>
-    (await (await fetch(`${net.gateway.adminUrl}/status`)).json()) as GatewayStatus;
+  // Retried: on this busy machine a kept-alive connection can be closed by the gateway just as it
+  // is reused ("other side closed"), which says nothing about discovery.
+  const status = async (): Promise<GatewayStatus> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await (await fetch(`${net.gateway.adminUrl}/status`)).json()) as GatewayStatus;
+      } catch (err) {
+        if (attempt === 3) throw err;
+      }
+    }
+  };
   const allowTarget = `127.0.0.1:${net.origin.port}`;
   const started = performance.now();
   for (let s = 0; s < SWARMS; s++) {

@@ -67,7 +67,10 @@ export async function createMeadowNode(init: MeadowNodeInit): Promise<MeadowNode
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // libp2p allows one outbound ping stream per connection: a health check and a stall probe that
+      // overlap, or a timed-out ping whose stream is still closing, failed the next ping with "too
+      // many outbound protocol streams", and a busy but healthy link was cut as stalled.
+      ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: init.dhtMode === 'client',

@@ -34,6 +34,14 @@ describe('createMeadowNode', () => {
     expect(await burstOfDials(true, 12)).toBe(12);
   });
 
+  it('answers overlapping pings on one connection (a health check and a stall probe at once)', async () => {
+    const server = await node(['/ip4/127.0.0.1/tcp/0'], true);
+    const client = await node([], true);
+    await client.dial(server.getMultiaddrs()[0] as never);
+    const rtts = await Promise.all([1, 2, 3].map(() => client.services.ping.ping(server.peerId)));
+    expect(rtts.every((rtt) => rtt >= 0)).toBe(true);
+  });
+
   it('keeps libp2p per-host inbound limits on real networks (5 new connections a second)', async () => {
     expect(await burstOfDials(false, 12)).toBeLessThan(12);
   });

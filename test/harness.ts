@@ -48,7 +48,13 @@ export function curl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
 }
 
 export async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
+  const res = await fetch(url).catch((err: Error) => {
+    // A kept-alive connection the server closed just as it was reused (a race on a busy machine,
+    // seen as ECONNRESET or "other side closed"): a status read is safe to send again, once.
+    const code = (err.cause as { code?: string } | undefined)?.code;
+    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return fetch(url);
+    throw err;
+  });
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return (await res.json()) as T;
 }

@@ -122,9 +122,10 @@ describe('the ledger over a real network', () => {
     const text = await readFile(file, 'utf8');
     const lines = text.split('\n');
     const target = lines.findIndex((l) => l.includes('"kind":"receipt"'));
+    // The whole number + 1 (changing only its first digit turned a leading 9 into 0: invalid JSON).
     lines[target] = (lines[target] as string).replace(
-      /"bytesFromTarget":(\d)/,
-      (_m, d) => `"bytesFromTarget":${(Number(d) + 1) % 10}`,
+      /"bytesFromTarget":(\d+)/,
+      (_m, n) => `"bytesFromTarget":${Number(n) + 1}`,
     );
     await writeFile(join(dir, 'tampered.jsonl'), lines.join('\n'));
     const tampered = await runMeadow(['ledger', 'verify', join(dir, 'tampered.jsonl')]);

@@ -275,7 +275,7 @@ export class Tunnel extends Duplex {
     let grant = this.creditToGrant;
     const now = performance.now();
     // Not after a held credit (force): only a reader that keeps up may make the window grow, so a
-    // slow client never has more than the initial window buffered for it.
+    // client that is slow from the start never has more than the initial window buffered for it.
     if (!force && now - this.lastGrantAt < WINDOW_GROWTH_MS && this.window < this.mux.maxWindowBytes) {
       const extra = Math.min(this.window, this.mux.maxWindowBytes - this.window);
       this.window += extra;

@@ -22,7 +22,9 @@ describe('Deadline', () => {
   it('starts aborted under an aborted parent', () => {
     const parent = new AbortController();
     parent.abort(new Error('gone'));
-    expect(new Deadline(10_000, parent.signal).signal.aborted).toBe(true);
+    const deadline = new Deadline(10_000, parent.signal);
+    expect(deadline.signal.aborted).toBe(true);
+    deadline.clear();
   });
 
   it('never fires once cleared', async () => {

@@ -32,7 +32,7 @@ export interface OpenRequest {
 }
 
 export const DEFAULT_WINDOW_BYTES = 512 * 1024;
-export const DEFAULT_MAX_WINDOW_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_WINDOW_BYTES = 2 * 1024 * 1024;
 /** Link notice: the sender republished its descriptor; the receiver may fetch it again from the DHT. */
 export const NOTICE_DESCRIPTOR_CHANGED = 1;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;

@@ -11,13 +11,13 @@
  * Paths run in turn within each round (A B C A B C …); the report gives the median over rounds.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
 import { meadowPaths, type Path, startBaselines } from './lib/paths.ts';
+import { readToEnd } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -66,7 +66,7 @@ async function crawl(path: Path, head: Buffer, durationMs: number): Promise<{ ok
         try {
           const socket = await path.connect();
           socket.write(head);
-          if ((await readAll(socket)) >= 1024) ok++;
+          if ((await readToEnd(socket, AbortSignal.timeout(10_000))) >= 1024) ok++;
           else failed++;
         } catch {
           failed++;
@@ -75,21 +75,6 @@ async function crawl(path: Path, head: Buffer, durationMs: number): Promise<{ ok
     }),
   );
   return { ok, failed };
-}
-
-function readAll(socket: Socket): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let bytes = 0;
-    const timer = setTimeout(() => socket.destroy(new Error('no response in 10 s')), 10_000);
-    socket.on('data', (chunk: Buffer) => {
-      bytes += chunk.byteLength;
-    });
-    socket.once('error', reject);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(bytes);
-    });
-  });
 }
 
 const median = (xs: number[]): number => {

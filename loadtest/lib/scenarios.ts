@@ -25,7 +25,7 @@ async function untilDeadline(concurrency: number, durationMs: number, step: () =
 }
 
 /** Reads an HTTP/1.1 response with `Connection: close` to its end; returns the bytes received. */
-function readToEnd(socket: Socket, signal: AbortSignal): Promise<number> {
+export function readToEnd(socket: Socket, signal: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
     let bytes = 0;
     const onAbort = (): void => {

@@ -73,7 +73,8 @@ async function main(): Promise<void> {
     await net.waitForRoutableRelays(1, 60_000);
     const relay = net.relays[0];
     if (relay == null) throw new Error('no relay');
-    await sleep(5_000);
+    // "Idle" as a household sees it: the relay hands memory back after 20 s without traffic (IdleTrim).
+    await sleep(30_000);
     const idleRelayRss = rssBytes(relay.service.process.pid as number);
     const baselines = await startBaselines(net.origin);
     stopBaselines = baselines.stop;

@@ -49,9 +49,8 @@ async function snapshot(pid: number, metricsUrl: string, prefix: string): Promis
   return { fds, rssBytes, heapUsedBytes };
 }
 
-// Every service runs with --expose-gc, and gets SIGUSR2 (a full GC) before each measurement, so
-// live memory is compared rather than garbage V8 has not collected yet.
-process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim();
+// Every service runs with --expose-gc (SERVICE_NODE_FLAGS) and gets SIGUSR2 (a full GC) before
+// each measurement, so live memory is compared rather than garbage V8 has not collected yet.
 const dir = await mkdtemp(join(tmpdir(), 'meadow-soak-'));
 const net = await startLocalNetwork({ dir, relays: 5, countries: ['DE'] });
 let failed = false;

@@ -37,11 +37,11 @@ export function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<
     if (missing.length > 0) {
       log.warn(
         { missing },
-        `node started without ${missing.join(' ')}: resident memory can grow by ~200 MiB under load; start services with \`node ${SERVICE_NODE_FLAGS.join(' ')} …/bin.js\` (pnpm meadow and the systemd unit do)`,
+        `node started without ${missing.join(' ')}: resident memory grows under load and is not handed back when idle; start services with \`node ${SERVICE_NODE_FLAGS.join(' ')} …/bin.js\` (pnpm meadow and the systemd unit do)`,
       );
     }
-    // Leak checks (loadtest/soak.ts) run services with --expose-gc and send SIGUSR2 before they
-    // measure, so live memory is compared, not garbage V8 has not collected yet.
+    // Leak checks (loadtest/soak.ts) send SIGUSR2 before they measure, so live memory is compared,
+    // not garbage V8 has not collected yet.
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc != null) process.on('SIGUSR2', () => gc());
   });

@@ -15,8 +15,8 @@ const binPath = fileURLToPath(new URL('../src/bin.js', import.meta.url));
 describe('config/meadow-relay.service', () => {
   it('starts `meadow relay start` from the install path and passes systemd-analyze verify', async () => {
     const unit = await readFile(unitPath, 'utf8');
-    const exec = /^ExecStart=(\S+) (\S+) (\S+) (.+)$/m.exec(unit);
-    expect(exec?.[2]).toBe(SERVICE_NODE_FLAGS.join(' '));
+    const exec = /^ExecStart=(\S+) ((?:--\S+ )*)(\S+) (.+)$/m.exec(unit);
+    expect(exec?.[2]?.trim()).toBe(SERVICE_NODE_FLAGS.join(' '));
     expect(exec?.[3]).toBe('/opt/meadow/packages/cli/src/bin.js');
     expect(exec?.[4]).toBe('relay start --config /etc/meadow/relay.yaml');
     expect(unit).toMatch(/^ReadWritePaths=\/etc\/meadow$/m); // the dashboard saves settings there

@@ -33,10 +33,14 @@ import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
+import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
 import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
+
+/** An idle relay hands memory back after carrying nothing this long, and again every minute (IdleTrim). */
+const IDLE_TRIM = { quietMs: 20_000, repeatMs: 60_000 };
 
 export interface RelayInit {
   identityPath: string;
@@ -105,6 +109,8 @@ export class Relay {
   private activeTunnels = 0;
   private descriptor: RelayDescriptor | undefined;
   private readonly openTunnels = new Set<Tunnel>();
+  /** Tunnels ever bridged: the idle trim compares it between ticks to see short tunnels too. */
+  private tunnelsCarried = 0;
   private store: MeterStore | undefined;
   private householdControls: HouseholdControls | undefined;
   private qualityTracker: QualityTracker | undefined;
@@ -210,6 +216,21 @@ export class Relay {
     this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
     this.every(1_000, () => controls.evaluate());
     this.every(1_000, () => this.checkGatewayLinks());
+    const gc = exposedMajorGc();
+    const trim = new IdleTrim(
+      IDLE_TRIM,
+      gc &&
+        (() => {
+          const started = performance.now();
+          gc();
+          this.log.debug({ ms: Math.round(performance.now() - started) }, 'idle: memory handed back (one major GC)');
+        }),
+    );
+    let carriedAtLastTick = this.tunnelsCarried;
+    this.every(5_000, () => {
+      trim.tick(this.openTunnels.size > 0 || this.tunnelsCarried !== carriedAtLastTick);
+      carriedAtLastTick = this.tunnelsCarried;
+    });
     this.every(5_000, () => {
       const now = Date.now();
       store.addOnline(now, (now - lastOnlineTick) / 1000);
@@ -436,6 +457,7 @@ export class Relay {
       const toTarget = this.controls.meter('to_target');
       const fromTarget = this.controls.meter('from_target');
       this.openTunnels.add(tunnel);
+      this.tunnelsCarried++;
       const result = await bridge(socket, tunnel, { fromSocket: fromTarget, toSocket: toTarget });
       this.openTunnels.delete(tunnel);
       this.metrics.bytes.inc({ direction: 'to_target' }, toTarget.bytes);

@@ -4,24 +4,13 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { fetch } from 'undici';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
+import { readStatusUrl } from '../relay-status-file.ts';
 import { relayConfigTemplate } from '../relay-template.ts';
-
-/** Where a running relay says its local API is, so `meadow relay pause|resume|status` can find it. */
-export async function writeStatusFile(dataDir: string, statusUrl: string): Promise<void> {
-  await writeFile(join(dataDir, 'status.json'), `${JSON.stringify({ statusUrl, pid: process.pid })}\n`, {
-    mode: 0o600,
-  });
-}
 
 async function localApi(configPath: string): Promise<{ url: string; token: string }> {
   const config = await loadConfig(configPath, relayConfig);
   const dataDir = relativeTo(configPath, config.dataDir);
-  let url: string;
-  try {
-    url = (JSON.parse(await readFile(join(dataDir, 'status.json'), 'utf8')) as { statusUrl: string }).statusUrl;
-  } catch {
-    url = `http://${config.status.host}:${config.status.port}`;
-  }
+  const url = (await readStatusUrl(dataDir)) ?? `http://${config.status.host}:${config.status.port}`;
   const token = (await readFile(join(dataDir, 'control.token'), 'utf8').catch(() => '')).trim();
   return { url, token };
 }

@@ -14,8 +14,8 @@ import { ConfigError, loadConfig, type RelayConfig, relativeTo, relayConfig } fr
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { configFileSettings } from '../relay-settings.ts';
+import { writeStatusFile } from '../relay-status-file.ts';
 import { runUntilSignal } from '../run-service.ts';
-import { writeStatusFile } from './relay-control.ts';
 
 export const relayHelp = `meadow relay <start|init|pause|resume|status|earnings|doctor> --config <file>
 

@@ -1,7 +1,8 @@
 /**
  * Runs several real relays in one process (each its own libp2p host, DHT node, meter and status
  * API), for the discovery scale test. Usage: node loadtest/relay-swarm.ts '<json>' with
- * { dir, bootstrap, countries, firstEgress, count, allowTarget }. Prints one JSON 'ready' line.
+ * { dir, bootstrap, countries, firstEgress, count, allowTarget }. Prints a JSON 'ready' line, then
+ * a 'published' line once every relay's descriptor is in the DHT.
  */
 import { join } from 'node:path';
 import { createRelay, DEFAULT_EXIT_POLICY, type RelayHandle } from '@meadow/relay';
@@ -55,6 +56,10 @@ for (let i = 0; i < init.count; i++) {
 process.stdout.write(
   `${JSON.stringify({ msg: 'ready', relays: relays.map((r) => ({ peerId: r.peerId, country: r.relay.init.country })) })}\n`,
 );
+// Routable (the gateway has the descriptor straight from the relay) comes before the DHT has it:
+// say when every relay's descriptor is published in the DHT too, so lookups measure lookups.
+while (relays.some((r) => r.relay.publishedDescriptor == null)) await new Promise((r) => setTimeout(r, 100));
+process.stdout.write(`${JSON.stringify({ msg: 'published' })}\n`);
 const stop = async (): Promise<void> => {
   await Promise.all(relays.map((r) => r.stop()));
   process.exit(0);

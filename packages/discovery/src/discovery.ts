@@ -1,7 +1,7 @@
-import type { PeerInfo, PrivateKey } from '@libp2p/interface';
+import type { PeerInfo, PrivateKey, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { encodeDescriptor, type RelayDescriptor, verifyDescriptor } from './descriptor.ts';
-import { descriptorKey, topics } from './keys.ts';
+import { encodeDescriptor, MAX_DESCRIPTOR_BYTES, type RelayDescriptor, verifyDescriptor } from './descriptor.ts';
+import { DESCRIPTOR_PROTOCOL, descriptorKey, topics } from './keys.ts';
 import type { DiscoveryMetrics } from './metrics.ts';
 import type { MeadowNode } from './node.ts';
 
@@ -12,6 +12,7 @@ export class Discovery {
   readonly node: MeadowNode;
   private readonly privateKey: PrivateKey;
   private readonly metrics: DiscoveryMetrics;
+  private ownRecord: Uint8Array | undefined;
 
   constructor(node: MeadowNode, privateKey: PrivateKey, metrics: DiscoveryMetrics = { observe: (_k, run) => run() }) {
     this.node = node;
@@ -37,6 +38,8 @@ export class Discovery {
         expiresAt: issuedAt + options.ttlMs,
       };
       const value = await encodeDescriptor(descriptor, this.privateKey);
+      // Linked gateways can have it straight away, while the DHT put is still travelling.
+      this.ownRecord = value;
       await this.node.contentRouting.put(descriptorKey(this.peerId), value, { signal: options.signal });
       await this.node.contentRouting.provide(await topics.allRelays(), { signal: options.signal });
       await this.node.contentRouting.provide(await topics.relaysIn(descriptor.country), { signal: options.signal });
@@ -71,6 +74,43 @@ export class Discovery {
     );
   }
 
+  /** Answers DESCRIPTOR_PROTOCOL requests with this relay's latest published descriptor record. */
+  async serveOwnDescriptor(): Promise<void> {
+    await this.node.handle(
+      DESCRIPTOR_PROTOCOL,
+      (stream) => {
+        if (this.ownRecord == null) {
+          stream.abort(new Error('no descriptor published yet'));
+          return;
+        }
+        stream.send(this.ownRecord);
+        void stream.close().catch(() => {});
+      },
+      { maxInboundStreams: 4 },
+    );
+  }
+
+  /**
+   * Asks a connected relay for its descriptor directly. The record is verified exactly as one from
+   * the DHT — signed by the key inside the peer id, not expired, not future-dated — so the relay's
+   * word is not trusted, only its signature: the DHT is how records travel, not what makes them valid.
+   */
+  async fetchDescriptorFrom(peerId: string, options: { signal?: AbortSignal } = {}): Promise<RelayDescriptor> {
+    return this.metrics.observe('descriptor_direct', async () => {
+      const id = peerIdFromString(peerId);
+      if (this.node.getConnections(id).length === 0) throw new Error(`not connected to ${peerId}`);
+      const stream = await this.node.dialProtocol(id, DESCRIPTOR_PROTOCOL, { signal: options.signal });
+      // Read the whole answer before closing our side. libp2p 3 hands bytes that arrived with the
+      // protocol negotiation to the reader a timer tick later, and drops them if by then both sides
+      // have closed: the relay answers and closes at once, so closing first lost the record.
+      try {
+        return verifyDescriptor(descriptorKey(peerId), await readToEnd(stream, MAX_DESCRIPTOR_BYTES, options.signal));
+      } finally {
+        await stream.close().catch(() => {});
+      }
+    });
+  }
+
   /** Fetches a relay's descriptor from the DHT and verifies it here, whatever the DHT already checked. */
   async fetchDescriptor(peerId: string, options: { signal?: AbortSignal } = {}): Promise<RelayDescriptor> {
     return this.metrics.observe('descriptor', async () => {
@@ -96,4 +136,55 @@ export class Discovery {
     }
     return [...found.values()];
   }
+}
+
+/**
+ * The whole of what the remote sends until it half-closes, at most `maxBytes`, from the stream's
+ * 'message' and 'end' events (bytes that arrived before are buffered by the stream and delivered
+ * to the first 'message' listener).
+ */
+function readToEnd(stream: Stream, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array> {
+  // libp2p may have marked the readable end as ended (and sent 'end') while bytes that came with
+  // the protocol negotiation still wait in its buffer: finished only when that buffer is empty too.
+  const ended = (): boolean => stream.readableEnded && stream.readBufferLength === 0;
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      stream.removeEventListener('message', onMessage);
+      stream.removeEventListener('end', onEnd);
+      stream.removeEventListener('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: Error): void => {
+      cleanup();
+      stream.abort(err);
+      reject(err);
+    };
+    const onMessage = (evt: { data: Uint8Array | { subarray(): Uint8Array } }): void => {
+      const bytes = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
+      size += bytes.byteLength;
+      if (size > maxBytes) {
+        fail(new Error(`more than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(bytes);
+      if (ended()) onEnd();
+    };
+    const onEnd = (): void => {
+      if (stream.readBufferLength > 0) return; // delivered to onMessage next
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onClose = (evt: { error?: Error }): void => {
+      if (evt.error != null) fail(evt.error);
+      else onEnd();
+    };
+    const onAbort = (): void => fail(new Error('timed out'));
+    stream.addEventListener('message', onMessage);
+    stream.addEventListener('end', onEnd);
+    stream.addEventListener('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (ended()) onEnd();
+  });
 }

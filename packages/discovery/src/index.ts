@@ -72,6 +72,6 @@ export {
 export { type DescriptorFields, Discovery } from './discovery.ts';
 export { CountryChecker, type CountryVerdict, isPublicAddress, sybilNetwork } from './geoip.ts';
 export { loadOrCreateIdentity } from './identity.ts';
-export { DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
+export { DESCRIPTOR_PROTOCOL, DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
 export { LinkWatch, type WatchedLink } from './link-watch.ts';
 export type { MeadowNode } from './node.ts';

@@ -5,6 +5,9 @@ import { sha256 } from 'multiformats/hashes/sha2';
 /** The private DHT's protocol id: Meadow nodes never join the public IPFS DHT. */
 export const DHT_PROTOCOL = '/meadow/kad/1.0.0';
 
+/** A relay hands its own signed descriptor to a peer it is connected to (verified like a DHT record). */
+export const DESCRIPTOR_PROTOCOL = '/meadow/descriptor/1.0.0';
+
 /** Record namespace for signed relay descriptors: `/meadow-relay/<peer id>`. */
 export const DESCRIPTOR_NAMESPACE = 'meadow-relay';
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export type LookupKind = 'gateways' | 'relays' | 'descriptor' | 'publish' | 'advertise';
+export type LookupKind = 'gateways' | 'relays' | 'descriptor' | 'descriptor_direct' | 'publish' | 'advertise';
 
 /** DHT metrics, on the owning process's registry. */
 export interface DiscoveryMetrics {

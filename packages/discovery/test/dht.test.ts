@@ -2,7 +2,14 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDiscovery, DHT_PROTOCOL, type DiscoveryHandle } from '../src/index.ts';
+import { encodeDescriptor, MAX_DESCRIPTOR_BYTES } from '../src/descriptor.ts';
+import {
+  createDiscovery,
+  DESCRIPTOR_PROTOCOL,
+  type DescriptorFields,
+  DHT_PROTOCOL,
+  type DiscoveryHandle,
+} from '../src/index.ts';
 
 let dir: string;
 const nodes: DiscoveryHandle[] = [];
@@ -27,6 +34,20 @@ async function node(name: string, bootstrap: string[], listen = ['/ip4/127.0.0.1
   });
   nodes.push(handle);
   return handle;
+}
+
+function descriptorFields(country: string): DescriptorFields {
+  return {
+    addrs: [],
+    country,
+    capacityBytesPerSecond: 1,
+    state: 'serving',
+    remainingBytes: null,
+    maxTunnels: 1,
+    rejectedPorts: [],
+    softwareVersion: 't',
+    payoutAddress: 'p',
+  };
 }
 
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
@@ -61,21 +82,7 @@ describe('the private Meadow DHT', () => {
       () => true,
     );
     await eventually(
-      () =>
-        relay.discovery.publishRelay(
-          {
-            addrs: [],
-            country: 'NL',
-            capacityBytesPerSecond: 1,
-            state: 'serving',
-            remainingBytes: null,
-            maxTunnels: 1,
-            rejectedPorts: [],
-            softwareVersion: 't',
-            payoutAddress: 'p',
-          },
-          { ttlMs: 60_000, signal: AbortSignal.timeout(5_000) },
-        ),
+      () => relay.discovery.publishRelay(descriptorFields('NL'), { ttlMs: 60_000, signal: AbortSignal.timeout(5_000) }),
       () => true,
     );
     const gateways = await eventually(
@@ -93,6 +100,42 @@ describe('the private Meadow DHT', () => {
       signal: AbortSignal.timeout(5_000),
     });
     expect(descriptor.country).toBe('NL');
+  });
+
+  it('takes a connected relay’s descriptor from the relay itself, checked like a DHT record', async () => {
+    const gateway = await node('direct-gateway', []);
+    const relay = await node('direct-relay', [], ['/ip4/127.0.0.3/tcp/0']);
+    const liar = await node('direct-liar', [], ['/ip4/127.0.0.4/tcp/0']);
+    const relayId = relay.node.peerId.toString();
+    await relay.discovery.serveOwnDescriptor();
+    await relay.discovery
+      .publishRelay(descriptorFields('FR'), { ttlMs: 60_000, signal: AbortSignal.timeout(2_000) })
+      .catch(() => undefined); // no DHT peers: the put fails, the record is still served directly
+    await gateway.node.dial(relay.node.getMultiaddrs()[0] as never);
+    const descriptor = await gateway.discovery.fetchDescriptorFrom(relayId, { signal: AbortSignal.timeout(5_000) });
+    expect(descriptor).toMatchObject({ peerId: relayId, country: 'FR' });
+
+    // A peer that hands over someone else's record, or too much, is refused: its word is not trusted.
+    const forged = await encodeDescriptor({ ...descriptor }, relay.privateKey);
+    let answer: Uint8Array = forged;
+    await liar.node.handle(DESCRIPTOR_PROTOCOL, (stream) => {
+      stream.send(answer);
+      void stream.close();
+    });
+    await gateway.node.dial(liar.node.getMultiaddrs()[0] as never);
+    const liarId = liar.node.peerId.toString();
+    await expect(gateway.discovery.fetchDescriptorFrom(liarId, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow(
+      /key|signer|peer/i,
+    );
+    answer = new Uint8Array(MAX_DESCRIPTOR_BYTES + 1);
+    await expect(gateway.discovery.fetchDescriptorFrom(liarId, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow(
+      /more than/,
+    );
+    await expect(
+      gateway.discovery.fetchDescriptorFrom('12D3KooWNPFa9ZLJPFJkpjxdFp4GVeL7gkQdZqFK1F1zYchkDUBV', {
+        signal: AbortSignal.timeout(5_000),
+      }),
+    ).rejects.toThrow(/not connected/);
   });
 
   it('keeps a node’s identity across restarts', async () => {

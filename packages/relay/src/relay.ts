@@ -200,6 +200,7 @@ export class Relay {
       logger: this.log.child({ component: 'receipts' }),
       onResult: (result) => this.metrics.receipts.inc({ result }),
     });
+    await this.handle.discovery.serveOwnDescriptor();
     await node.handle(RECEIPT_PROTOCOL, (stream, connection) => this.answerReceipt(stream, connection), {
       maxInboundStreams: 8,
     });

@@ -40,9 +40,14 @@ export class Discovery {
       const value = await encodeDescriptor(descriptor, this.privateKey);
       // Linked gateways can have it straight away, while the DHT put is still travelling.
       this.ownRecord = value;
-      await this.node.contentRouting.put(descriptorKey(this.peerId), value, { signal: options.signal });
-      await this.node.contentRouting.provide(await topics.allRelays(), { signal: options.signal });
-      await this.node.contentRouting.provide(await topics.relaysIn(descriptor.country), { signal: options.signal });
+      // Published only when DHT servers took it: a query with no peers to ask "succeeds" having stored
+      // the record nowhere but here, and the relay then stayed invisible until its next republish.
+      const dht = this.node.services.dht;
+      const signal = options.signal;
+      await reached(dht.put(descriptorKey(this.peerId), value, { signal }), 'PUT_VALUE', 'the descriptor');
+      await reached(dht.provide(await topics.allRelays(), { signal }), 'ADD_PROVIDER', 'the all-relays record');
+      const inCountry = await topics.relaysIn(descriptor.country);
+      await reached(dht.provide(inCountry, { signal }), 'ADD_PROVIDER', 'the country record');
       return descriptor;
     });
   }
@@ -187,4 +192,17 @@ function readToEnd(stream: Stream, maxBytes: number, signal?: AbortSignal): Prom
     signal?.addEventListener('abort', onAbort, { once: true });
     if (ended()) onEnd();
   });
+}
+
+/** Drains a DHT put or provide; throws unless at least one server acknowledged `messageName`. */
+async function reached(
+  events: AsyncIterable<{ name: string; messageName?: string }>,
+  messageName: 'PUT_VALUE' | 'ADD_PROVIDER',
+  what: string,
+): Promise<void> {
+  let acknowledged = 0;
+  for await (const event of events) {
+    if (event.name === 'PEER_RESPONSE' && event.messageName === messageName) acknowledged++;
+  }
+  if (acknowledged === 0) throw new Error(`${what} reached no DHT server yet`);
 }

@@ -183,7 +183,7 @@ export class PoolKeeper {
     if (!this.stopping) this.evict(relay, 'no_descriptor', 'no valid descriptor in the DHT');
   }
 
-  /** Fetches and verifies a relay's descriptor from the DHT; true if the relay now has one. */
+  /** Fetches (from the relay, else the DHT) and verifies a relay's descriptor; true if the relay now has one. */
   private async refetch(relay: PooledRelay): Promise<boolean> {
     try {
       // From the relay itself first (one round trip on its link), from the DHT if that fails: the

@@ -10,15 +10,14 @@ import type { Registry } from 'prom-client';
 import { dashboardModel, statusBody } from './dashboard/model.ts';
 import { liveSection, loginPage, overviewPage, type PageContext, settingsPage } from './dashboard/pages.ts';
 import { bearerAuthorized, crossSiteReason, FormError, readForm, Sessions } from './dashboard/security.ts';
-
-// Not `import … from 'node:http'`: an ES import of node:http builds its whole namespace, and Node 24
-// then loads its bundled fetch/WebSocket client (undici), http2, tls and zlib, ~5 MiB resident in
-// an idle relay that needs none of them.
-const { createServer } = process.getBuiltinModule('node:http');
-
 import { fieldsToSettings, type SettingsStore, settingsToFields } from './dashboard/settings-form.ts';
 import { DASHBOARD_CSS } from './dashboard/style.ts';
 import type { Relay } from './relay.ts';
+
+// Not `import … from 'node:http'`: an ES import of node:http builds its whole namespace, and Node 24
+// then loads its bundled fetch/WebSocket client (undici), http2 and tls, which an idle relay does
+// not need (1–2 MiB resident).
+const { createServer } = process.getBuiltinModule('node:http');
 
 const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
 const CONTROL_TOKEN_FILE = 'control.token';

@@ -28,8 +28,8 @@ const SWARM_SCRIPT = fileURLToPath(new URL('./relay-swarm.ts', import.meta.url))
 interface Swarm {
   process: ChildProcess;
   relays: Array<{ peerId: string; country: string }>;
-  /** Resolves once every relay of the swarm has published its descriptor in the DHT. */
-  published: Promise<void>;
+  /** Set once every relay of the swarm has published its descriptor in the DHT. */
+  published: boolean;
 }
 
 const log = (text: string): void => {
@@ -53,18 +53,16 @@ function startSwarm(
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  let onPublished = (): void => {};
-  const published = new Promise<void>((resolve) => {
-    onPublished = resolve;
-  });
   return new Promise((resolve, reject) => {
+    let swarm: Swarm | undefined;
     const timer = setTimeout(() => reject(new Error('swarm not ready in 60 s')), 60_000);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const msg = JSON.parse(line) as { msg: string; relays: Swarm['relays'] };
       if (msg.msg === 'ready') {
         clearTimeout(timer);
-        resolve({ process: child, relays: msg.relays, published });
-      } else if (msg.msg === 'published') onPublished();
+        swarm = { process: child, relays: msg.relays, published: false };
+        resolve(swarm);
+      } else if (msg.msg === 'published' && swarm != null) swarm.published = true;
     });
     child.once('exit', (code) => reject(new Error(`swarm exited with ${code}`)));
   });
@@ -152,10 +150,7 @@ try {
   log(
     `\n${dhtNodes} DHT nodes; ${relays.length} relays in ${COUNTRIES.length} countries routable after ${((performance.now() - started) / 1000).toFixed(1)} s (last ${(upMs / 1000).toFixed(1)} s of it waiting)`,
   );
-  await Promise.race([
-    Promise.all(swarms.map((s) => s.published)),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('descriptors not in the DHT within 60 s')), 60_000)),
-  ]);
+  await waitUntil('every descriptor in the DHT', async () => swarms.every((s) => s.published), 60_000);
   log(`every relay's descriptor published in the DHT after ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   // Lookups: half by country (provider records), half by relay (descriptor records), from random nodes.

@@ -182,8 +182,13 @@ function readToEnd(stream: Stream, maxBytes: number, signal?: AbortSignal): Prom
       resolve(Buffer.concat(chunks));
     };
     const onClose = (evt: { error?: Error }): void => {
-      if (evt.error != null) fail(evt.error);
-      else onEnd();
+      if (evt.error != null) {
+        fail(evt.error);
+        return;
+      }
+      // Closed: nothing more will come, whatever is still buffered; never wait for an 'end'.
+      cleanup();
+      resolve(Buffer.concat(chunks));
     };
     const onAbort = (): void => fail(new Error('timed out'));
     stream.addEventListener('message', onMessage);

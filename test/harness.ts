@@ -152,7 +152,16 @@ export async function waitForNoTunnels(net: LocalNetwork, timeoutMs = 10_000): P
       const relays = await Promise.all(
         net.relays
           .filter((r) => r.service.running)
-          .map((r) => getJson<{ activeTunnels: number }>(`${r.statusUrl}/status`)),
+          .map((r) =>
+            getJson<{ activeTunnels: number }>(`${r.statusUrl}/status`).catch(async (err: Error) => {
+              // A relay that died under the test must say so, with its last lines, not as ECONNREFUSED.
+              await new Promise((done) => setTimeout(done, 500));
+              if (r.service.running) throw err;
+              throw new Error(
+                `${r.service.name} exited (${r.service.exitedWith}) during the test\n${r.service.tail(40)}`,
+              );
+            }),
+          ),
       );
       return (
         gw.activeTunnels === 0 &&

@@ -13,6 +13,8 @@ export class ChildService {
   readonly ready: Promise<Record<string, unknown>>;
   private readonly recent: string[] = [];
   private exited = false;
+  /** The exit code or signal, once the process has exited. */
+  exitedWith: number | NodeJS.Signals | null = null;
 
   constructor(
     name: string,
@@ -23,8 +25,9 @@ export class ChildService {
     this.process = spawn(process.execPath, [...SERVICE_NODE_FLAGS, BIN_PATH, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.process.once('exit', () => {
+    this.process.once('exit', (code, signal) => {
       this.exited = true;
+      this.exitedWith = signal ?? code;
     });
     const timeoutMs = options.readyTimeoutMs ?? 30_000;
     this.ready = new Promise((resolve, reject) => {

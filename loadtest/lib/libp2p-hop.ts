@@ -9,6 +9,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import type { Stream } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
+import { meadowNoiseCrypto } from '@meadow/discovery';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 
@@ -42,7 +43,8 @@ function bridge(stream: Stream, socket: Socket): void {
 const node = await createLibp2p({
   addresses: { listen: mode === 'exit' ? ['/ip4/127.0.0.1/tcp/0'] : [] },
   transports: [tcp()],
-  connectionEncrypters: [noise()],
+  // The same transport as Meadow's own nodes (same Noise crypto), so this stays the floor it sets.
+  connectionEncrypters: [noise({ crypto: meadowNoiseCrypto })],
   streamMuxers: [yamux()],
   connectionManager: { maxConnections: 64 },
 });

@@ -75,3 +75,4 @@ export { loadOrCreateIdentity } from './identity.ts';
 export { DESCRIPTOR_PROTOCOL, DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';
 export { LinkWatch, type WatchedLink } from './link-watch.ts';
 export type { MeadowNode } from './node.ts';
+export { meadowNoiseCrypto } from './noise-crypto.ts';

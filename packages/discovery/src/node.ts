@@ -11,6 +11,7 @@ import { createLibp2p } from 'libp2p';
 import type { Registry } from 'prom-client';
 import { selectNewestDescriptor, validateDescriptorRecord } from './descriptor.ts';
 import { DESCRIPTOR_NAMESPACE, DHT_PROTOCOL } from './keys.ts';
+import { meadowNoiseCrypto } from './noise-crypto.ts';
 
 export interface MeadowNodeInit {
   privateKey: PrivateKey;
@@ -56,7 +57,7 @@ export async function createMeadowNode(init: MeadowNodeInit): Promise<MeadowNode
       announce: init.announce ?? [],
     },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: meadowNoiseCrypto })],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: 1024,

@@ -168,6 +168,20 @@ describe('a local Meadow network of real processes', () => {
     expect(res.headers).toMatch(/proxy-authenticate: Basic realm="meadow"/i);
   });
 
+  it('throttles an address after 20 failed authentications, and only that address', async () => {
+    const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+    // From an address of its own, so the rest of this file (from 127.0.0.1) is not throttled.
+    const from = ['--interface', '127.0.0.9', '-x', proxy];
+    for (let i = 0; i < 20; i++) {
+      expect((await curl([...from, '--proxy-user', 'demo:wrong', net.origin.url])).status).toBe(407);
+    }
+    const throttled = await curl([...from, '--proxy-user', user, net.origin.url]);
+    expect(throttled.status).toBe(429);
+    expect(throttled.body).toMatch(/too many failed authentications from 127\.0\.0\.9/);
+    const elsewhere = await curl(['-x', proxy, '--proxy-user', user, net.origin.url]);
+    expect(elsewhere.status).toBe(200);
+  });
+
   it('counts every payload byte exactly once, and gateway and relay agree', async () => {
     const before = await getJson<Usage>(`${net.gateway.adminUrl}/usage`);
     const relaysBefore = await Promise.all(net.relays.map((r) => getJson<RelayStatus>(`${r.statusUrl}/status`)));

@@ -61,10 +61,24 @@ export class AuthThrottle {
   private readonly failures = new Map<string, { count: number; since: number }>();
   private readonly maxFailures: number;
   private readonly windowMs: number;
+  private nextSweepAt = 0;
 
   constructor(maxFailures = 20, windowMs = 60_000) {
     this.maxFailures = maxFailures;
     this.windowMs = windowMs;
+  }
+
+  /**
+   * Whether any address has failed within the window. Reading a socket's peer address is a system
+   * call, so callers look it up (and call `check`) only while this is true.
+   */
+  watching(now = Date.now()): boolean {
+    if (this.failures.size === 0) return false;
+    if (now >= this.nextSweepAt) {
+      this.nextSweepAt = now + 1_000;
+      for (const [key, e] of this.failures) if (now - e.since >= this.windowMs) this.failures.delete(key);
+    }
+    return this.failures.size > 0;
   }
 
   check(address: string, now = Date.now()): void {

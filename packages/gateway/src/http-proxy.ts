@@ -169,7 +169,7 @@ async function handleForward(service: TunnelService, req: IncomingMessage, res: 
     if (url.username !== '' || url.password !== '')
       throw new MeadowError('MEADOW_ERR_BAD_REQUEST', 'credentials in the URL are not forwarded');
     credentials = parseBasicCredentials(req.headers['proxy-authorization']);
-    service.authenticate(credentials, 'http-forward', req.socket.remoteAddress ?? 'unknown');
+    service.authenticate(credentials, 'http-forward', req.socket);
   } catch (err) {
     fail(err);
     return;

@@ -32,7 +32,7 @@ async function handleSocks(service: TunnelService, socket: Socket, init: SocksSe
     const credentials = await readSocksCredentials(socket, handshake.signal);
     let principal: Principal;
     try {
-      principal = service.authenticate(credentials, 'socks5', socket.remoteAddress ?? 'unknown');
+      principal = service.authenticate(credentials, 'socks5', socket);
     } catch (err) {
       sendAuthResult(socket, false);
       throw err;

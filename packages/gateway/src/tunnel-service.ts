@@ -68,14 +68,15 @@ export class TunnelService {
     return this.activeByCustomer.get(customer) ?? 0;
   }
 
-  authenticate(credentials: Credentials, protocol: ClientProtocol, address: string): Principal {
-    this.throttle.check(address);
+  authenticate(credentials: Credentials, protocol: ClientProtocol, client: Socket): Principal {
+    // The peer address costs a system call per client: looked up only while the throttle needs it.
+    if (this.throttle.watching()) this.throttle.check(client.remoteAddress ?? 'unknown');
     try {
       return authenticate(this.store, credentials.username, credentials.password);
     } catch (err) {
       if ((err as MeadowError).code === 'MEADOW_ERR_AUTH_REQUIRED') {
         this.metrics.authFailures.inc({ protocol });
-        this.throttle.fail(address);
+        this.throttle.fail(client.remoteAddress ?? 'unknown');
       }
       throw err;
     }
@@ -83,8 +84,7 @@ export class TunnelService {
 
   /** Opens a tunnel for `who`: credentials to check, or a principal the front end already checked. */
   async open(protocol: ClientProtocol, who: Credentials | Principal, target: Target, client: Socket): Promise<Tunnel> {
-    const { customer, params } =
-      'customer' in who ? who : this.authenticate(who, protocol, client.remoteAddress ?? 'unknown');
+    const { customer, params } = 'customer' in who ? who : this.authenticate(who, protocol, client);
     const started = performance.now();
     const abort = new AbortController();
     const onClientGone = (): void => abort.abort(new MeadowError('MEADOW_ERR_INTERNAL', 'client went away'));

@@ -41,4 +41,13 @@ describe('AuthThrottle', () => {
     expect(() => throttle.check('198.51.100.2', 500)).not.toThrow();
     expect(() => throttle.check('198.51.100.1', 1_100)).not.toThrow();
   });
+
+  it('watches only while a failure is within the window', () => {
+    const throttle = new AuthThrottle(3, 1_000);
+    expect(throttle.watching(0)).toBe(false);
+    throttle.fail('198.51.100.1', 100);
+    expect(throttle.watching(500)).toBe(true);
+    expect(throttle.watching(1_099)).toBe(true);
+    expect(throttle.watching(2_100)).toBe(false);
+  });
 });

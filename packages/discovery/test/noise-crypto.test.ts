@@ -10,7 +10,7 @@ const asBytes = (data: Uint8Array | { subarray(): Uint8Array }): Buffer => Buffe
 /** The same bytes as a list of three parts, the shape yamux hands noise. */
 const asList = (bytes: Uint8Array): Data => {
   const a = Math.floor(bytes.byteLength / 3);
-  return new Uint8ArrayList(bytes.subarray(0, a), bytes.subarray(a, 2 * a), bytes.subarray(2 * a)) as unknown as Data;
+  return new Uint8ArrayList(bytes.subarray(0, a), bytes.subarray(a, 2 * a), bytes.subarray(2 * a));
 };
 
 const nonce = Buffer.from('000000000000000000000007', 'hex');

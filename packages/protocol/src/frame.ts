@@ -58,71 +58,107 @@ export function encodeFrame(type: FrameType, tunnelId: number, payload?: Uint8Ar
 }
 
 /**
- * Incremental decoder: feed it chunks as they arrive, get whole frames back.
- * Payloads that sit inside one chunk are returned as views (no copy).
+ * Incremental decoder: feed it chunks as they arrive, get frames back. Control frames come whole;
+ * a DATA frame's payload is handed on as it arrives, as several DATA frames of the same tunnel
+ * when it spans chunks (a tunnel's data is a byte stream, so nothing downstream can tell), and
+ * payload bytes are always views into the chunks: only headers and control frames are ever joined.
  */
 export class FrameDecoder {
+  /** Start of a header or of a control frame, waiting for the rest of it. */
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
-  /** Total bytes of the partial frame at the head of `chunks`, once its header has arrived (0 before). */
-  private needed = 0;
+  /** Payload bytes still to come of the DATA frame being passed through, and its tunnel. */
+  private dataLeft = 0;
+  private dataTunnelId = 0;
 
   push(chunk: Uint8Array, onFrame: (frame: Frame) => void): void {
     let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.buffered > 0) {
-      // Each push costs O(its own size) until the frame completes: tiny chunks cannot make this quadratic.
-      this.chunks.push(buf);
-      this.buffered += buf.byteLength;
-      if (this.buffered < FRAME_HEADER_BYTES) return;
-      if (this.needed === 0) this.needed = FRAME_HEADER_BYTES + this.peekLength();
-      if (this.buffered < this.needed) return;
-      buf = Buffer.concat(this.chunks, this.buffered);
-      this.chunks.length = 0;
-      this.buffered = 0;
-      this.needed = 0;
+    while (buf.byteLength > 0) {
+      if (this.dataLeft > 0) {
+        const n = Math.min(this.dataLeft, buf.byteLength);
+        this.dataLeft -= n;
+        onFrame({ type: FrameType.DATA, tunnelId: this.dataTunnelId, payload: buf.subarray(0, n) });
+        buf = buf.subarray(n);
+      } else if (this.buffered > 0) {
+        buf = this.completeBuffered(buf, onFrame);
+      } else {
+        buf = this.decodeWhole(buf, onFrame);
+      }
     }
+  }
+
+  /** Bytes held waiting for the rest of a header or control frame. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Decodes the frames that `buf` holds; returns what is left once a frame runs past its end. */
+  private decodeWhole(buf: Buffer, onFrame: (frame: Frame) => void): Buffer {
     let offset = 0;
     while (buf.byteLength - offset >= FRAME_HEADER_BYTES) {
       const type = buf[offset] as number;
       const length = buf.readUInt32BE(offset + 5);
       this.check(type, length);
+      const tunnelId = buf.readUInt32BE(offset + 1);
       const end = offset + FRAME_HEADER_BYTES + length;
-      if (end > buf.byteLength) break;
-      onFrame({
-        type: type as FrameType,
-        tunnelId: buf.readUInt32BE(offset + 1),
-        payload: buf.subarray(offset + FRAME_HEADER_BYTES, end),
-      });
+      if (end > buf.byteLength) {
+        if (type !== FrameType.DATA) break;
+        this.dataLeft = end - buf.byteLength;
+        this.dataTunnelId = tunnelId;
+        const here = buf.subarray(offset + FRAME_HEADER_BYTES);
+        if (here.byteLength > 0) onFrame({ type: FrameType.DATA, tunnelId, payload: here });
+        return EMPTY;
+      }
+      onFrame({ type: type as FrameType, tunnelId, payload: buf.subarray(offset + FRAME_HEADER_BYTES, end) });
       offset = end;
     }
     if (offset < buf.byteLength) {
       const rest = buf.subarray(offset);
-      if (rest.byteLength >= FRAME_HEADER_BYTES) {
-        const length = rest.readUInt32BE(5);
-        this.check(rest[0] as number, length);
-        this.needed = FRAME_HEADER_BYTES + length;
-      }
       this.chunks.push(rest);
       this.buffered = rest.byteLength;
     }
+    return EMPTY;
   }
 
-  /** Bytes held waiting for the rest of a frame. */
-  get bufferedBytes(): number {
-    return this.buffered;
-  }
-
-  private peekLength(): number {
-    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    let filled = 0;
-    for (const part of this.chunks) {
-      filled += part.copy(head, filled, 0, Math.min(part.byteLength, FRAME_HEADER_BYTES - filled));
-      if (filled === FRAME_HEADER_BYTES) break;
+  /** Adds to a held header or control frame the bytes it still needs; returns the rest of `buf`. */
+  private completeBuffered(buf: Buffer, onFrame: (frame: Frame) => void): Buffer {
+    if (this.buffered < FRAME_HEADER_BYTES) {
+      const take = Math.min(FRAME_HEADER_BYTES - this.buffered, buf.byteLength);
+      this.hold(buf.subarray(0, take));
+      buf = buf.subarray(take);
+      if (this.buffered < FRAME_HEADER_BYTES) return buf;
     }
+    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
     const type = head[0] as number;
     const length = head.readUInt32BE(5);
     this.check(type, length);
-    return length;
+    const tunnelId = head.readUInt32BE(1);
+    if (type === FrameType.DATA) {
+      // Only the header was held (a DATA payload never is): its payload follows in `buf` and later chunks.
+      this.release();
+      if (length === 0) onFrame({ type: FrameType.DATA, tunnelId, payload: EMPTY });
+      this.dataLeft = length;
+      this.dataTunnelId = tunnelId;
+      return buf;
+    }
+    const needed = FRAME_HEADER_BYTES + length;
+    const take = Math.min(needed - this.buffered, buf.byteLength);
+    if (take > 0) this.hold(buf.subarray(0, take));
+    if (this.buffered < needed) return EMPTY;
+    const frame = Buffer.concat(this.chunks, needed);
+    this.release();
+    onFrame({ type: type as FrameType, tunnelId, payload: frame.subarray(FRAME_HEADER_BYTES) });
+    return buf.subarray(take);
+  }
+
+  private hold(part: Buffer): void {
+    this.chunks.push(part);
+    this.buffered += part.byteLength;
+  }
+
+  private release(): void {
+    this.chunks.length = 0;
+    this.buffered = 0;
   }
 
   private check(type: number, length: number): void {
@@ -132,3 +168,5 @@ export class FrameDecoder {
     }
   }
 }
+
+const EMPTY = Buffer.alloc(0);

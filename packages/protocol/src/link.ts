@@ -21,7 +21,9 @@ export function streamLink(stream: Stream): FrameLink {
     start(handlers) {
       stream.addEventListener('message', (evt) => {
         const data = evt.data;
-        handlers.onData(data instanceof Uint8Array ? data : data.subarray());
+        if (data instanceof Uint8Array) handlers.onData(data);
+        // Part by part: subarray() would copy every byte of the list into one buffer first.
+        else for (const part of data) handlers.onData(part);
       });
       stream.addEventListener('drain', () => handlers.onDrain());
       stream.addEventListener('remoteCloseWrite', () => {

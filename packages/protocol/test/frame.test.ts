@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from '../src/index.ts';
+import { joinDataPieces } from './helpers.ts';
 
 function decodeAll(chunks: Uint8Array[]): Frame[] {
   const decoder = new FrameDecoder();
   const frames: Frame[] = [];
   for (const chunk of chunks) decoder.push(chunk, (f) => frames.push({ ...f, payload: Buffer.from(f.payload) }));
-  return frames;
+  return joinDataPieces(frames);
 }
 
 describe('FrameDecoder', () => {
@@ -32,6 +33,30 @@ describe('FrameDecoder', () => {
       ]);
       expect(Buffer.from(decoded[1]?.payload ?? []).equals(Buffer.alloc(70_000, 9))).toBe(true);
     }
+  });
+
+  it('hands a DATA payload on as it arrives, as views into the chunks, and holds only headers', () => {
+    const payload = Buffer.alloc(70_000, 9);
+    const wire = Buffer.concat([encodeFrame(FrameType.DATA, 3, payload), encodeFrame(FrameType.FIN, 3)]);
+    const decoder = new FrameDecoder();
+    const pieces: Frame[] = [];
+    const cuts = [5, 30_000, 69_990, wire.byteLength]; // mid-header, mid-payload twice, then the rest
+    let offset = 0;
+    for (const cut of cuts) {
+      const chunk = wire.subarray(offset, cut);
+      decoder.push(chunk, (f) => {
+        if (f.type === FrameType.DATA) expect(f.payload.buffer).toBe(chunk.buffer); // a view, not a copy
+        pieces.push(f);
+      });
+      expect(decoder.bufferedBytes).toBeLessThan(9);
+      offset = cut;
+    }
+    expect(pieces.map((f) => [f.type, f.tunnelId, f.payload.byteLength])).toEqual([
+      [FrameType.DATA, 3, 30_000 - 9],
+      [FrameType.DATA, 3, 39_990],
+      [FrameType.DATA, 3, 70_000 - (69_990 - 9)],
+      [FrameType.FIN, 3, 0],
+    ]);
   });
 
   it('rejects an unknown frame type as soon as its header arrives', () => {

@@ -1,6 +1,14 @@
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { bridge, type OpenRequest, socketLink, TunnelMux, type TunnelMuxInit } from '../src/index.ts';
+import {
+  bridge,
+  type Frame,
+  FrameType,
+  type OpenRequest,
+  socketLink,
+  TunnelMux,
+  type TunnelMuxInit,
+} from '../src/index.ts';
 
 /** Two TunnelMux ends joined by a real loopback TCP connection. */
 export async function muxPair(
@@ -53,4 +61,19 @@ export function connectingAcceptor(): (request: OpenRequest) => void {
       void bridge(socket, request.tunnel);
     });
   };
+}
+
+/**
+ * Frames with consecutive DATA of one tunnel joined into one frame: the decoder may hand a DATA
+ * payload on in pieces, and a tunnel's data is a byte stream, so this is what must match.
+ */
+export function joinDataPieces(frames: Frame[]): Frame[] {
+  const joined: { frame: Frame; parts: Uint8Array[] }[] = [];
+  for (const frame of frames) {
+    const last = joined.at(-1)?.frame;
+    if (frame.type === FrameType.DATA && last?.type === FrameType.DATA && last.tunnelId === frame.tunnelId) {
+      joined.at(-1)?.parts.push(frame.payload);
+    } else joined.push({ frame, parts: [frame.payload] });
+  }
+  return joined.map(({ frame, parts }) => ({ ...frame, payload: Buffer.concat(parts) }));
 }

@@ -53,6 +53,19 @@ export function bridge(socket: Socket, tunnel: Duplex, options: BridgeOptions = 
       }
     };
 
+    // A DATA frame that spanned several reads of the link arrives as several pieces in one turn of
+    // the event loop: cork the socket for the rest of the turn, so they go out as one writev instead
+    // of one write each. Registered before pipe(), so the socket is corked before the first piece.
+    let corked = false;
+    (options.toSocket ?? tunnel).on('data', () => {
+      if (corked) return;
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    });
     socket.on('error', fail);
     tunnel.on('error', fail);
     socket.once('close', onClose);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MeadowError, type Tunnel } from '../src/index.ts';
+import { bridge, MeadowError, type Tunnel } from '../src/index.ts';
 import { closeServer, connectingAcceptor, muxPair } from './helpers.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -107,6 +107,46 @@ describe('TunnelMux', () => {
 
   // Regression: node's http Agent calls setTimeout on every reuse of a kept-alive socket; each call
   // used to add a 'close' listener to the tunnel.
+  it('hands a socket the pieces one link read delivered as one writev, not one write each', async () => {
+    const pieces = [Buffer.alloc(1000, 1), Buffer.alloc(2000, 2), Buffer.alloc(3000, 3)];
+    const pair = await muxPair({
+      onOpen: (request) => {
+        request.accept({ remoteAddress: '192.0.2.1', remotePort: 80, localAddress: '', localPort: 0 });
+        request.tunnel.on('error', () => {}); // reset when the test's client goes away
+        // Three writes in one turn: three DATA frames in one flush of the link.
+        for (const piece of pieces) request.tunnel.write(piece);
+        request.tunnel.end();
+      },
+    });
+    cleanups.push(pair.close);
+    const tunnel = await pair.opener.open({ host: '192.0.2.1', port: 80 });
+    let received = Buffer.alloc(0);
+    const port = await origin((socket) => {
+      socket.on('data', (c: Buffer) => {
+        received = Buffer.concat([received, c]);
+      });
+    });
+    const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(client, 'connect');
+    const calls = { write: 0, writev: 0 };
+    const { _write, _writev } = client as unknown as Record<string, (...args: unknown[]) => void>;
+    Object.assign(client, {
+      _write: (...args: unknown[]) => {
+        calls.write++;
+        _write?.apply(client, args);
+      },
+      _writev: (...args: unknown[]) => {
+        calls.writev++;
+        _writev?.apply(client, args);
+      },
+    });
+    void bridge(client, tunnel);
+    await waitFor(() => received.byteLength === 6000);
+    expect(received.equals(Buffer.concat(pieces))).toBe(true);
+    expect(calls).toEqual({ write: 0, writev: 1 });
+    client.destroy();
+  });
+
   it('emits timeout after idleness and adds no listener per setTimeout call', async () => {
     const port = await origin(() => {});
     const pair = await muxPair({ onOpen: connectingAcceptor() });

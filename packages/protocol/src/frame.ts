@@ -67,6 +67,10 @@ export class FrameDecoder {
   /** Start of a header or of a control frame, waiting for the rest of it. */
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
+  /** Whole size of the held control frame once its header is in (0 before): read once, not per chunk. */
+  private heldNeeded = 0;
+  private heldType = 0;
+  private heldTunnelId = 0;
   /** Payload bytes still to come of the DATA frame being passed through, and its tunnel. */
   private dataLeft = 0;
   private dataTunnelId = 0;
@@ -114,41 +118,53 @@ export class FrameDecoder {
     }
     if (offset < buf.byteLength) {
       const rest = buf.subarray(offset);
-      this.chunks.push(rest);
-      this.buffered = rest.byteLength;
+      // A whole header here belongs to a control frame (a DATA frame's payload is never held).
+      if (rest.byteLength >= FRAME_HEADER_BYTES) this.holdHeader(rest);
+      this.hold(rest);
     }
     return EMPTY;
   }
 
   /** Adds to a held header or control frame the bytes it still needs; returns the rest of `buf`. */
   private completeBuffered(buf: Buffer, onFrame: (frame: Frame) => void): Buffer {
-    if (this.buffered < FRAME_HEADER_BYTES) {
+    if (this.heldNeeded === 0) {
       const take = Math.min(FRAME_HEADER_BYTES - this.buffered, buf.byteLength);
       this.hold(buf.subarray(0, take));
       buf = buf.subarray(take);
       if (this.buffered < FRAME_HEADER_BYTES) return buf;
+      const header = Buffer.concat(this.chunks, FRAME_HEADER_BYTES);
+      if (header[0] === FrameType.DATA) {
+        // Only a header was held: the payload follows in `buf` and later chunks, handed on as it comes.
+        const length = header.readUInt32BE(5);
+        this.check(FrameType.DATA, length);
+        const tunnelId = header.readUInt32BE(1);
+        this.release();
+        if (length === 0) onFrame({ type: FrameType.DATA, tunnelId, payload: EMPTY });
+        this.dataLeft = length;
+        this.dataTunnelId = tunnelId;
+        return buf;
+      }
+      this.holdHeader(header);
     }
-    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
-    const type = head[0] as number;
-    const length = head.readUInt32BE(5);
-    this.check(type, length);
-    const tunnelId = head.readUInt32BE(1);
-    if (type === FrameType.DATA) {
-      // Only the header was held (a DATA payload never is): its payload follows in `buf` and later chunks.
-      this.release();
-      if (length === 0) onFrame({ type: FrameType.DATA, tunnelId, payload: EMPTY });
-      this.dataLeft = length;
-      this.dataTunnelId = tunnelId;
-      return buf;
-    }
-    const needed = FRAME_HEADER_BYTES + length;
-    const take = Math.min(needed - this.buffered, buf.byteLength);
+    const take = Math.min(this.heldNeeded - this.buffered, buf.byteLength);
     if (take > 0) this.hold(buf.subarray(0, take));
-    if (this.buffered < needed) return EMPTY;
-    const frame = Buffer.concat(this.chunks, needed);
+    if (this.buffered < this.heldNeeded) return EMPTY;
+    const frame = Buffer.concat(this.chunks, this.heldNeeded);
+    const type = this.heldType as FrameType;
+    const tunnelId = this.heldTunnelId;
     this.release();
-    onFrame({ type: type as FrameType, tunnelId, payload: frame.subarray(FRAME_HEADER_BYTES) });
+    onFrame({ type, tunnelId, payload: frame.subarray(FRAME_HEADER_BYTES) });
     return buf.subarray(take);
+  }
+
+  /** Reads a held control frame's header (the first 9 bytes of `header`) once. */
+  private holdHeader(header: Buffer): void {
+    const type = header[0] as number;
+    const length = header.readUInt32BE(5);
+    this.check(type, length);
+    this.heldType = type;
+    this.heldTunnelId = header.readUInt32BE(1);
+    this.heldNeeded = FRAME_HEADER_BYTES + length;
   }
 
   private hold(part: Buffer): void {
@@ -159,6 +175,7 @@ export class FrameDecoder {
   private release(): void {
     this.chunks.length = 0;
     this.buffered = 0;
+    this.heldNeeded = 0;
   }
 
   private check(type: number, length: number): void {

@@ -59,6 +59,17 @@ describe('FrameDecoder', () => {
     ]);
   });
 
+  it('joins the largest control frame fed byte by byte without re-reading what it holds', () => {
+    // Quadratic joining (every byte re-copied per push) would take minutes here; linear takes well under a second.
+    const payload = Buffer.alloc(256 * 1024, 5);
+    const wire = encodeFrame(FrameType.OK, 9, payload);
+    const decoded = decodeAll([...wire].map((b) => Uint8Array.of(b)));
+    expect(decoded.map((f) => [f.type, f.tunnelId, f.payload.byteLength])).toEqual([
+      [FrameType.OK, 9, payload.byteLength],
+    ]);
+    expect(Buffer.from(decoded[0]?.payload ?? []).equals(payload)).toBe(true);
+  });
+
   it('rejects an unknown frame type as soon as its header arrives', () => {
     const bad = Buffer.from([99, 0, 0, 0, 1, 0, 0, 0, 0]);
     expect(() => decodeAll([bad])).toThrow(FrameProtocolError);

@@ -10,13 +10,13 @@
  * cores, tunnels per second at high concurrency is bounded by the CPU all the hops spend on each.
  * Paths run in turn within each round (A B C A B C …); the report gives the median over rounds.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
-import { meadowPaths, type Path, startBaselines } from './lib/paths.ts';
+import { type Path, startCostPaths } from './lib/paths.ts';
+import { mediansByPath, totalUsage } from './lib/proc-usage.ts';
 import { readToEnd } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
@@ -31,29 +31,6 @@ const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const log = (text: string): void => void process.stdout.write(`${new Date().toISOString()} ${text}\n`);
-
-interface Usage {
-  cpuMs: number;
-  reads: number;
-  writes: number;
-}
-
-/** CPU time (user + system) and read/write syscalls a process has used so far, from /proc. */
-async function usageOf(pid: number): Promise<Usage> {
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  const io = await readFile(`/proc/${pid}/io`, 'utf8');
-  const ticksPerSecond = 100; // USER_HZ on Linux
-  return {
-    cpuMs: ((Number(stat[11]) + Number(stat[12])) * 1000) / ticksPerSecond,
-    reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]),
-    writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]),
-  };
-}
-
-async function totalUsage(pids: number[]): Promise<Usage> {
-  const all = await Promise.all(pids.map(usageOf));
-  return all.reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, reads: a.reads + b.reads, writes: a.writes + b.writes }));
-}
 
 /** GET over a fresh connection per request until the deadline; returns the completed tunnels. */
 async function crawl(path: Path, head: Buffer, durationMs: number): Promise<{ ok: number; failed: number }> {
@@ -77,20 +54,9 @@ async function crawl(path: Path, head: Buffer, durationMs: number): Promise<{ ok
   return { ok, failed };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-};
-
 const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-cost-'));
-const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'] });
-const baselines = await startBaselines(net.origin);
+const { net, paths, pidsOf, stop } = await startCostPaths(dir);
 try {
-  await net.waitForRoutableRelays(1, 60_000);
-  const meadowPids = [net.gateway.service.process.pid as number, net.relays[0]?.service.process.pid as number];
-  const paths = [...meadowPaths(net), ...baselines.paths.filter((p) => p.name === 'pass2' || p.name === 'libp2p')];
-  const pidsOf = (path: Path): number[] =>
-    path.name.startsWith('meadow') ? meadowPids : (baselines.pids[path.name] as number[]);
   const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
   for (const path of paths) await crawl(path, head, 2_000); // warm-up: JIT, pools, connections
 
@@ -113,13 +79,7 @@ try {
       );
     }
   }
-  const summary = [...rows].map(([name, list]) => ({
-    name,
-    tunnelsPerSecond: median(list.map((r) => r.tunnelsPerSecond)),
-    cpuUs: median(list.map((r) => r.cpuUs)),
-    reads: median(list.map((r) => r.reads)),
-    writes: median(list.map((r) => r.writes)),
-  }));
+  const summary = mediansByPath(rows);
   const pass2 = summary.find((s) => s.name === 'pass2');
   const report = [
     '# What a new tunnel costs the proxy',
@@ -139,7 +99,6 @@ try {
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   await writeFile(new URL('./results/tunnel-cost.md', import.meta.url), `${report}\n`);
 } finally {
-  await baselines.stop();
-  await net.stop();
+  await stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -112,3 +112,34 @@ export function meadowPaths(net: LocalNetwork, username = net.customer.name): Pa
     },
   ];
 }
+
+/**
+ * A one-relay Meadow network and the pass-through and raw libp2p baselines, for the cost
+ * benchmarks: Meadow's two paths and the two baselines, and the two processes each path runs through.
+ */
+export async function startCostPaths(
+  dir: string,
+): Promise<{ net: LocalNetwork; paths: Path[]; pidsOf: (path: Path) => number[]; stop: () => Promise<void> }> {
+  const { startLocalNetwork } = await import('@meadow/cli');
+  const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'] });
+  let baselines: Baselines | undefined;
+  try {
+    baselines = await startBaselines(net.origin);
+    await net.waitForRoutableRelays(1, 60_000);
+  } catch (err) {
+    await baselines?.stop();
+    await net.stop();
+    throw err;
+  }
+  const started = baselines;
+  const meadowPids = [net.gateway.service.process.pid as number, net.relays[0]?.service.process.pid as number];
+  return {
+    net,
+    paths: [...meadowPaths(net), ...started.paths.filter((p) => p.name === 'pass2' || p.name === 'libp2p')],
+    pidsOf: (path) => (path.name.startsWith('meadow') ? meadowPids : (started.pids[path.name] as number[])),
+    stop: async () => {
+      await started.stop();
+      await net.stop();
+    },
+  };
+}

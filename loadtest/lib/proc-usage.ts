@@ -1,0 +1,39 @@
+import { readFile } from 'node:fs/promises';
+
+export interface Usage {
+  cpuMs: number;
+  reads: number;
+  writes: number;
+}
+
+/** CPU time (user + system) and read/write system calls a process has used so far, from /proc. */
+export async function usageOf(pid: number): Promise<Usage> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  const io = await readFile(`/proc/${pid}/io`, 'utf8');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return {
+    cpuMs: ((Number(stat[11]) + Number(stat[12])) * 1000) / ticksPerSecond,
+    reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]),
+    writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]),
+  };
+}
+
+/** The same, summed over processes. */
+export async function totalUsage(pids: number[]): Promise<Usage> {
+  const all = await Promise.all(pids.map(usageOf));
+  return all.reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, reads: a.reads + b.reads, writes: a.writes + b.writes }));
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+};
+
+/** For each path, the median of every figure over its rounds. */
+export function mediansByPath<T extends Record<string, number>>(rows: Map<string, T[]>): Array<{ name: string } & T> {
+  return [...rows].map(([name, list]) => {
+    const medians: Record<string, number> = {};
+    for (const key of Object.keys(list[0] ?? {})) medians[key] = median(list.map((row) => row[key] as number));
+    return { name, ...(medians as T) };
+  });
+}

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
@@ -72,6 +72,25 @@ describe('a local Meadow network of real processes', () => {
     ]);
     expect(res.status).toBe(200);
     expect(egress()).toContain(JSON.parse(res.body).youAre);
+  });
+
+  it('answers a SOCKS5 greeting of zero methods with bytes behind it, and keeps serving', async () => {
+    // This greeting once spun the gateway's event loop forever: one client froze every tunnel.
+    const client = connect({ host: '127.0.0.1', port: net.gateway.socks.port });
+    await once(client, 'connect');
+    const replies: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => replies.push(chunk));
+    client.write(Buffer.from([5, 0, 1, 2]));
+    await once(client, 'close');
+    expect(Buffer.concat(replies)).toEqual(Buffer.from([5, 0xff]));
+    const res = await curl([
+      '--socks5-hostname',
+      `127.0.0.1:${net.gateway.socks.port}`,
+      '--proxy-user',
+      user,
+      net.origin.url,
+    ]);
+    expect(res.status).toBe(200);
   });
 
   it('curl -x (absolute-URI forwarding) fetches the origin through a relay', async () => {

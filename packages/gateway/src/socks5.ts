@@ -37,6 +37,9 @@ export class SocksProtocolError extends Error {
 
 /** Reads exactly `n` bytes from a paused socket, or throws if it ends first. */
 export async function readExactly(socket: Socket, n: number, signal: AbortSignal): Promise<Buffer> {
+  // read(0) never returns data: with bytes buffered it only re-emits 'readable', so a zero length
+  // (0 methods, an empty username or password) spun here forever and froze the whole gateway.
+  if (n === 0) return Buffer.alloc(0);
   for (;;) {
     const chunk = socket.read(n) as Buffer | null;
     if (chunk != null) {
@@ -44,7 +47,14 @@ export async function readExactly(socket: Socket, n: number, signal: AbortSignal
       return chunk;
     }
     if (socket.readableEnded || socket.destroyed) throw new SocksProtocolError('connection closed mid-message');
-    await Promise.race([once(socket, 'readable', { signal }), once(socket, 'close', { signal })]);
+    // The wait that loses the race is cancelled, so no listener is left behind per read.
+    const settled = new AbortController();
+    const either = AbortSignal.any([signal, settled.signal]);
+    try {
+      await Promise.race([once(socket, 'readable', { signal: either }), once(socket, 'close', { signal: either })]);
+    } finally {
+      settled.abort();
+    }
   }
 }
 

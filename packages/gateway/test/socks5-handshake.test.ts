@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSocksCredentials, readSocksRequest, SocksReply, sendAuthResult } from '../src/socks5.ts';
 
@@ -65,6 +67,33 @@ describe('SOCKS5 handshake', () => {
     const { client, server } = await pair();
     client.write(Buffer.from(bytes));
     await expect(readSocksRequest(server, AbortSignal.timeout(2_000))).rejects.toMatchObject({ reply });
+  });
+
+  it('takes zero-length fields with more bytes behind them without spinning (it froze the gateway)', async () => {
+    // Run in a child: a spin never yields to timers, so it would hang this worker instead of failing.
+    const script = `
+      import { Duplex } from 'node:stream';
+      import { readSocksCredentials } from ${JSON.stringify(new URL('../src/socks5.ts', import.meta.url).href)};
+      const cases = [[5, 0, 1, 2], [5, 1, 2, 1, 0, 1, 65, 7], [5, 1, 2, 1, 1, 65, 0, 7]];
+      for (const bytes of cases) {
+        const socket = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+        socket.push(Buffer.from(bytes));
+        const result = await readSocksCredentials(socket, AbortSignal.timeout(2000)).catch((err) => err.message);
+        console.log(JSON.stringify(result));
+      }`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      timeout: 10_000,
+    });
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual([
+      'client offered no username/password authentication',
+      { username: '', password: 'A' },
+      { username: 'A', password: '' },
+    ]);
   });
 
   it('refuses SOCKS4 at once', async () => {

@@ -11,7 +11,8 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
@@ -29,7 +30,7 @@ const { values } = parseArgs({
 });
 if (values.base == null) throw new Error('--base <path of another checkout, installed> is required');
 const BYTES = Number(values.mib) * 1024 * 1024;
-const baseCli = (await import(join(values.base, 'packages/cli/src/index.ts'))) as {
+const baseCli = (await import(pathToFileURL(resolve(values.base, 'packages/cli/src/index.ts')).href)) as {
   startLocalNetwork: typeof startLocalNetwork;
 };
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { LocalNetwork } from '@meadow/cli';
+import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { httpConnect, socksConnect } from '../../test/harness.ts';
 
 /**
@@ -120,7 +120,6 @@ export function meadowPaths(net: LocalNetwork, username = net.customer.name): Pa
 export async function startCostPaths(
   dir: string,
 ): Promise<{ net: LocalNetwork; paths: Path[]; pidsOf: (path: Path) => number[]; stop: () => Promise<void> }> {
-  const { startLocalNetwork } = await import('@meadow/cli');
   const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'] });
   let baselines: Baselines | undefined;
   try {

@@ -61,15 +61,11 @@ describe('a local Meadow network of real processes', () => {
   });
 
   const egress = (): string[] => net.relays.map((r) => r.egressAddress);
+  const fetchViaSocks = () =>
+    curl(['--socks5-hostname', `127.0.0.1:${net.gateway.socks.port}`, '--proxy-user', user, net.origin.url]);
 
   it('curl --socks5-hostname fetches the origin, which sees a relay address, not the gateway', async () => {
-    const res = await curl([
-      '--socks5-hostname',
-      `127.0.0.1:${net.gateway.socks.port}`,
-      '--proxy-user',
-      user,
-      net.origin.url,
-    ]);
+    const res = await fetchViaSocks();
     expect(res.status).toBe(200);
     expect(egress()).toContain(JSON.parse(res.body).youAre);
   });
@@ -83,13 +79,7 @@ describe('a local Meadow network of real processes', () => {
     client.write(Buffer.from([5, 0, 1, 2]));
     await once(client, 'close');
     expect(Buffer.concat(replies)).toEqual(Buffer.from([5, 0xff]));
-    const res = await curl([
-      '--socks5-hostname',
-      `127.0.0.1:${net.gateway.socks.port}`,
-      '--proxy-user',
-      user,
-      net.origin.url,
-    ]);
+    const res = await fetchViaSocks();
     expect(res.status).toBe(200);
   });
 

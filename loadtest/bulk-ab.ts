@@ -18,6 +18,7 @@ import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
 import { meadowPaths } from './lib/paths.ts';
 import { median, totalUsage } from './lib/proc-usage.ts';
+import { download } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -48,18 +49,10 @@ try {
       if (path == null) throw new Error(`no path ${values.path}`);
       const pids = [net.gateway.service.process.pid as number, net.relays[0]?.service.process.pid as number];
       const before = await totalUsage(pids);
-      const started = performance.now();
-      const socket = await path.connect();
-      socket.write(`GET /bytes/${BYTES} HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
-      let received = 0;
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.byteLength;
-      });
-      await new Promise((resolve) => socket.once('close', resolve));
-      if (received < BYTES) throw new Error(`${name}: ${received} of ${BYTES} bytes arrived`);
+      const { received, seconds } = await download(path, net.origin.host, BYTES);
       const after = await totalUsage(pids);
       const mb = received / 1e6;
-      const row = { mb: mb / ((performance.now() - started) / 1000), cpu: (after.cpuMs - before.cpuMs) / mb };
+      const row = { mb: mb / seconds, cpu: (after.cpuMs - before.cpuMs) / mb };
       const writes = (after.writes - before.writes) / mb;
       process.stdout.write(
         `round ${round} ${name}: ${row.mb.toFixed(0)} MB/s, ${row.cpu.toFixed(2)} CPU-ms and ${writes.toFixed(1)} writes per MB${round === 0 ? ' (warm-up)' : ''}\n`,

@@ -16,8 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { scriptArgs } from './lib/args.ts';
-import { type Path, startCostPaths } from './lib/paths.ts';
+import { startCostPaths } from './lib/paths.ts';
 import { mediansByPath, totalUsage } from './lib/proc-usage.ts';
+import { download } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -29,27 +30,6 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds);
 const BYTES = Number(values.mib) * 1024 * 1024;
 const log = (text: string): void => void process.stdout.write(`${new Date().toISOString()} ${text}\n`);
-
-/** Downloads `bytes` from the origin over one connection; returns the bytes received and seconds taken. */
-async function download(path: Path, host: string, bytes: number): Promise<{ received: number; seconds: number }> {
-  const started = performance.now();
-  const socket = await path.connect();
-  socket.write(`GET /bytes/${bytes} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-  let received = 0;
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.byteLength;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${path.name}: no end after 120 s`)), 120_000);
-    socket.once('error', reject);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  if (received < bytes) throw new Error(`${path.name}: ${received} of ${bytes} bytes arrived`);
-  return { received, seconds: (performance.now() - started) / 1000 };
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'meadow-bulk-cost-'));
 const { net, paths, pidsOf, stop } = await startCostPaths(dir);

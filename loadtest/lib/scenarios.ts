@@ -43,6 +43,24 @@ export function readToEnd(socket: Socket, signal: AbortSignal): Promise<number> 
   });
 }
 
+/**
+ * Downloads `bytes` from the origin over one fresh connection through `path`, within `timeoutMs`
+ * (the socket is destroyed when it passes); throws unless every byte arrived.
+ */
+export async function download(
+  path: Path,
+  host: string,
+  bytes: number,
+  timeoutMs = 120_000,
+): Promise<{ received: number; seconds: number }> {
+  const started = performance.now();
+  const socket = await path.connect();
+  socket.write(`GET /bytes/${bytes} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  const received = await readToEnd(socket, AbortSignal.timeout(timeoutMs));
+  if (received < bytes) throw new Error(`${path.name}: ${received} of ${bytes} bytes arrived`);
+  return { received, seconds: (performance.now() - started) / 1000 };
+}
+
 function errorCode(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return (e.code ?? e.message ?? 'error').slice(0, 40).replace(/[^A-Za-z0-9_]/g, '_');

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { bridge, Deadline, type Tunnel } from '@meadow/protocol';
 import { asMeadowError } from './proxy-errors.ts';
 import {
+  HandshakeReader,
   readSocksCredentials,
   readSocksRequest,
   SocksProtocolError,
@@ -26,10 +27,11 @@ export function createSocksServer(service: TunnelService, init: SocksServerInit)
 async function handleSocks(service: TunnelService, socket: Socket, init: SocksServerInit): Promise<void> {
   socket.on('error', () => {});
   const handshake = new Deadline(init.handshakeTimeoutMs);
+  const reader = new HandshakeReader(socket, handshake.signal);
   let stage: 'auth' | 'request' | 'connect' = 'auth';
   let tunnel: Tunnel | undefined;
   try {
-    const credentials = await readSocksCredentials(socket, handshake.signal);
+    const credentials = await readSocksCredentials(reader);
     let principal: Principal;
     try {
       principal = service.authenticate(credentials, 'socks5', socket);
@@ -39,7 +41,8 @@ async function handleSocks(service: TunnelService, socket: Socket, init: SocksSe
     }
     sendAuthResult(socket, true);
     stage = 'request';
-    const target = await readSocksRequest(socket, handshake.signal);
+    const target = await readSocksRequest(reader);
+    reader.release();
     handshake.clear();
     stage = 'connect';
     tunnel = await service.open('socks5', principal, target, socket);
@@ -51,6 +54,7 @@ async function handleSocks(service: TunnelService, socket: Socket, init: SocksSe
           : socksReplyFor(asMeadowError(err));
       sendSocksReply(socket, reply);
     }
+    reader.release();
     handshake.clear();
     socket.end();
     socket.destroySoon();

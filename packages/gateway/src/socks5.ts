@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { bytesToIpv6, ipv6ToBytes, MeadowError, normalizeTarget, type Target } from '@meadow/protocol';
@@ -35,26 +34,64 @@ export class SocksProtocolError extends Error {
   }
 }
 
-/** Reads exactly `n` bytes from a paused socket, or throws if it ends first. */
-export async function readExactly(socket: Socket, n: number, signal: AbortSignal): Promise<Buffer> {
-  // read(0) never returns data: with bytes buffered it only re-emits 'readable', so a zero length
-  // (0 methods, an empty username or password) spun here forever and froze the whole gateway.
-  if (n === 0) return Buffer.alloc(0);
-  for (;;) {
-    const chunk = socket.read(n) as Buffer | null;
-    if (chunk != null) {
-      if (chunk.byteLength < n) throw new SocksProtocolError('connection closed mid-message');
-      return chunk;
+/**
+ * Reads a SOCKS handshake from a paused socket, exactly the bytes each step needs. One 'readable'
+ * and one 'close' listener serve the whole handshake: re-adding a 'readable' listener while fewer
+ * bytes than a step needs are buffered makes the stream emit 'readable' again at once, so a
+ * listener per wait spun without end on a client that sent part of a message (one byte froze the
+ * gateway), as `read(0)` did on a zero-length field.
+ */
+export class HandshakeReader {
+  readonly socket: Socket;
+  private readonly signal: AbortSignal;
+  private wake: (() => void) | undefined;
+  private readonly onEvent = (): void => {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  };
+
+  constructor(socket: Socket, signal: AbortSignal) {
+    this.socket = socket;
+    this.signal = signal;
+    socket.on('readable', this.onEvent);
+    socket.on('close', this.onEvent);
+  }
+
+  /** Exactly `n` bytes; throws if the connection ends first or the signal aborts. */
+  async read(n: number): Promise<Buffer> {
+    if (n === 0) return Buffer.alloc(0); // read(0) never returns data
+    for (;;) {
+      const chunk = this.socket.read(n) as Buffer | null;
+      if (chunk != null) {
+        if (chunk.byteLength < n) throw new SocksProtocolError('connection closed mid-message');
+        return chunk;
+      }
+      if (this.socket.readableEnded || this.socket.destroyed)
+        throw new SocksProtocolError('connection closed mid-message');
+      await this.nextEvent();
     }
-    if (socket.readableEnded || socket.destroyed) throw new SocksProtocolError('connection closed mid-message');
-    // The wait that loses the race is cancelled, so no listener is left behind per read.
-    const settled = new AbortController();
-    const either = AbortSignal.any([signal, settled.signal]);
-    try {
-      await Promise.race([once(socket, 'readable', { signal: either }), once(socket, 'close', { signal: either })]);
-    } finally {
-      settled.abort();
-    }
+  }
+
+  /** Detaches from the socket; bytes the client sent beyond the handshake stay buffered in it. */
+  release(): void {
+    this.socket.removeListener('readable', this.onEvent);
+    this.socket.removeListener('close', this.onEvent);
+  }
+
+  private nextEvent(): Promise<void> {
+    this.signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const abort = (): void => {
+        this.wake = undefined;
+        reject(this.signal.reason);
+      };
+      this.signal.addEventListener('abort', abort, { once: true });
+      this.wake = () => {
+        this.signal.removeEventListener('abort', abort);
+        resolve();
+      };
+    });
   }
 }
 
@@ -64,20 +101,21 @@ export interface SocksCredentials {
 }
 
 /** Greeting and RFC 1929 sub-negotiation. Returns the credentials; the caller answers with `sendAuthResult`. */
-export async function readSocksCredentials(socket: Socket, signal: AbortSignal): Promise<SocksCredentials> {
-  const [version, methodCount] = await readExactly(socket, 2, signal);
+export async function readSocksCredentials(reader: HandshakeReader): Promise<SocksCredentials> {
+  const socket = reader.socket;
+  const [version, methodCount] = await reader.read(2);
   if (version !== SOCKS_VERSION) throw new SocksProtocolError(`unsupported SOCKS version ${version}`);
-  const methods = await readExactly(socket, methodCount as number, signal);
+  const methods = await reader.read(methodCount as number);
   if (!methods.includes(METHOD_USERPASS)) {
     socket.write(Buffer.from([SOCKS_VERSION, METHOD_NONE_ACCEPTABLE]));
     throw new SocksProtocolError('client offered no username/password authentication');
   }
   socket.write(Buffer.from([SOCKS_VERSION, METHOD_USERPASS]));
-  const [authVersion, usernameLength] = await readExactly(socket, 2, signal);
+  const [authVersion, usernameLength] = await reader.read(2);
   if (authVersion !== AUTH_VERSION) throw new SocksProtocolError(`unsupported auth version ${authVersion}`);
-  const username = (await readExactly(socket, usernameLength as number, signal)).toString('utf8');
-  const [passwordLength] = await readExactly(socket, 1, signal);
-  const password = (await readExactly(socket, passwordLength as number, signal)).toString('utf8');
+  const username = (await reader.read(usernameLength as number)).toString('utf8');
+  const [passwordLength] = await reader.read(1);
+  const password = (await reader.read(passwordLength as number)).toString('utf8');
   return { username, password };
 }
 
@@ -86,23 +124,23 @@ export function sendAuthResult(socket: Socket, ok: boolean): void {
 }
 
 /** Reads the CONNECT request; unsupported commands and address types throw with their REP code. */
-export async function readSocksRequest(socket: Socket, signal: AbortSignal): Promise<Target> {
-  const [version, command, , addressType] = await readExactly(socket, 4, signal);
+export async function readSocksRequest(reader: HandshakeReader): Promise<Target> {
+  const [version, command, , addressType] = await reader.read(4);
   if (version !== SOCKS_VERSION)
     throw new SocksProtocolError(`bad request version ${version}`, SocksReply.GENERAL_FAILURE);
   let host: string;
   if (addressType === ATYP_IPV4) {
-    host = Array.from(await readExactly(socket, 4, signal)).join('.');
+    host = Array.from(await reader.read(4)).join('.');
   } else if (addressType === ATYP_IPV6) {
-    host = bytesToIpv6(await readExactly(socket, 16, signal));
+    host = bytesToIpv6(await reader.read(16));
   } else if (addressType === ATYP_DOMAIN) {
-    const [length] = await readExactly(socket, 1, signal);
+    const [length] = await reader.read(1);
     if (length === 0) throw new SocksProtocolError('empty domain name', SocksReply.GENERAL_FAILURE);
-    host = (await readExactly(socket, length as number, signal)).toString('utf8');
+    host = (await reader.read(length as number)).toString('utf8');
   } else {
     throw new SocksProtocolError(`unsupported address type ${addressType}`, SocksReply.ADDRESS_TYPE_NOT_SUPPORTED);
   }
-  const port = (await readExactly(socket, 2, signal)).readUInt16BE(0);
+  const port = (await reader.read(2)).readUInt16BE(0);
   if (command !== CMD_CONNECT)
     throw new SocksProtocolError(`unsupported command ${command} (CONNECT only)`, SocksReply.COMMAND_NOT_SUPPORTED);
   try {

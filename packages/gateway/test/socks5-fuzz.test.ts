@@ -3,15 +3,38 @@ import { Duplex } from 'node:stream';
 import type { Target } from '@meadow/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readSocksCredentials, readSocksRequest, type SocksCredentials, SocksProtocolError } from '../src/socks5.ts';
+import {
+  HandshakeReader,
+  readSocksCredentials,
+  readSocksRequest,
+  type SocksCredentials,
+  SocksProtocolError,
+} from '../src/socks5.ts';
 import { parseUsername } from '../src/username.ts';
 
-/** A paused socket-like stream holding exactly `bytes`, then EOF; what the gateway writes back is dropped. */
-function fakeSocket(bytes: Uint8Array): Socket {
+/**
+ * A reader over a paused socket-like stream that delivers exactly `bytes`, then EOF: in one piece,
+ * or cut at `cuts` with a turn of the event loop between pieces, as a slow client sends them. What
+ * the gateway writes back is dropped.
+ */
+function readerOf(bytes: Uint8Array, cuts: number[] = []): HandshakeReader {
   const stream = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
-  stream.push(Buffer.from(bytes));
-  stream.push(null);
-  return stream as unknown as Socket;
+  const ends = [...new Set(cuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b);
+  let from = 0;
+  const pushNext = (): void => {
+    const to = ends.shift() ?? bytes.byteLength;
+    stream.push(Buffer.from(bytes.subarray(from, to)));
+    from = to;
+    if (from < bytes.byteLength || ends.length > 0) setImmediate(pushNext);
+    else stream.push(null);
+  };
+  pushNext();
+  return new HandshakeReader(stream as unknown as Socket, AbortSignal.timeout(1_000));
+}
+
+/** What reading gives: a value, or the error's class and message. */
+async function outcome<T>(read: Promise<T>): Promise<T | { error: string }> {
+  return read.catch((err: Error) => ({ error: `${err.constructor.name}: ${err.message}` }));
 }
 
 // Property-based fuzzing of the parsers a crawler's bytes reach first. Bounded runs; any crash or
@@ -20,10 +43,9 @@ describe('SOCKS5 and username parsers under arbitrary input', () => {
   it('the greeting and RFC 1929 reader either yields credentials or throws SocksProtocolError', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), async (bytes) => {
-        const result: SocksCredentials | unknown = await readSocksCredentials(
-          fakeSocket(bytes),
-          AbortSignal.timeout(1_000),
-        ).catch((err: unknown) => err);
+        const result: SocksCredentials | unknown = await readSocksCredentials(readerOf(bytes)).catch(
+          (err: unknown) => err,
+        );
         if (result instanceof Error) expect(result).toBeInstanceOf(SocksProtocolError);
         else expect(typeof (result as SocksCredentials).username).toBe('string');
       }),
@@ -41,9 +63,7 @@ describe('SOCKS5 and username parsers under arbitrary input', () => {
     );
     await fc.assert(
       fc.asyncProperty(request, async (bytes) => {
-        const result: unknown = await readSocksRequest(fakeSocket(bytes), AbortSignal.timeout(1_000)).catch(
-          (err: unknown) => err,
-        );
+        const result: unknown = await readSocksRequest(readerOf(bytes)).catch((err: unknown) => err);
         if (result instanceof Error) {
           expect(result).toBeInstanceOf(SocksProtocolError);
         } else {
@@ -53,6 +73,33 @@ describe('SOCKS5 and username parsers under arbitrary input', () => {
         }
       }),
       { numRuns: 600 },
+    );
+  });
+
+  it('reads the same whatever pieces the bytes arrive in', async () => {
+    const handshake = fc.oneof(
+      fc.uint8Array({ maxLength: 80 }),
+      fc
+        .tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }))
+        .map(([user, key]) =>
+          Uint8Array.from([
+            5,
+            1,
+            2,
+            1,
+            user.length,
+            ...Buffer.from(user, 'latin1'),
+            key.length,
+            ...Buffer.from(key, 'latin1'),
+          ]),
+        ),
+    );
+    await fc.assert(
+      fc.asyncProperty(handshake, fc.array(fc.nat(), { maxLength: 6 }), async (bytes, cuts) => {
+        const whole = await outcome(readSocksCredentials(readerOf(bytes)));
+        expect(await outcome(readSocksCredentials(readerOf(bytes, cuts)))).toEqual(whole);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readSocksCredentials, readSocksRequest, SocksReply, sendAuthResult } from '../src/socks5.ts';
+import { HandshakeReader, readSocksCredentials, readSocksRequest, SocksReply, sendAuthResult } from '../src/socks5.ts';
 
 let cleanup: Array<() => void> = [];
 afterEach(() => {
@@ -34,11 +34,11 @@ describe('SOCKS5 handshake', () => {
     client.on('data', (c: Buffer) => replies.push(c));
     client.write(Buffer.from([5, 2, 0, 2]));
     client.write(Buffer.from([1, 4, ...Buffer.from('acme'), 3, ...Buffer.from('key')]));
-    const signal = AbortSignal.timeout(2_000);
-    expect(await readSocksCredentials(server, signal)).toEqual({ username: 'acme', password: 'key' });
+    const reader = new HandshakeReader(server, AbortSignal.timeout(2_000));
+    expect(await readSocksCredentials(reader)).toEqual({ username: 'acme', password: 'key' });
     sendAuthResult(server, true);
     client.write(Buffer.from([5, 1, 0, 3, 11, ...Buffer.from('example.com'), 0x01, 0xbb]));
-    expect(await readSocksRequest(server, signal)).toEqual({ host: 'example.com', port: 443 });
+    expect(await readSocksRequest(reader)).toEqual({ host: 'example.com', port: 443 });
     await new Promise((r) => setTimeout(r, 20));
     expect(Buffer.concat(replies)).toEqual(Buffer.from([5, 2, 1, 0]));
   });
@@ -46,16 +46,24 @@ describe('SOCKS5 handshake', () => {
   it('reads IPv4 and IPv6 address types', async () => {
     const { client, server } = await pair();
     client.write(Buffer.from([5, 1, 0, 1, 93, 184, 216, 34, 0, 80]));
-    expect(await readSocksRequest(server, AbortSignal.timeout(2_000))).toEqual({ host: '93.184.216.34', port: 80 });
+    expect(await readSocksRequest(new HandshakeReader(server, AbortSignal.timeout(2_000)))).toEqual({
+      host: '93.184.216.34',
+      port: 80,
+    });
     client.write(Buffer.from([5, 1, 0, 4, 0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1, 0, 80]));
-    expect(await readSocksRequest(server, AbortSignal.timeout(2_000))).toEqual({ host: '2001:db8::1', port: 80 });
+    expect(await readSocksRequest(new HandshakeReader(server, AbortSignal.timeout(2_000)))).toEqual({
+      host: '2001:db8::1',
+      port: 80,
+    });
   });
 
   it('answers a client that offers no username/password method with 0xFF', async () => {
     const { client, server } = await pair();
     client.write(Buffer.from([5, 1, 0]));
     const reply = once(client, 'data');
-    await expect(readSocksCredentials(server, AbortSignal.timeout(2_000))).rejects.toThrow(/no username\/password/);
+    await expect(readSocksCredentials(new HandshakeReader(server, AbortSignal.timeout(2_000)))).rejects.toThrow(
+      /no username\/password/,
+    );
     expect((await reply)[0]).toEqual(Buffer.from([5, 0xff]));
   });
 
@@ -66,21 +74,30 @@ describe('SOCKS5 handshake', () => {
   ])('refuses %s with its REP code', async (_name, bytes, reply) => {
     const { client, server } = await pair();
     client.write(Buffer.from(bytes));
-    await expect(readSocksRequest(server, AbortSignal.timeout(2_000))).rejects.toMatchObject({ reply });
+    await expect(readSocksRequest(new HandshakeReader(server, AbortSignal.timeout(2_000)))).rejects.toMatchObject({
+      reply,
+    });
   });
 
-  it('takes zero-length fields with more bytes behind them without spinning (it froze the gateway)', async () => {
+  it('takes zero-length fields and messages cut short without spinning (both froze the gateway)', async () => {
     // Run in a child: a spin never yields to timers, so it would hang this worker instead of failing.
+    // Each case's pieces arrive 50 ms apart; the first piece of the last three is part of a message.
     const script = `
       import { Duplex } from 'node:stream';
-      import { readSocksCredentials } from ${JSON.stringify(new URL('../src/socks5.ts', import.meta.url).href)};
-      const cases = [[5, 0, 1, 2], [5, 1, 2, 1, 0, 1, 65, 7], [5, 1, 2, 1, 1, 65, 0, 7]];
-      for (const bytes of cases) {
+      import { HandshakeReader, readSocksCredentials } from ${JSON.stringify(new URL('../src/socks5.ts', import.meta.url).href)};
+      const cases = [
+        [[5, 0, 1, 2]], [[5, 1, 2, 1, 0, 1, 65, 7]], [[5, 1, 2, 1, 1, 65, 0, 7]],
+        [[5], [1, 2, 1, 1, 65, 1, 66]], [[5, 1, 2, 1, 3, 65], [66, 67, 1, 68]], [[5, 1, 2, 1]],
+      ];
+      const alive = setInterval(() => {}, 1000); // AbortSignal.timeout alone does not keep a process up
+      for (const pieces of cases) {
         const socket = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
-        socket.push(Buffer.from(bytes));
-        const result = await readSocksCredentials(socket, AbortSignal.timeout(2000)).catch((err) => err.message);
+        pieces.forEach((piece, i) => setTimeout(() => socket.push(Buffer.from(piece)), 50 * i));
+        const reader = new HandshakeReader(socket, AbortSignal.timeout(300));
+        const result = await readSocksCredentials(reader).catch((err) => (err.name === 'TimeoutError' ? err.name : err.message));
         console.log(JSON.stringify(result));
-      }`;
+      }
+      clearInterval(alive);`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
       timeout: 10_000,
     });
@@ -93,18 +110,45 @@ describe('SOCKS5 handshake', () => {
       'client offered no username/password authentication',
       { username: '', password: 'A' },
       { username: 'A', password: '' },
+      { username: 'A', password: 'B' },
+      { username: 'ABC', password: 'D' },
+      'TimeoutError',
     ]);
   });
 
   it('refuses SOCKS4 at once', async () => {
     const { client, server } = await pair();
     client.write(Buffer.from([4, 1, 0, 80, 1, 2, 3, 4, 0]));
-    await expect(readSocksCredentials(server, AbortSignal.timeout(2_000))).rejects.toThrow(/version 4/);
+    await expect(readSocksCredentials(new HandshakeReader(server, AbortSignal.timeout(2_000)))).rejects.toThrow(
+      /version 4/,
+    );
   });
 
-  it('gives up on a client that stalls mid-handshake when the deadline passes', async () => {
+  it('gives up on a client that stalls mid-handshake when the deadline passes, leaving no listener', async () => {
     const { client, server } = await pair();
+    const before = { readable: server.listenerCount('readable'), close: server.listenerCount('close') };
     client.write(Buffer.from([5, 1]));
-    await expect(readSocksCredentials(server, AbortSignal.timeout(200))).rejects.toThrow();
+    const signal = AbortSignal.timeout(200);
+    const reader = new HandshakeReader(server, signal);
+    await expect(readSocksCredentials(reader)).rejects.toThrow(/timeout/i);
+    reader.release();
+    expect({ readable: server.listenerCount('readable'), close: server.listenerCount('close') }).toEqual(before);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+  });
+
+  it('waits for bytes arriving one at a time without leaving a listener per wait', async () => {
+    const { client, server } = await pair();
+    const before = { readable: server.listenerCount('readable'), close: server.listenerCount('close') };
+    const signal = AbortSignal.timeout(5_000);
+    const reader = new HandshakeReader(server, signal);
+    const handshake = readSocksCredentials(reader);
+    for (const byte of [5, 1, 2, 1, 4, ...Buffer.from('acme'), 3, ...Buffer.from('key')]) {
+      client.write(Buffer.from([byte]));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await handshake).toEqual({ username: 'acme', password: 'key' });
+    reader.release();
+    expect({ readable: server.listenerCount('readable'), close: server.listenerCount('close') }).toEqual(before);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 });

@@ -8,6 +8,8 @@
  * CPU time per tunnel barely depends on how busy the shared machine is, unlike tunnels per second,
  * so this is the figure to watch when working on the crawler scenario: with every process on two
  * cores, tunnels per second at high concurrency is bounded by the CPU all the hops spend on each.
+ * The load generator (this process) and the origin are measured too: their CPU per tunnel is part
+ * of that bound, so the report also gives the crawler ratio the machine's CPU alone would allow.
  * Paths run in turn within each round (A B C A B C …); the report gives the median over rounds.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { scriptArgs } from './lib/args.ts';
 import { type Path, startCostPaths } from './lib/paths.ts';
-import { mediansByPath, totalUsage } from './lib/proc-usage.ts';
+import { mediansByPath, totalUsage, usageOf } from './lib/proc-usage.ts';
 import { readToEnd } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
@@ -60,39 +62,53 @@ try {
   const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
   for (const path of paths) await crawl(path, head, 2_000); // warm-up: JIT, pools, connections
 
-  const rows = new Map<string, { tunnelsPerSecond: number; cpuUs: number; reads: number; writes: number }[]>();
+  const originPid = net.origin.service.process.pid as number;
+  const rows = new Map<
+    string,
+    { tunnelsPerSecond: number; cpuUs: number; reads: number; writes: number; originUs: number; loadgenUs: number }[]
+  >();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const path of paths) {
       const pids = pidsOf(path);
       const before = await totalUsage(pids);
+      const originBefore = await usageOf(originPid);
+      const loadgenBefore = process.cpuUsage();
       const { ok, failed } = await crawl(path, head, SECONDS * 1000);
+      const loadgen = process.cpuUsage(loadgenBefore);
       const after = await totalUsage(pids);
+      const originAfter = await usageOf(originPid);
       const figures = {
         tunnelsPerSecond: ok / SECONDS,
         cpuUs: ((after.cpuMs - before.cpuMs) * 1000) / ok,
         reads: (after.reads - before.reads) / ok,
         writes: (after.writes - before.writes) / ok,
+        originUs: ((originAfter.cpuMs - originBefore.cpuMs) * 1000) / ok,
+        loadgenUs: (loadgen.user + loadgen.system) / ok,
       };
       rows.set(path.name, [...(rows.get(path.name) ?? []), figures]);
       log(
-        `round ${round} ${path.name}: ${ok} tunnels (${failed} failed), ${figures.cpuUs.toFixed(0)} µs CPU, ${figures.reads.toFixed(1)} reads + ${figures.writes.toFixed(1)} writes per tunnel`,
+        `round ${round} ${path.name}: ${ok} tunnels (${failed} failed), ${figures.cpuUs.toFixed(0)} µs CPU (origin ${figures.originUs.toFixed(0)}, load generator ${figures.loadgenUs.toFixed(0)}), ${figures.reads.toFixed(1)} reads + ${figures.writes.toFixed(1)} writes per tunnel`,
       );
     }
   }
   const summary = mediansByPath(rows);
   const pass2 = summary.find((s) => s.name === 'pass2');
+  const machineUs = (s: (typeof summary)[number]): number => s.cpuUs + s.originUs + s.loadgenUs;
   const report = [
     '# What a new tunnel costs the proxy',
     '',
     `\`npx -y pnpm@12.4.2 loadtest:tunnel-cost -- --rounds ${ROUNDS} --seconds ${SECONDS} --concurrency ${CONCURRENCY}\`, ended ${new Date().toISOString()}.`,
     'One GET of 1 KiB over a fresh tunnel per request; CPU time and read/write system calls of the',
-    "path's two processes (Meadow: gateway + relay) per completed tunnel, median of the rounds.",
+    "path's two processes (Meadow: gateway + relay) per completed tunnel, median of the rounds; then",
+    "the origin's and the load generator's CPU per tunnel, and all of it together. When the machine's",
+    'cores are the only limit, tunnels per second go as the inverse of that sum: the last column is the',
+    'ratio to the two-hop pass-through that CPU alone allows (the crawler target is 0.9).',
     '',
-    '| path | tunnels/s | CPU per tunnel | × two-hop pass-through | reads per tunnel | writes per tunnel |',
-    '|---|---|---|---|---|---|',
+    '| path | tunnels/s | proxy CPU per tunnel | × two-hop pass-through | reads per tunnel | writes per tunnel | origin CPU | load generator CPU | all CPU per tunnel | tunnels/s ratio CPU allows |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...summary.map(
       (s) =>
-        `| ${s.name} | ${s.tunnelsPerSecond.toFixed(0)} | ${s.cpuUs.toFixed(0)} µs | ${pass2 == null ? '—' : (s.cpuUs / pass2.cpuUs).toFixed(2)} | ${s.reads.toFixed(1)} | ${s.writes.toFixed(1)} |`,
+        `| ${s.name} | ${s.tunnelsPerSecond.toFixed(0)} | ${s.cpuUs.toFixed(0)} µs | ${pass2 == null ? '—' : (s.cpuUs / pass2.cpuUs).toFixed(2)} | ${s.reads.toFixed(1)} | ${s.writes.toFixed(1)} | ${s.originUs.toFixed(0)} µs | ${s.loadgenUs.toFixed(0)} µs | ${machineUs(s).toFixed(0)} µs | ${pass2 == null ? '—' : (machineUs(pass2) / machineUs(s)).toFixed(2)} |`,
     ),
   ].join('\n');
   log(`\n${report}`);

@@ -278,8 +278,15 @@ async function buildReport(
         ratio('meadow-socks5', 'pass2', (f) => f.setupP99),
         ratio('meadow-connect', 'pass2', (f) => f.setupP99),
       );
+      // A pass-through's "setup" is its client's TCP connect, which the kernel completes without
+      // the pass-through; a proxy's is its answer, after the far connect. The whole request's p99
+      // is measured the same way on every path, so the report gives it beside the target.
+      const requestP99 = Math.min(
+        ratio('meadow-socks5', 'pass2', (f) => f.p99),
+        ratio('meadow-connect', 'pass2', (f) => f.p99),
+      );
       targets.push(
-        `- crawler c=64 ≥ 0.9 × two-hop tunnels/s: **${r.toFixed(2)}** ${r >= 0.9 ? '✓' : '✗'}; setup p99 ≤ 2 × two-hop: **${setup.toFixed(2)} ×** ${setup <= 2 ? '✓' : '✗'}`,
+        `- crawler c=64 ≥ 0.9 × two-hop tunnels/s: **${r.toFixed(2)}** ${r >= 0.9 ? '✓' : '✗'}; setup p99 ≤ 2 × two-hop: **${setup.toFixed(2)} ×** ${setup <= 2 ? '✓' : '✗'} (the whole request's p99, from connect to the response's end: ${requestP99.toFixed(2)} ×)`,
       );
       bars.push({ label: 'vs two-hop node', value: r, target: 0.9 });
     } else if (scenario === 'bulk') {

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=8 --expose-gc
 // Plain JavaScript, so Node's compile cache is on before any TypeScript loads: with a warm cache
 // Node does not load its TypeScript stripper at all (~20 MiB less resident memory per process)
-// and starts faster. The cache lives in NODE_COMPILE_CACHE, or the system's temporary folder.
-import { enableCompileCache } from 'node:module';
+// and starts faster. `pnpm install` warms it (warm-compile-cache.js).
+import { enableMeadowCompileCache } from './compile-cache.js';
 
-enableCompileCache();
+enableMeadowCompileCache();
 const { main } = await import('./main.ts');
 process.exitCode = await main(process.argv.slice(2));

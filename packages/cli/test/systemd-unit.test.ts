@@ -11,6 +11,7 @@ import { SERVICE_NODE_FLAGS } from '../src/node-flags.ts';
 const run = promisify(execFile);
 const unitPath = fileURLToPath(new URL('../../../config/meadow-relay.service', import.meta.url));
 const binPath = fileURLToPath(new URL('../src/bin.js', import.meta.url));
+const warmPath = fileURLToPath(new URL('../src/warm-compile-cache.js', import.meta.url));
 
 describe('config/meadow-relay.service', () => {
   it('starts `meadow relay start` from the install path and passes systemd-analyze verify', async () => {
@@ -19,6 +20,11 @@ describe('config/meadow-relay.service', () => {
     expect(exec?.[2]?.trim()).toBe(SERVICE_NODE_FLAGS.join(' '));
     expect(exec?.[3]).toBe('/opt/meadow/packages/cli/src/bin.js');
     expect(exec?.[4]).toBe('relay start --config /etc/meadow/relay.yaml');
+    // The compile cache the service uses is warmed before each start (compile-cache.test.ts).
+    expect(unit).toMatch(/^Environment=NODE_COMPILE_CACHE=%C\/meadow-relay$/m);
+    expect(unit).toMatch(
+      /^ExecStartPre=\/opt\/meadow\/node_modules\/\.bin\/node \/opt\/meadow\/packages\/cli\/src\/warm-compile-cache\.js$/m,
+    );
     expect(unit).toMatch(/^ReadWritePaths=\/etc\/meadow$/m); // the dashboard saves settings there
     expect(unit).toMatch(/^IPAddressDeny=.*192\.168\.0\.0\/16/m);
     if (!existsSync('/usr/bin/systemd-analyze')) return;
@@ -28,7 +34,9 @@ describe('config/meadow-relay.service', () => {
       const local = join(dir, 'meadow-relay.service');
       await writeFile(
         local,
-        unit.replace(/^ExecStart=(\S+) (\S+) \S+/m, `ExecStart=${process.execPath} $2 ${binPath}`),
+        unit
+          .replace(/^ExecStart=(\S+) (\S+) \S+/m, `ExecStart=${process.execPath} $2 ${binPath}`)
+          .replace(/^ExecStartPre=\S+ \S+/m, `ExecStartPre=${process.execPath} ${warmPath}`),
       );
       const { stderr } = await run('systemd-analyze', ['verify', local]).catch((err: { stderr: string }) => err);
       expect(stderr.split('\n').filter((l) => l.includes('meadow-relay.service'))).toEqual([]);

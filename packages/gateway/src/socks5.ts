@@ -35,8 +35,8 @@ export class SocksProtocolError extends Error {
 }
 
 /**
- * Reads a SOCKS handshake from a paused socket, exactly the bytes each step needs. One 'readable'
- * and one 'close' listener serve the whole handshake: re-adding a 'readable' listener while fewer
+ * Reads a SOCKS handshake from a paused socket, exactly the bytes each step needs. One 'readable',
+ * 'end' and 'close' listener each serve the whole handshake: re-adding a 'readable' listener while fewer
  * bytes than a step needs are buffered makes the stream emit 'readable' again at once, so a
  * listener per wait spun without end on a client that sent part of a message (one byte froze the
  * gateway), as `read(0)` did on a zero-length field.
@@ -55,6 +55,9 @@ export class HandshakeReader {
     this.socket = socket;
     this.signal = signal;
     socket.on('readable', this.onEvent);
+    // A client's FIN with no bytes left to read ends the stream without another 'readable' (and,
+    // the socket being half-open, without 'close'): without this the reader waited out its deadline.
+    socket.on('end', this.onEvent);
     socket.on('close', this.onEvent);
   }
 
@@ -76,6 +79,7 @@ export class HandshakeReader {
   /** Detaches from the socket; bytes the client sent beyond the handshake stay buffered in it. */
   release(): void {
     this.socket.removeListener('readable', this.onEvent);
+    this.socket.removeListener('end', this.onEvent);
     this.socket.removeListener('close', this.onEvent);
   }
 

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { getEventListeners, once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HandshakeReader, readSocksCredentials, readSocksRequest, SocksReply, sendAuthResult } from '../src/socks5.ts';
@@ -13,7 +14,7 @@ afterEach(() => {
 
 /** A real loopback socket pair: the server side paused, as the gateway's SOCKS listener has it. */
 async function pair(): Promise<{ client: Socket; server: Socket }> {
-  const listener = createServer({ pauseOnConnect: true });
+  const listener = createServer({ pauseOnConnect: true, allowHalfOpen: true });
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
   const accepted = once(listener, 'connection') as Promise<[Socket]>;
@@ -114,6 +115,30 @@ describe('SOCKS5 handshake', () => {
       { username: 'ABC', password: 'D' },
       'TimeoutError',
     ]);
+  });
+
+  it.each([
+    ['a stream', false],
+    ['a real socket', true],
+  ])('gives up at once when %s ends mid-message (found by the fuzz test)', async (_name, real) => {
+    let socket: Socket;
+    let end: () => void;
+    if (real) {
+      const { client, server } = await pair();
+      client.write(Buffer.from([5, 1]));
+      [socket, end] = [server, () => client.end()];
+    } else {
+      // The counterexample: the bytes in one piece, the end in a later turn of the event loop.
+      const stream = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+      stream.push(Buffer.from([5, 1]));
+      [socket, end] = [stream as unknown as Socket, () => stream.push(null)];
+    }
+    const handshake = readSocksCredentials(new HandshakeReader(socket, AbortSignal.timeout(5_000)));
+    await new Promise((r) => setTimeout(r, 20));
+    end();
+    const started = performance.now();
+    await expect(handshake).rejects.toThrow('connection closed mid-message');
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 
   it('refuses SOCKS4 at once', async () => {

@@ -32,7 +32,12 @@ const egressOf = (body: string): string => (JSON.parse(body) as { youAre: string
 describe('clients no one here wrote', () => {
   it('undici ProxyAgent (CONNECT and absolute-URI) and Socks5ProxyAgent fetch through relays', async () => {
     const proxyAuth = `Basic ${Buffer.from(`demo:${key()}`).toString('base64')}`;
-    const connect = new ProxyAgent({ uri: `http://127.0.0.1:${net.gateway.http.port}`, token: proxyAuth });
+    // undici tunnels an http: URL only when asked: without proxyTunnel it forwards it (absolute-URI).
+    const connect = new ProxyAgent({
+      uri: `http://127.0.0.1:${net.gateway.http.port}`,
+      token: proxyAuth,
+      proxyTunnel: true,
+    });
     const forward = new ProxyAgent({
       uri: `http://127.0.0.1:${net.gateway.http.port}`,
       token: proxyAuth,
@@ -42,11 +47,26 @@ describe('clients no one here wrote', () => {
       username: 'demo',
       password: key(),
     });
+    // Which of the gateway's three ways in each client really took, from its tunnel counter.
+    const opened = async (protocol: string): Promise<number> => {
+      const text = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
+      const line = new RegExp(
+        `^meadow_gateway_tunnels_total\\{[^}]*protocol="${protocol}"[^}]*result="ok"[^}]*\\} (\\d+)`,
+        'm',
+      );
+      return Number(line.exec(text)?.[1] ?? 0);
+    };
     try {
-      for (const dispatcher of [connect, forward, socks]) {
+      for (const [dispatcher, protocol] of [
+        [connect, 'http-connect'],
+        [forward, 'http-forward'],
+        [socks, 'socks5'],
+      ] as const) {
+        const before = await opened(protocol);
         const res = await request(net.origin.url, { dispatcher });
         expect(res.statusCode).toBe(200);
         expect(net.relays.map((r) => r.egressAddress)).toContain(egressOf(await res.body.text()));
+        expect(await opened(protocol)).toBe(before + 1);
       }
     } finally {
       await Promise.all([connect.close(), forward.close(), socks.close()]);

@@ -74,6 +74,8 @@ function keepAliveDispatcher(path: Path, net: LocalNetwork, connections: number)
       uri: `http://${net.gateway.http.host}:${net.gateway.http.port}`,
       token: proxyAuth,
       connections,
+      // Without it undici forwards an http: URL (absolute-URI) instead of opening a CONNECT tunnel.
+      proxyTunnel: true,
     });
   if (path.name === 'meadow-socks5')
     return new Socks5ProxyAgent(`socks5://${net.gateway.socks.host}:${net.gateway.socks.port}`, {

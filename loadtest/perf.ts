@@ -157,11 +157,17 @@ async function main(): Promise<void> {
     const report = await buildReport(prometheus, { idleRelayRss, idle, mix });
     await mkdir(OUT, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    await writeFile(join(OUT, `perf-${stamp}.md`), report.markdown);
-    await writeFile(join(OUT, 'latest.md'), report.markdown);
-    await writeFile(join(OUT, 'latest.png'), report.png);
+    const named = join(OUT, `perf-${stamp}.md`);
+    await writeFile(named, report.markdown);
     process.stdout.write(`${report.markdown}\n`);
-    say(`report: ${join(OUT, 'latest.md')} and latest.png`);
+    // latest.md and latest.png are the last full run: a run of some scenarios keeps only its own report.
+    if (values.only == null && !QUICK) {
+      await writeFile(join(OUT, 'latest.md'), report.markdown);
+      await writeFile(join(OUT, 'latest.png'), report.png);
+      say(`report: ${named}, also latest.md and latest.png`);
+    } else {
+      say(`report: ${named} (latest.md and latest.png stay the last full run's)`);
+    }
   } finally {
     await prometheus?.stop();
     await stopBaselines?.();

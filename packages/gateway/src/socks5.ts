@@ -36,10 +36,10 @@ export class SocksProtocolError extends Error {
 
 /**
  * Reads a SOCKS handshake from a paused socket, exactly the bytes each step needs. One 'readable',
- * 'end' and 'close' listener each serve the whole handshake: re-adding a 'readable' listener while fewer
- * bytes than a step needs are buffered makes the stream emit 'readable' again at once, so a
- * listener per wait spun without end on a client that sent part of a message (one byte froze the
- * gateway), as `read(0)` did on a zero-length field.
+ * one 'end' and one 'close' listener serve the whole handshake: re-adding a 'readable' listener
+ * while fewer bytes than a step needs are buffered makes the stream emit 'readable' again at once,
+ * so a listener per wait spun without end on a client that sent part of a message (one byte froze
+ * the gateway), as `read(0)` did on a zero-length field.
  */
 export class HandshakeReader {
   readonly socket: Socket;

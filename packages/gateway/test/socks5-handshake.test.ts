@@ -167,11 +167,15 @@ describe('SOCKS5 handshake', () => {
     const signal = AbortSignal.timeout(5_000);
     const reader = new HandshakeReader(server, signal);
     const handshake = readSocksCredentials(reader);
+    const most = { readable: 0, abort: 0 };
     for (const byte of [5, 1, 2, 1, 4, ...Buffer.from('acme'), 3, ...Buffer.from('key')]) {
       client.write(Buffer.from([byte]));
       await new Promise((r) => setTimeout(r, 2));
+      most.readable = Math.max(most.readable, server.listenerCount('readable'));
+      most.abort = Math.max(most.abort, getEventListeners(signal, 'abort').length);
     }
     expect(await handshake).toEqual({ username: 'acme', password: 'key' });
+    expect(most).toEqual({ readable: before.readable + 1, abort: 1 });
     reader.release();
     expect({ readable: server.listenerCount('readable'), close: server.listenerCount('close') }).toEqual(before);
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);

@@ -86,35 +86,39 @@ describe('a local Meadow network of real processes', () => {
   it('serves others while a SOCKS5 client sends its handshake a byte at a time, then serves it too', async () => {
     // One byte of a greeting once spun the gateway's event loop forever, like the greeting above.
     const client = connect({ host: '127.0.0.1', port: net.gateway.socks.port, noDelay: true });
-    await once(client, 'connect');
-    let received = Buffer.alloc(0);
-    client.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-    });
-    const until = async (bytes: number): Promise<Buffer> => {
-      while (received.byteLength < bytes) await once(client, 'data');
-      const head = received.subarray(0, bytes);
-      received = received.subarray(bytes);
-      return head;
-    };
-    const slowly = async (bytes: number[]): Promise<void> => {
-      for (const byte of bytes) {
-        client.write(Buffer.from([byte]));
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
-    client.write(Buffer.from([5]));
-    expect((await fetchViaSocks()).status).toBe(200);
-    await slowly([1, 2]);
-    expect(await until(2)).toEqual(Buffer.from([5, 2]));
-    const [name, key] = [Buffer.from(net.customer.name), Buffer.from(net.customer.apiKey)];
-    await slowly([1, name.byteLength, ...name, key.byteLength, ...key]);
-    expect(await until(2)).toEqual(Buffer.from([1, 0]));
-    await slowly([5, 1, 0, 1, 127, 0, 0, 1, net.origin.port >> 8, net.origin.port & 0xff]);
-    expect((await until(10))[1]).toBe(0);
-    client.write('GET / HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
-    await once(client, 'end');
-    expect(received.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    try {
+      await once(client, 'connect');
+      let received = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+      });
+      const until = async (bytes: number): Promise<Buffer> => {
+        while (received.byteLength < bytes) await once(client, 'data');
+        const head = received.subarray(0, bytes);
+        received = received.subarray(bytes);
+        return head;
+      };
+      const slowly = async (bytes: number[]): Promise<void> => {
+        for (const byte of bytes) {
+          client.write(Buffer.from([byte]));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      };
+      client.write(Buffer.from([5]));
+      expect((await fetchViaSocks()).status).toBe(200);
+      await slowly([1, 2]);
+      expect(await until(2)).toEqual(Buffer.from([5, 2]));
+      const [name, key] = [Buffer.from(net.customer.name), Buffer.from(net.customer.apiKey)];
+      await slowly([1, name.byteLength, ...name, key.byteLength, ...key]);
+      expect(await until(2)).toEqual(Buffer.from([1, 0]));
+      await slowly([5, 1, 0, 1, 127, 0, 0, 1, net.origin.port >> 8, net.origin.port & 0xff]);
+      expect((await until(10))[1]).toBe(0);
+      client.write('GET / HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n');
+      await once(client, 'end');
+      expect(received.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      client.destroy(); // a failed step must not leave a half-open tunnel for the next tests
+    }
   });
 
   it('curl -x (absolute-URI forwarding) fetches the origin through a relay', async () => {

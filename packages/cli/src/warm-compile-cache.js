@@ -17,6 +17,7 @@ try {
       stdio: 'inherit',
     });
     if (child.error != null) throw child.error;
+    if (child.status !== 0) throw new Error(`the warming process ended with ${child.signal ?? `code ${child.status}`}`);
   } else {
     for (const entry of ['main', 'commands/relay', 'commands/gateway', 'commands/bootstrap', 'commands/origin']) {
       await import(`./${entry}.ts`);

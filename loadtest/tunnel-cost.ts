@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { scriptArgs } from './lib/args.ts';
-import { type Path, startCostPaths } from './lib/paths.ts';
+import { startCostPaths } from './lib/paths.ts';
 import { mediansByPath, totalUsage, usageOf } from './lib/proc-usage.ts';
-import { readToEnd } from './lib/scenarios.ts';
+import { crawlFor } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -34,33 +34,10 @@ const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const log = (text: string): void => void process.stdout.write(`${new Date().toISOString()} ${text}\n`);
 
-/** GET over a fresh connection per request until the deadline; returns the completed tunnels. */
-async function crawl(path: Path, head: Buffer, durationMs: number): Promise<{ ok: number; failed: number }> {
-  const deadline = Date.now() + durationMs;
-  let ok = 0;
-  let failed = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (Date.now() < deadline) {
-        try {
-          const socket = await path.connect();
-          socket.write(head);
-          if ((await readToEnd(socket, AbortSignal.timeout(10_000))) >= 1024) ok++;
-          else failed++;
-        } catch {
-          failed++;
-        }
-      }
-    }),
-  );
-  return { ok, failed };
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-cost-'));
 const { net, paths, pidsOf, stop } = await startCostPaths(dir);
 try {
-  const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
-  for (const path of paths) await crawl(path, head, 2_000); // warm-up: JIT, pools, connections
+  for (const path of paths) await crawlFor(path, net.origin.host, 2_000, CONCURRENCY); // warm-up: JIT, pools, connections
 
   const originPid = net.origin.service.process.pid as number;
   const rows = new Map<
@@ -73,7 +50,7 @@ try {
       const before = await totalUsage(pids);
       const originBefore = await usageOf(originPid);
       const loadgenBefore = process.cpuUsage();
-      const { ok, failed } = await crawl(path, head, SECONDS * 1000);
+      const { ok, failed } = await crawlFor(path, net.origin.host, SECONDS * 1000, CONCURRENCY);
       const loadgen = process.cpuUsage(loadgenBefore);
       const after = await totalUsage(pids);
       const originAfter = await usageOf(originPid);

@@ -1,7 +1,9 @@
 /**
- * This script's own arguments. `pnpm <script> -- --flag` passes the `--` through, and
- * `node:util` parseArgs would take everything after it as positionals, so a leading `--` is dropped.
+ * This script's own arguments. `pnpm <script> -- --flag` passes the `--` through (after any flags
+ * the script's own command line has), and `node:util` parseArgs would take everything after it as
+ * positionals, so the first `--` is dropped.
  */
 export function scriptArgs(argv: string[] = process.argv.slice(2)): string[] {
-  return argv[0] === '--' ? argv.slice(1) : argv;
+  const separator = argv.indexOf('--');
+  return separator < 0 ? argv : [...argv.slice(0, separator), ...argv.slice(separator + 1)];
 }

@@ -147,6 +147,37 @@ export async function crawler(
   });
 }
 
+/**
+ * The crawler's pattern without metrics: a 1 KiB GET over a fresh connection per request at
+ * `concurrency` until the deadline; counts completed and failed tunnels. For the cost benchmarks.
+ */
+export async function crawlFor(
+  path: Path,
+  originHost: string,
+  durationMs: number,
+  concurrency: number,
+): Promise<{ ok: number; failed: number }> {
+  const head = Buffer.from(`GET /bytes/1024 HTTP/1.1\r\nHost: ${originHost}\r\nConnection: close\r\n\r\n`);
+  const deadline = Date.now() + durationMs;
+  let ok = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline) {
+        try {
+          const socket = await path.connect();
+          socket.write(head);
+          if ((await readToEnd(socket, AbortSignal.timeout(10_000))) >= 1024) ok++;
+          else failed++;
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  return { ok, failed };
+}
+
 /** One connection downloads `bytes` from the origin. */
 export async function bulk(
   path: Path,

@@ -35,6 +35,20 @@ export async function muxPair(
   };
 }
 
+/** A loopback TCP server handing each connection to `onSocket`; resolves with its port and a way to close it. */
+export async function tcpServer(
+  onSocket: (socket: Socket) => void,
+  options: { allowHalfOpen?: boolean } = {},
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer(options, (socket) => {
+    socket.on('error', () => {});
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as AddressInfo).port, close: () => closeServer(server) };
+}
+
 export async function closeServer(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }

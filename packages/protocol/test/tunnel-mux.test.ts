@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bridge, MeadowError, type Tunnel } from '../src/index.ts';
-import { closeServer, connectingAcceptor, muxPair } from './helpers.ts';
+import { closeServer, connectingAcceptor, muxPair, tcpServer } from './helpers.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -11,14 +11,9 @@ afterEach(async () => {
 });
 
 async function origin(onSocket: (socket: Socket) => void): Promise<number> {
-  const server = createServer((socket) => {
-    socket.on('error', () => {});
-    onSocket(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => closeServer(server));
-  return (server.address() as AddressInfo).port;
+  const server = await tcpServer(onSocket);
+  cleanups.push(server.close);
+  return server.port;
 }
 
 function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {

@@ -24,6 +24,8 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
 export interface HttpProxyInit {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
@@ -102,7 +104,7 @@ async function handleConnect(
     tunnel.destroy();
     return;
   }
-  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  socket.write(CONNECTION_ESTABLISHED);
   if (head.byteLength > 0) tunnel.write(head);
   await bridge(socket, tunnel);
 }

@@ -3,7 +3,7 @@ import { type ByteBudget, LiveCounter, type LiveCounts, MeadowError, type Target
 import type { Logger } from 'pino';
 import type { Connector } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
-import { AuthThrottle, authenticate, type Customer } from './customers.ts';
+import { AuthThrottle, authenticate, type Customer, VerifiedCredentials } from './customers.ts';
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { UsernameParams } from './username.ts';
@@ -35,6 +35,7 @@ export class TunnelService {
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private readonly throttle = new AuthThrottle();
+  private readonly verified = new VerifiedCredentials();
   private readonly activeByCustomer = new Map<string, number>();
   private readonly quotaUsed = new Map<string, number>();
   private active = 0;
@@ -71,8 +72,12 @@ export class TunnelService {
   authenticate(credentials: Credentials, protocol: ClientProtocol, client: Socket): Principal {
     // The peer address costs a system call per client: looked up only while the throttle needs it.
     if (this.throttle.watching()) this.throttle.check(client.remoteAddress ?? 'unknown');
+    const known = this.verified.get(credentials.username, credentials.password);
+    if (known != null) return known;
     try {
-      return authenticate(this.store, credentials.username, credentials.password);
+      const principal = authenticate(this.store, credentials.username, credentials.password);
+      this.verified.remember(credentials.username, credentials.password, principal);
+      return principal;
     } catch (err) {
       if ((err as MeadowError).code === 'MEADOW_ERR_AUTH_REQUIRED') {
         this.metrics.authFailures.inc({ protocol });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CustomerStore } from '../src/customer-store.ts';
-import { AuthThrottle, authenticate } from '../src/customers.ts';
+import { AuthThrottle, authenticate, VerifiedCredentials } from '../src/customers.ts';
 
 describe('authentication', () => {
   const store = new CustomerStore(':memory:');
@@ -25,6 +25,35 @@ describe('authentication', () => {
     store.setDisabled('acme', true);
     expect(() => authenticate(store, 'acme', apiKey)).toThrow(/disabled/);
     store.setDisabled('acme', false);
+  });
+});
+
+describe('VerifiedCredentials', () => {
+  const store = new CustomerStore(':memory:');
+  const { apiKey } = store.add('acme', { quotaBytes: 10, maxTunnels: 3 });
+  const principal = authenticate(store, 'acme-country-de', apiKey);
+
+  it('remembers an exact pair that passed, for its time to live only', () => {
+    const verified = new VerifiedCredentials(1_000);
+    verified.remember('acme-country-de', apiKey, principal, 10_000);
+    expect(verified.get('acme-country-de', apiKey, 10_999)).toBe(principal);
+    expect(verified.get('acme-country-de', `${apiKey}x`, 10_001)).toBeUndefined();
+    expect(verified.get('acme-country-de', apiKey.slice(0, -1), 10_001)).toBeUndefined();
+    expect(verified.get('acme', apiKey, 10_001)).toBeUndefined(); // another username is other parameters
+    expect(verified.get(`acme-country-de\0${apiKey}`, '', 10_001)).toBeUndefined();
+    expect(verified.get('acme-country-de', apiKey, 11_000)).toBeUndefined();
+    expect(verified.get('acme-country-de', apiKey, 10_500)).toBeUndefined(); // an expired entry is gone
+  });
+
+  it('holds at most its limit of entries', () => {
+    const verified = new VerifiedCredentials(1_000, 3);
+    for (let i = 0; i < 4; i++) verified.remember(`acme-session-s${i}`, apiKey, principal, 0);
+    expect(verified.get('acme-session-s3', apiKey, 1)).toBe(principal);
+    expect([0, 1, 2].map((i) => verified.get(`acme-session-s${i}`, apiKey, 1))).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
 

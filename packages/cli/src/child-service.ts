@@ -19,10 +19,15 @@ export class ChildService {
   constructor(
     name: string,
     args: string[],
-    options: { readyTimeoutMs?: number; onLine?: (line: Record<string, unknown>) => void } = {},
+    options: {
+      readyTimeoutMs?: number;
+      onLine?: (line: Record<string, unknown>) => void;
+      /** Node flags beyond the services' own, e.g. `--inspect=127.0.0.1:0` to profile the process. */
+      nodeFlags?: readonly string[];
+    } = {},
   ) {
     this.name = name;
-    this.process = spawn(process.execPath, [...SERVICE_NODE_FLAGS, BIN_PATH, ...args], {
+    this.process = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(options.nodeFlags ?? []), BIN_PATH, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.process.once('exit', (code, signal) => {

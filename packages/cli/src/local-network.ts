@@ -26,6 +26,8 @@ export interface LocalNetworkInit {
   gatewayConfig?: Record<string, unknown>;
   /** The gateway's libp2p listen and announce addresses (e.g. to put a fault proxy in front of it). */
   gatewayNetwork?: { listen?: string[]; announce?: string[] };
+  /** Extra Node flags for the gateway and the relays, e.g. `--inspect=127.0.0.1:0` to profile them. */
+  nodeFlags?: string[];
 }
 
 export interface LocalRelay {
@@ -160,7 +162,9 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       ...init.gatewayConfig,
     }),
   );
-  const gatewayService = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath]);
+  const gatewayService = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath], {
+    nodeFlags: init.nodeFlags,
+  });
   const gatewayReady = await started<{
     peerId: string;
     socks: string;
@@ -209,7 +213,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     egressAddress: string,
     country: string,
   ): Promise<LocalRelay> => {
-    const service = new ChildService(name, ['relay', 'start', '--config', configPath]);
+    const service = new ChildService(name, ['relay', 'start', '--config', configPath], { nodeFlags: init.nodeFlags });
     const ready = await started<{ peerId: string; statusUrl: string }>(service, name);
     return { service, peerId: ready.peerId, egressAddress, country, statusUrl: ready.statusUrl, configPath };
   };
@@ -271,7 +275,9 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         if (code !== 0) throw new Error(`the gateway exited with ${code} on SIGTERM\n${current.tail()}`);
       }
       services.splice(services.indexOf(current), 1);
-      const again = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath]);
+      const again = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath], {
+        nodeFlags: init.nodeFlags,
+      });
       await started(again, 'the gateway');
       network.gateway.service = again;
     },

@@ -49,7 +49,10 @@ const node = await createLibp2p({
   transports: [tcp()],
   // The same transport as Meadow's own nodes (same Noise crypto), so this stays the floor it sets.
   connectionEncrypters: [noise({ crypto: meadowNoiseCrypto })],
-  streamMuxers: [yamux()],
+  // A paused stream keeps receiving until yamux's window (up to 16 MiB) is used, while libp2p resets
+  // a stream whose read buffer passes 4 MiB: bulk downloads through this baseline were cut off
+  // (223 981 514 of 268 435 456 bytes) whenever the client read slower than the origin sent.
+  streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 32 * 1024 * 1024 } })],
   connectionManager: { maxConnections: 64 },
 });
 

@@ -24,11 +24,13 @@ function bridge(stream: Stream, socket: Socket): void {
       socket.once('drain', () => stream.resume());
     }
   });
-  stream.addEventListener('remoteCloseWrite', () => socket.end());
-  // After a clean end the socket still has to flush what it was given: destroying it then cut the
-  // last bytes of a download off (bulk-cost saw 267 064 464 of 268 435 456 bytes arrive).
+  // 'end', not 'remoteCloseWrite': the latter fires as soon as the far side closes, while a paused
+  // stream may still hold data it has not handed out; ending the socket then lost that data.
+  stream.addEventListener('end', () => socket.end());
+  // After a clean close the socket still has to flush what it was given (destroying it cut the last
+  // bytes of downloads off); only a failed stream takes the socket down.
   stream.addEventListener('close', (evt) => {
-    if (evt.error != null || !socket.writableEnded) socket.destroy();
+    if (evt.error != null) socket.destroy();
   });
   socket.on('data', (chunk: Buffer) => {
     if (stream.writeStatus !== 'writable') return;
@@ -39,8 +41,10 @@ function bridge(stream: Stream, socket: Socket): void {
   });
   socket.on('end', () => void stream.close().catch(() => {}));
   socket.on('error', () => stream.abort(new Error('socket error')));
-  socket.on('close', () => {
-    if (stream.status === 'open') stream.abort(new Error('socket closed'));
+  // A socket that closed cleanly has already started the stream's graceful close, which is still
+  // sending what is queued: aborting it here threw the tail of downloads away.
+  socket.on('close', (hadError) => {
+    if (hadError && stream.status === 'open') stream.abort(new Error('socket closed'));
   });
 }
 

@@ -66,7 +66,6 @@ describe('bridge', () => {
     const body = randomBytes(24 * 1024 * 1024);
     let sent = 0;
     const port = await listen((socket) => {
-      socket.on('drain', () => {});
       const write = (): void => {
         while (sent < body.byteLength) {
           const piece = body.subarray(sent, sent + 256 * 1024);

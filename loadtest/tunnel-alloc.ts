@@ -60,6 +60,11 @@ async function inspectorOf(service: ChildService): Promise<{
     if (message.error != null) entry?.reject(new Error(JSON.stringify(message.error)));
     else entry?.resolve(message.result ?? {});
   });
+  // A process that exits mid-call answers nothing: fail its calls instead of waiting forever.
+  ws.addEventListener('close', () => {
+    for (const entry of waiting.values()) entry.reject(new Error(`${service.name}'s inspector closed`));
+    waiting.clear();
+  });
   return {
     call: (method, params = {}) =>
       new Promise((resolve, reject) => {

@@ -23,6 +23,12 @@ export interface CustomerDirectory {
   find(name: string): CustomerRecord | undefined;
 }
 
+/** A customer whose credentials were checked, and the parameters their username carried. */
+export interface Principal {
+  customer: Customer;
+  params: UsernameParams;
+}
+
 export function hashApiKey(apiKey: string): string {
   return createHash('sha256').update(apiKey, 'utf8').digest('hex');
 }
@@ -34,11 +40,7 @@ const NO_KEY = Buffer.alloc(32);
  * password is the API key. Compares SHA-256 hashes of the full key in constant time, and does
  * the same work for unknown customers as for known ones.
  */
-export function authenticate(
-  directory: CustomerDirectory,
-  username: string,
-  password: string,
-): { customer: Customer; params: UsernameParams } {
+export function authenticate(directory: CustomerDirectory, username: string, password: string): Principal {
   const customerName = username.split('-')[0] ?? '';
   const record = directory.find(customerName);
   const given = Buffer.from(hashApiKey(password), 'hex');
@@ -61,10 +63,7 @@ export function authenticate(
  * changed key takes effect within `ttlMs`, as with the customer store's own cache.
  */
 export class VerifiedCredentials {
-  private readonly entries = new Map<
-    string,
-    { principal: { customer: Customer; params: UsernameParams }; at: number }
-  >();
+  private readonly entries = new Map<string, { principal: Principal; at: number }>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
 
@@ -73,24 +72,16 @@ export class VerifiedCredentials {
     this.maxEntries = maxEntries;
   }
 
-  get(
-    username: string,
-    password: string,
-    now = Date.now(),
-  ): { customer: Customer; params: UsernameParams } | undefined {
-    const entry = this.entries.get(`${username}\0${password}`);
+  get(username: string, password: string, now = Date.now()): Principal | undefined {
+    const key = `${username}\0${password}`;
+    const entry = this.entries.get(key);
     if (entry == null) return undefined;
     if (now - entry.at < this.ttlMs) return entry.principal;
-    this.entries.delete(`${username}\0${password}`);
+    this.entries.delete(key);
     return undefined;
   }
 
-  remember(
-    username: string,
-    password: string,
-    principal: { customer: Customer; params: UsernameParams },
-    now = Date.now(),
-  ): void {
+  remember(username: string, password: string, principal: Principal, now = Date.now()): void {
     if (this.entries.size >= this.maxEntries) this.entries.clear();
     this.entries.set(`${username}\0${password}`, { principal, at: now });
   }

@@ -3,22 +3,17 @@ import { type ByteBudget, LiveCounter, type LiveCounts, MeadowError, type Target
 import type { Logger } from 'pino';
 import type { Connector } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
-import { AuthThrottle, authenticate, type Customer, VerifiedCredentials } from './customers.ts';
+import { AuthThrottle, authenticate, type Customer, type Principal, VerifiedCredentials } from './customers.ts';
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import type { UsernameParams } from './username.ts';
+
+export type { Principal } from './customers.ts';
 
 export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
 
 export interface Credentials {
   username: string;
   password: string;
-}
-
-/** A customer whose credentials were checked, and the parameters their username carried. */
-export interface Principal {
-  customer: Customer;
-  params: UsernameParams;
 }
 
 /**

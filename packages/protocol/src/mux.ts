@@ -274,7 +274,12 @@ export class TunnelMux {
         tunnel.onRemoteFin();
         return;
       case FrameType.RST:
-        tunnel.onRemoteReset();
+        if (this.unanswered.has(tunnel) || this.pendingOpens.get(tunnelId)?.tunnel === tunnel) {
+          // Still opening: nobody listens for 'error' on it yet (an 'error' event would take the
+          // process down); its owner sees 'close' (accepting side) or a rejected open() (opener).
+          tunnel.markClosedByPeer();
+          tunnel.destroy();
+        } else tunnel.onRemoteReset();
         return;
       case FrameType.OK:
       case FrameType.ERR:

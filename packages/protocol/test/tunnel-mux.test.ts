@@ -167,6 +167,35 @@ describe('TunnelMux', () => {
     expect(pair.opener.activeTunnels).toBe(0);
   });
 
+  it('closes a tunnel the opener resets before it was answered, without an unhandled error event', async () => {
+    // Regression: a crawler that went away while its relay was still connecting made the gateway
+    // reset the tunnel, and the relay's tunnel, not yet bridged, emitted 'error' to no listener:
+    // the relay exited (seen in CI, test/gateway-integrity.test.ts).
+    const unhandled: unknown[] = [];
+    const onUncaught = (err: unknown): void => void unhandled.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      let accepting: Tunnel | undefined;
+      const pair = await muxPair({
+        onOpen: (request) => {
+          accepting = request.tunnel; // never answers
+        },
+      });
+      cleanups.push(pair.close);
+      const abort = new AbortController();
+      const opening = pair.opener.open({ host: '127.0.0.1', port: 9 }, { signal: abort.signal });
+      await waitFor(() => accepting != null);
+      abort.abort(new MeadowError('MEADOW_ERR_INTERNAL', 'client went away'));
+      await expect(opening).rejects.toMatchObject({ code: 'MEADOW_ERR_INTERNAL' });
+      await waitFor(() => accepting?.closed === true);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect(pair.acceptor.activeTunnels).toBe(0);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
   it('rejects an open still in flight when the link drops, without an unhandled error event', async () => {
     // Regression: a relay killed under load crashed the gateway through the opening tunnel's 'error'.
     const unhandled: unknown[] = [];

@@ -7,6 +7,8 @@
  *   git worktree add /tmp/meadow-base <rev> && (cd /tmp/meadow-base && npx -y pnpm@12.4.2 install --offline)
  *   npx -y pnpm@12.4.2 loadtest:bulk-ab -- --base /tmp/meadow-base [--rounds 6 --mib 256 --path meadow-connect]
  *   npx -y pnpm@12.4.2 loadtest:crawler-ab -- --base /tmp/meadow-base [--rounds 8 --seconds 5 --concurrency 64]
+ *   npx -y pnpm@12.4.2 loadtest:bulk-ab -- --base-flags=--max-semi-space-size=32   (this tree against itself
+ *     with other Node flags for the base network's gateway and relay; flags separated by spaces)
  *
  * bulk: one download of `--mib` per run; MB/s, CPU-ms and write system calls per MB.
  * crawler: a new tunnel per 1 KiB GET at `--concurrency` for `--seconds` per run; tunnels/s, CPU
@@ -29,6 +31,7 @@ const { values } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'bulk' },
     base: { type: 'string' },
+    'base-flags': { type: 'string' },
     rounds: { type: 'string' },
     mib: { type: 'string', default: '256' },
     seconds: { type: 'string', default: '5' },
@@ -36,21 +39,31 @@ const { values } = parseArgs({
     path: { type: 'string', default: 'meadow-connect' },
   },
 });
-if (values.base == null) throw new Error('--base <path of another checkout, installed> is required');
+if (values.base == null && values['base-flags'] == null)
+  throw new Error('--base <path of another checkout, installed> or --base-flags <Node flags> is required');
 if (values.scenario !== 'bulk' && values.scenario !== 'crawler') throw new Error('--scenario must be bulk or crawler');
 const CRAWLER = values.scenario === 'crawler';
 const ROUNDS = Number(values.rounds ?? (CRAWLER ? 8 : 6));
 const BYTES = Number(values.mib) * 1024 * 1024;
 const unit = CRAWLER ? 'tunnel' : 'MB';
-const baseCli = (await import(pathToFileURL(resolve(values.base, 'packages/cli/src/index.ts')).href)) as {
-  startLocalNetwork: typeof startLocalNetwork;
-};
+const baseCli =
+  values.base == null
+    ? { startLocalNetwork }
+    : ((await import(pathToFileURL(resolve(values.base, 'packages/cli/src/index.ts')).href)) as {
+        startLocalNetwork: typeof startLocalNetwork;
+      });
+const baseFlags = values['base-flags']?.split(/\s+/).filter((f) => f !== '') ?? [];
 
 const dirs = [await mkdtemp(join(tmpdir(), 'meadow-ab-')), await mkdtemp(join(tmpdir(), 'meadow-ab-'))];
 const nets: Record<string, LocalNetwork> = {};
 try {
   nets.this = await startLocalNetwork({ dir: dirs[0] as string, relays: 1, countries: ['DE'] });
-  nets.base = await baseCli.startLocalNetwork({ dir: dirs[1] as string, relays: 1, countries: ['DE'] });
+  nets.base = await baseCli.startLocalNetwork({
+    dir: dirs[1] as string,
+    relays: 1,
+    countries: ['DE'],
+    ...(baseFlags.length > 0 ? { nodeFlags: baseFlags } : {}),
+  });
   for (const net of Object.values(nets)) await net.waitForRoutableRelays(1, 60_000);
   const figures: Record<string, { rate: number[]; cpu: number[]; writes: number[] }> = {};
   for (let round = 0; round < ROUNDS; round++) {

@@ -7,10 +7,26 @@
  * after a few minutes of crawler load, against ~175 MiB with this bound, at the same throughput
  * (docs/reliability.md, "Soak").
  *
+ * `--heap-growing-percent=300`: after each major GC the old generation may grow to 4 × what
+ * survived before the next one, the most V8 allows itself on a busy process of this size. V8
+ * otherwise shrinks that headroom after a memory-reducing GC (its memory reducer, seconds after
+ * traffic stops, and `IdleTrim` below) to ~16 MiB over the ~25 MiB a relay keeps live, and it
+ * counts the socket and cipher buffers allocated since the last full GC against that headroom: the
+ * next bulk transfer then ran 14–35 full GCs per 256 MB–1 GiB in the relay or the gateway, at twice
+ * the CPU per MB (100–150 MB/s instead of 200–290), until gigabytes later the headroom had grown
+ * back, or never. With it: no full GC during a transfer after an idle spell; resident memory of an
+ * idle relay (after the trim), under crawler load and with 10 000 idle tunnels as before
+ * (docs/performance.md, "Bulk after an idle spell"). 100 (2 ×) still let the gateway collect 21–36
+ * times per GiB, 50 changed nothing.
+ *
  * `--expose-gc`: an idle relay asks for one major GC once it has carried nothing for a while
  * (`IdleTrim` in @meadow/relay), which hands start-up's garbage back: 135 → 116 MiB resident.
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--expose-gc'];
+export const SERVICE_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=8',
+  '--heap-growing-percent=300',
+  '--expose-gc',
+];
 
 /** The service flags missing from this process's own flags and NODE_OPTIONS. */
 export function missingServiceFlags(

@@ -37,7 +37,7 @@ export function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<
     if (missing.length > 0) {
       log.warn(
         { missing },
-        `node started without ${missing.join(' ')}: resident memory grows under load and is not handed back when idle; start services with \`node ${SERVICE_NODE_FLAGS.join(' ')} …/bin.js\` (pnpm meadow and the systemd unit do)`,
+        `node started without ${missing.join(' ')}: resident memory grows under load and is not handed back when idle, and bulk transfers after an idle spell run at half speed; start services with \`node ${SERVICE_NODE_FLAGS.join(' ')} …/bin.js\` (pnpm meadow and the systemd unit do)`,
       );
     }
     // Leak checks (loadtest/soak.ts) send SIGUSR2 before they measure, so live memory is compared,

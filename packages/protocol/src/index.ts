@@ -11,7 +11,7 @@
  * await bridge(clientSocket, tunnel)
  * ```
  */
-export { type BridgeResult, bridge } from './bridge.ts';
+export { type BridgeOptions, type BridgeResult, type ByteGate, bridge } from './bridge.ts';
 export { Deadline } from './deadline.ts';
 export {
   ERROR_CODES,

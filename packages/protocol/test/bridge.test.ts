@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
-import { Transform } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BridgeResult, bridge, type OpenRequest } from '../src/index.ts';
+import { type BridgeResult, type ByteGate, bridge, type OpenRequest } from '../src/index.ts';
 import { closeServer, muxPair, tcpServer } from './helpers.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -23,7 +22,7 @@ async function listen(onSocket: (socket: Socket) => void): Promise<number> {
  * A relay in miniature: every OPEN connects to its target and is bridged through the given gates.
  * `bridged` resolves with the target-side socket and the bridge's result.
  */
-function gatedAcceptor(gates: { toTarget?: Transform; fromTarget?: Transform }) {
+function gatedAcceptor(gates: { toTarget?: ByteGate; fromTarget?: ByteGate }) {
   let done: (value: { target: Socket; result: Promise<BridgeResult> }) => void = () => {};
   const bridged = new Promise<{ target: Socket; result: Promise<BridgeResult> }>((resolve) => {
     done = resolve;
@@ -100,14 +99,14 @@ describe('bridge', () => {
   it('stops the flow where a gate says, never past the bytes it let through, with a reset', async () => {
     const cut = new Error('cap reached');
     let allowance = 10_000;
-    const gate = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
+    const gate: ByteGate = {
+      admit(chunk, forward) {
         const n = Math.min(allowance, chunk.byteLength);
         allowance -= n;
-        if (n > 0) this.push(chunk.subarray(0, n));
-        callback(n < chunk.byteLength ? cut : null);
+        if (n > 0) forward(chunk.subarray(0, n));
+        return n < chunk.byteLength ? cut : undefined;
       },
-    });
+    };
     const port = await listen((socket) => socket.end(randomBytes(200_000)));
     const acceptor = gatedAcceptor({ fromTarget: gate });
     const pair = await muxPair({ onOpen: acceptor.onOpen });
@@ -142,18 +141,17 @@ describe('bridge', () => {
       });
     });
     let held = 0;
-    const slowGate = (): Transform =>
-      new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          held++;
-          setTimeout(() => {
-            const half = chunk.byteLength >>> 1;
-            this.push(chunk.subarray(0, half));
-            setImmediate(() => callback(null, chunk.subarray(half)));
-          }, 1);
-        },
-      });
-    const acceptor = gatedAcceptor({ toTarget: slowGate(), fromTarget: slowGate() });
+    const slow: ByteGate = {
+      async admit(chunk, forward) {
+        held++;
+        await new Promise((r) => setTimeout(r, 1));
+        const half = chunk.byteLength >>> 1;
+        forward(chunk.subarray(0, half));
+        await new Promise((r) => setImmediate(r));
+        forward(chunk.subarray(half));
+      },
+    };
+    const acceptor = gatedAcceptor({ toTarget: slow, fromTarget: slow });
     const pair = await muxPair({ onOpen: acceptor.onOpen });
     cleanups.push(pair.close);
     const { client, result } = await clientThrough(pair.opener, port);
@@ -174,11 +172,7 @@ describe('bridge', () => {
 
   it('adds no listener per chunk, held or not', async () => {
     const port = await listen((socket) => socket.end(randomBytes(4 * 1024 * 1024)));
-    const gate = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        void Promise.resolve().then(() => callback(null, chunk));
-      },
-    });
+    const gate: ByteGate = { admit: (chunk, forward) => Promise.resolve().then(() => forward(chunk)) };
     const acceptor = gatedAcceptor({ fromTarget: gate });
     const pair = await muxPair({ onOpen: acceptor.onOpen });
     cleanups.push(pair.close);

@@ -130,28 +130,25 @@ describe('HouseholdControls', () => {
 
   it('applies a new rate limit to tunnels already open, and keeps counting waits', async () => {
     const controls = new HouseholdControls({ timeZone: 'UTC', schedule: [] }, new MeterStore(join(dir, 'rate.db')));
-    const stream = controls.meter('from_target');
+    const meter = controls.meter('from_target');
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.write(Buffer.alloc(100_000));
-    await new Promise((r) => setImmediate(r));
-    expect(chunks.length).toBe(1); // unlimited: passes at once
+    const forward = (c: Buffer): void => void chunks.push(c);
+    expect(meter.admit(Buffer.alloc(100_000), forward)).toBeUndefined(); // unlimited: passes at once
+    expect(chunks.length).toBe(1);
     controls.reconfigure({
       timeZone: 'UTC',
       schedule: [],
       rate: { toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 100_000, burstBytes: 16_384 },
     });
     const started = performance.now();
-    stream.write(Buffer.alloc(48_000));
-    await new Promise<void>((resolve) => {
-      stream.on('data', () => {
-        if (chunks.reduce((n, c) => n + c.byteLength, 0) === 148_000) resolve();
-      });
-    });
+    const held = meter.admit(Buffer.alloc(48_000), forward);
+    expect(held).toBeInstanceOf(Promise);
+    await held;
+    expect(chunks.reduce((n, c) => n + c.byteLength, 0)).toBe(148_000);
+    expect(meter.bytes).toBe(148_000);
     // 48 kB beyond a 16 kB burst at 100 kB/s cannot take much less than 0.3 s.
     expect(performance.now() - started).toBeGreaterThan(250);
     expect(controls.rateLimitWaits().waits).toBeGreaterThan(0);
-    stream.destroy();
   });
 
   it('keeps a pause across restarts, and pause wins over everything', () => {

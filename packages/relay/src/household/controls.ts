@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Transform, type TransformCallback } from 'node:stream';
 import type { RelayState } from '@meadow/discovery';
-import { MeadowError } from '@meadow/protocol';
+import { type ByteGate, MeadowError } from '@meadow/protocol';
 import type { MeterStore, Usage } from './meter-store.ts';
 import { type PeriodStart, periodAt, type ScheduleWindow, startOfDay, withinSchedule } from './periods.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -170,8 +169,8 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
   }
 
   /** A transform that meters, rate-limits and caps one direction of one tunnel. */
-  meter(direction: Direction): MeteredStream {
-    return new MeteredStream(this, direction);
+  meter(direction: Direction): TunnelMeter {
+    return new TunnelMeter(this, direction);
   }
 
   /** @internal Books bytes about to pass; returns how many may (fewer when the cap is reached). */
@@ -221,42 +220,38 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
 }
 
 /** Counts, rate-limits and caps one direction of one tunnel; the relay's only byte counter. */
-export class MeteredStream extends Transform {
+export class TunnelMeter implements ByteGate {
   bytes = 0;
   private readonly controls: HouseholdControls;
   private readonly direction: Direction;
 
   constructor(controls: HouseholdControls, direction: Direction) {
-    super();
     this.controls = controls;
     this.direction = direction;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  admit(chunk: Buffer, forward: (part: Buffer) => void): Error | Promise<void> | undefined {
     // Looked up per chunk, so a rate changed on the dashboard applies to tunnels already open.
     const bucket = this.controls.bucket(this.direction);
-    if (bucket == null) {
-      callback(this.pass(chunk));
-      return;
-    }
-    this.throttled(chunk, bucket).then(() => callback(), callback);
+    if (bucket == null) return this.pass(chunk, forward);
+    return this.throttled(chunk, bucket, forward);
   }
 
-  private async throttled(chunk: Buffer, bucket: TokenBucket): Promise<void> {
+  private async throttled(chunk: Buffer, bucket: TokenBucket, forward: (part: Buffer) => void): Promise<void> {
     const piece = Math.min(MAX_PIECE_BYTES, bucket.burstBytes);
     for (let offset = 0; offset < chunk.byteLength; offset += piece) {
       const part = chunk.subarray(offset, offset + piece);
       await bucket.take(part.byteLength);
-      const err = this.pass(part);
+      const err = this.pass(part, forward);
       if (err != null) throw err;
     }
   }
 
-  private pass(chunk: Buffer): Error | undefined {
+  private pass(chunk: Buffer, forward: (part: Buffer) => void): Error | undefined {
     const allowed = this.controls.consume(this.direction, chunk.byteLength);
     if (allowed > 0) {
       this.bytes += allowed;
-      this.push(allowed === chunk.byteLength ? chunk : chunk.subarray(0, allowed));
+      forward(allowed === chunk.byteLength ? chunk : chunk.subarray(0, allowed));
     }
     return allowed < chunk.byteLength ? this.controls.notServing() : undefined;
   }

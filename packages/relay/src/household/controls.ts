@@ -168,7 +168,7 @@ export class HouseholdControls extends EventEmitter<{ state: [StateInfo] }> {
     return this.info.state === 'serving' ? undefined : this.notServing();
   }
 
-  /** A transform that meters, rate-limits and caps one direction of one tunnel. */
+  /** A gate (for `bridge`) that meters, rate-limits and caps one direction of one tunnel. */
   meter(direction: Direction): TunnelMeter {
     return new TunnelMeter(this, direction);
   }

@@ -98,7 +98,8 @@ async function main(): Promise<void> {
       say('  bulk warm-up done');
     }
 
-    const scenarios: Array<{ name: string; run: (p: Path) => Promise<RunWindow> }> = [];
+    // Bulk runs also say how many bytes arrived.
+    const scenarios: Array<{ name: string; run: (p: Path) => Promise<RunWindow & { received?: number }> }> = [];
     if (ONLY.has('bulk'))
       scenarios.push({
         name: 'bulk',
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
           await sleep(GAP_MS);
           const window = await scenario.run(path);
           runs.push({ ...window, scenario: scenario.name, path: path.name, round });
-          if ('received' in window && typeof window.received === 'number' && window.received < BULK_BYTES) {
+          if (window.received != null && window.received < BULK_BYTES) {
             shortTransfers.push(`${path.name} in round ${round}: ${window.received} of ${BULK_BYTES} bytes`);
             say(`  bulk round ${round}: ${path.name} delivered only ${window.received} of ${BULK_BYTES} bytes`);
           }

@@ -107,13 +107,14 @@ function summarize(head: ProfileNode): { total: number; bySite: Map<string, numb
 
 const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-alloc-'));
 const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'], nodeFlags: ['--inspect=127.0.0.1:0'] });
+const inspectors: Array<Awaited<ReturnType<typeof inspectorOf>>> = [];
 try {
   await net.waitForRoutableRelays(1, 60_000);
   const path = meadowPaths(net).find((p) => p.name === values.path);
   if (path == null) throw new Error(`no path ${values.path}`);
   const processes = { gateway: net.gateway.service, relay: net.relays[0]?.service as ChildService };
   await crawlFor(path, net.origin.host, 3_000, 64); // warm-up: JIT, pools, the link
-  const inspectors = await Promise.all(Object.values(processes).map(inspectorOf));
+  for (const service of Object.values(processes)) inspectors.push(await inspectorOf(service));
   for (const inspector of inspectors) {
     await inspector.call('HeapProfiler.enable');
     await inspector.call('HeapProfiler.startSampling', {
@@ -133,7 +134,6 @@ try {
   for (const [i, name] of Object.keys(processes).entries()) {
     const inspector = inspectors[i] as Awaited<ReturnType<typeof inspectorOf>>;
     const { profile } = (await inspector.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
-    inspector.close();
     const { total, bySite, byModule } = summarize(profile.head);
     const perTunnel = (bytes: number): string => (bytes / ok).toFixed(0);
     const top = (map: Map<string, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n);
@@ -148,6 +148,7 @@ try {
   await writeFile(new URL('results/tunnel-alloc.md', import.meta.url), `${lines.join('\n')}\n`);
   process.stdout.write('report: loadtest/results/tunnel-alloc.md\n');
 } finally {
+  for (const inspector of inspectors) inspector.close();
   await net.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { bridge, Deadline, type Tunnel } from '@meadow/protocol';
+import type { Principal } from './customers.ts';
 import { asMeadowError } from './proxy-errors.ts';
 import {
   HandshakeReader,
@@ -11,7 +12,7 @@ import {
   sendSocksReply,
   socksReplyFor,
 } from './socks5.ts';
-import type { Principal, TunnelService } from './tunnel-service.ts';
+import type { TunnelService } from './tunnel-service.ts';
 
 export interface SocksServerInit {
   handshakeTimeoutMs: number;

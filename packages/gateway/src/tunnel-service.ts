@@ -7,8 +7,6 @@ import { AuthThrottle, authenticate, type Customer, type Principal, VerifiedCred
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
-export type { Principal } from './customers.ts';
-
 export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
 
 export interface Credentials {

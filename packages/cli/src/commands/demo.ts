@@ -85,19 +85,21 @@ export async function demoCommand(args: { relays?: number; keep?: boolean }): Pr
     const usage = (await (await fetch(`${network.gateway.adminUrl}/usage`)).json()) as {
       relays: Record<string, { tunnels: number; bytesToTarget: number; bytesFromTarget: number }>;
     };
+    const metered = new Map<string, number>();
     for (const [i, relay] of network.relays.entries()) {
       const status = (await (await fetch(`${relay.statusUrl}/status`)).json()) as {
         meter: { total: { tunnels: number; bytesToTarget: number; bytesFromTarget: number } };
       };
       const own = status.meter.total;
       const gw = usage.relays[relay.peerId] ?? { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
+      metered.set(relay.peerId, gw.bytesToTarget + gw.bytesFromTarget);
       say(
         `  relay ${i + 1} (${relay.egressAddress}): ${own.tunnels}/${gw.tunnels} tunnels, ` +
           `${own.bytesToTarget}/${gw.bytesToTarget} bytes up, ${own.bytesFromTarget}/${gw.bytesFromTarget} bytes down`,
       );
     }
-    step = 'waiting for the ledger epoch to close';
-    await showLedger(network, dir, say);
+    step = 'waiting for epochs to settle the crawl';
+    await showLedger(network, dir, metered, say);
 
     step = 'stopping';
     say(`\n  [${elapsed()}] stopping every process`);

@@ -446,11 +446,14 @@ export class Relay {
       this.quality.record({ ok: true, latencyMs: performance.now() - connectStarted });
       connected = true;
       socket.setTimeout(this.init.idleTimeoutMs, () => socket.destroy(new Error('idle timeout')));
+      // The bound address a SOCKS5 client sees: the configured egress address or nothing. The
+      // socket's own local address would be the household's LAN address behind NAT, and asking the
+      // kernel for it (getsockname) cost 3% of a relay's CPU under crawler load.
       request.accept({
         remoteAddress: answered.address,
         remotePort: answered.port,
-        localAddress: socket.localAddress ?? '',
-        localPort: socket.localPort ?? 0,
+        localAddress: this.init.egressAddress ?? '',
+        localPort: 0,
       });
       this.metrics.tunnels.inc({ result: 'ok' });
       this.controls.countTunnel();

@@ -6,18 +6,42 @@ const repoFile = (path: string): string => readFileSync(new URL(`../../../${path
 
 describe('missingServiceFlags', () => {
   it('finds the service flags on the command line or in NODE_OPTIONS, in either spelling', () => {
-    const all = ['--max-semi-space-size=8', '--heap-growing-percent=300', '--expose-gc'];
+    const all = [
+      '--max-semi-space-size=8',
+      '--heap-growing-percent=300',
+      '--external-memory-accounted-in-global-limit',
+      '--expose-gc',
+    ];
     expect(missingServiceFlags([], '')).toEqual(all);
     expect(missingServiceFlags(all, '')).toEqual([]);
-    expect(missingServiceFlags([], '--expose-gc --max-semi-space-size=4 --heap-growing-percent=150')).toEqual([]);
-    expect(missingServiceFlags(['--max_semi_space_size=16', '--expose_gc', '--heap_growing_percent=300'], '')).toEqual(
-      [],
-    );
+    expect(
+      missingServiceFlags(
+        [],
+        '--expose-gc --max-semi-space-size=4 --heap-growing-percent=150 --external-memory-accounted-in-global-limit',
+      ),
+    ).toEqual([]);
+    expect(
+      missingServiceFlags(
+        [
+          '--max_semi_space_size=16',
+          '--expose_gc',
+          '--heap_growing_percent=300',
+          '--external_memory_accounted_in_global_limit',
+        ],
+        '',
+      ),
+    ).toEqual([]);
     expect(missingServiceFlags(['--max-old-space-size=512'], '--expose-gc')).toEqual([
       '--max-semi-space-size=8',
       '--heap-growing-percent=300',
+      '--external-memory-accounted-in-global-limit',
     ]);
-    expect(missingServiceFlags(['--max-semi-space-size=8', '--heap-growing-percent=300'], '')).toEqual(['--expose-gc']);
+    expect(
+      missingServiceFlags(
+        ['--max-semi-space-size=8', '--heap-growing-percent=300', '--no-external-memory-accounted-in-global-limit'],
+        '',
+      ),
+    ).toEqual(['--external-memory-accounted-in-global-limit', '--expose-gc']);
   });
 });
 

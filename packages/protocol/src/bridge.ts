@@ -10,12 +10,13 @@ export interface BridgeResult {
 /**
  * Sees every chunk on its way through one direction of a bridge: counts it, may hold it back (a
  * rate limit) or stop the flow (a cap). `forward` passes bytes on; the gate may call it for all of
- * the chunk, for part of it, or for the chunk in pieces over time.
+ * the chunk, for part of it, or for the chunk in pieces over time, asking `open` before each later
+ * piece (a bridge torn down meanwhile takes nothing more, so nothing more is counted).
  * Returns nothing when it is done with the chunk, an error when the flow must stop after what it
  * forwarded, or a promise that settles when it is done with the chunk (rejecting to stop the flow).
  */
 export interface ByteGate {
-  admit(chunk: Buffer, forward: (part: Buffer) => void): Error | Promise<void> | undefined;
+  admit(chunk: Buffer, forward: (part: Buffer) => void, open: () => boolean): Error | Promise<void> | undefined;
 }
 
 /**
@@ -94,6 +95,7 @@ function pump(
     corked = false;
     corkable?.uncork();
   };
+  const open = (): boolean => !to.destroyed;
   const forward = (part: Buffer): void => {
     if (corkable != null && !corked) {
       corked = true;
@@ -128,7 +130,7 @@ function pump(
       afterChunk();
       return;
     }
-    const outcome = gate.admit(chunk, forward);
+    const outcome = gate.admit(chunk, forward, open);
     if (outcome == null) afterChunk();
     else if (outcome instanceof Error) fail(outcome);
     else {

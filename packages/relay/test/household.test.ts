@@ -151,6 +151,28 @@ describe('HouseholdControls', () => {
     expect(controls.rateLimitWaits().waits).toBeGreaterThan(0);
   });
 
+  it('stops counting a held chunk once its tunnel is torn down', async () => {
+    const controls = new HouseholdControls(
+      {
+        timeZone: 'UTC',
+        schedule: [],
+        rate: { toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 100_000, burstBytes: 16_384 },
+      },
+      new MeterStore(join(dir, 'teardown.db')),
+    );
+    const meter = controls.meter('from_target');
+    let open = true;
+    const forwarded: Buffer[] = [];
+    const forward = (c: Buffer): void => {
+      forwarded.push(c);
+      open = false; // the bridge is torn down right after the first piece went out
+    };
+    await meter.admit(Buffer.alloc(64_000), forward, () => open);
+    expect(forwarded.map((c) => c.byteLength)).toEqual([16_384]);
+    expect(meter.bytes).toBe(16_384);
+    expect(controls.usage().today.bytesFromTarget).toBe(16_384);
+  });
+
   it('keeps a pause across restarts, and pause wins over everything', () => {
     const path = join(dir, 'pause.db');
     const init = { timeZone: 'UTC', schedule: [{ days: [0], fromMinute: 0, toMinute: 1 }] };

@@ -230,18 +230,31 @@ export class TunnelMeter implements ByteGate {
     this.direction = direction;
   }
 
-  admit(chunk: Buffer, forward: (part: Buffer) => void): Error | Promise<void> | undefined {
+  admit(
+    chunk: Buffer,
+    forward: (part: Buffer) => void,
+    open: () => boolean = () => true,
+  ): Error | Promise<void> | undefined {
     // Looked up per chunk, so a rate changed on the dashboard applies to tunnels already open.
     const bucket = this.controls.bucket(this.direction);
     if (bucket == null) return this.pass(chunk, forward);
-    return this.throttled(chunk, bucket, forward);
+    return this.throttled(chunk, bucket, forward, open);
   }
 
-  private async throttled(chunk: Buffer, bucket: TokenBucket, forward: (part: Buffer) => void): Promise<void> {
+  private async throttled(
+    chunk: Buffer,
+    bucket: TokenBucket,
+    forward: (part: Buffer) => void,
+    open: () => boolean,
+  ): Promise<void> {
     const piece = Math.min(MAX_PIECE_BYTES, bucket.burstBytes);
     for (let offset = 0; offset < chunk.byteLength; offset += piece) {
+      // A tunnel torn down while it waited takes no more tokens from the household's rate and
+      // books no more bytes against its cap.
+      if (!open()) return;
       const part = chunk.subarray(offset, offset + piece);
       await bucket.take(part.byteLength);
+      if (!open()) return;
       const err = this.pass(part, forward);
       if (err != null) throw err;
     }

@@ -16,7 +16,7 @@ import { startLoadgenMetrics } from './lib/loadgen-metrics.ts';
 import { idleTunnels, mixed } from './lib/meadow-scenarios.ts';
 import { meadowPaths, type Path, startBaselines } from './lib/paths.ts';
 import { type PrometheusServer, startPrometheus } from './lib/prometheus.ts';
-import { bulk, crawler, keepAlive, type RunWindow } from './lib/scenarios.ts';
+import { bulk, CRAWLER_WARMUP, crawler, keepAlive, type RunWindow, warmUpCrawler } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -34,6 +34,7 @@ const SECONDS = Number(values.seconds ?? (QUICK ? 4 : 8));
 const BULK_BYTES = QUICK ? 256 * 1024 * 1024 : 1024 * 1024 * 1024;
 const BULK_WARMUP_BYTES = QUICK ? 64 * 1024 * 1024 : 512 * 1024 * 1024;
 const IDLE_TUNNELS = QUICK ? 2_000 : 10_000;
+const CRAWLER_WARMUP_RUN = QUICK ? { tunnels: 2_000, ms: 3_000 } : CRAWLER_WARMUP;
 const ONLY = new Set((values.only ?? 'bulk,keepalive,crawler,idle,mixed').split(','));
 const OUT = values.out ?? join(import.meta.dirname, 'results');
 const GAP_MS = 1_500;
@@ -99,7 +100,12 @@ async function main(): Promise<void> {
     }
 
     // Bulk runs also say how many bytes arrived.
-    const scenarios: Array<{ name: string; run: (p: Path) => Promise<RunWindow & { received?: number }> }> = [];
+    const scenarios: Array<{
+      name: string;
+      /** Unmeasured load on every path before the scenario's first round. */
+      warmUp?: (p: Path) => Promise<unknown>;
+      run: (p: Path) => Promise<RunWindow & { received?: number }>;
+    }> = [];
     if (ONLY.has('bulk'))
       scenarios.push({
         name: 'bulk',
@@ -120,6 +126,7 @@ async function main(): Promise<void> {
     if (ONLY.has('crawler'))
       scenarios.push({
         name: 'crawler-c64',
+        warmUp: (p) => warmUpCrawler(p, (net as LocalNetwork).origin.host, 64, CRAWLER_WARMUP_RUN),
         run: (p) =>
           crawler(p, net as LocalNetwork, metrics, {
             concurrency: 64,
@@ -129,6 +136,10 @@ async function main(): Promise<void> {
       });
     const shortTransfers: string[] = [];
     for (const scenario of scenarios) {
+      if (scenario.warmUp != null) {
+        for (const path of paths) await scenario.warmUp(path);
+        say(`  ${scenario.name} warm-up done`);
+      }
       for (let round = 1; round <= ROUNDS; round++) {
         // A B A B …: every path once per round, the order rotated so no path always runs first.
         const order = paths.map((_, i) => paths[(i + round - 1) % paths.length] as Path);

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { type ChildService, startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
 import { meadowPaths } from './lib/paths.ts';
-import { crawlFor } from './lib/scenarios.ts';
+import { crawlFor, warmUpCrawler } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -113,7 +113,7 @@ try {
   const path = meadowPaths(net).find((p) => p.name === values.path);
   if (path == null) throw new Error(`no path ${values.path}`);
   const processes = { gateway: net.gateway.service, relay: net.relays[0]?.service as ChildService };
-  await crawlFor(path, net.origin.host, 3_000, 64); // warm-up: JIT, pools, the link
+  await warmUpCrawler(path, net.origin.host);
   for (const service of Object.values(processes)) inspectors.push(await inspectorOf(service));
   for (const inspector of inspectors) {
     await inspector.call('HeapProfiler.enable');

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { scriptArgs } from './lib/args.ts';
 import { startCostPaths } from './lib/paths.ts';
 import { mediansByPath, totalUsage, usageOf } from './lib/proc-usage.ts';
-import { crawlFor } from './lib/scenarios.ts';
+import { crawlFor, warmUpCrawler } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -37,7 +37,7 @@ const log = (text: string): void => void process.stdout.write(`${new Date().toIS
 const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-cost-'));
 const { net, paths, pidsOf, stop } = await startCostPaths(dir);
 try {
-  for (const path of paths) await crawlFor(path, net.origin.host, 2_000, CONCURRENCY); // warm-up: JIT, pools, connections
+  for (const path of paths) await warmUpCrawler(path, net.origin.host, CONCURRENCY);
 
   const originPid = net.origin.service.process.pid as number;
   const rows = new Map<

@@ -69,8 +69,9 @@ try {
   if (CRAWLER) {
     for (const [name, net] of Object.entries(nets)) {
       const path = meadowPaths(net).find((p) => p.name === values.path);
-      if (path != null) await warmUpCrawler(path, net.origin.host, Number(values.concurrency));
-      process.stdout.write(`${name}: crawler warm-up done\n`);
+      if (path == null) throw new Error(`no path ${values.path}`);
+      const { ok, failed } = await warmUpCrawler(path, net.origin.host, Number(values.concurrency));
+      process.stdout.write(`${name}: crawler warm-up done, ${ok} tunnels (${failed} failed)\n`);
     }
   }
   const figures: Record<string, { rate: number[]; cpu: number[]; writes: number[] }> = {};

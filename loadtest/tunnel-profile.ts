@@ -37,7 +37,8 @@ const { values } = parseArgs({
     top: { type: 'string', default: '30' },
   },
 });
-const HZ = 999;
+/** One sample per this much CPU time in a thread (perf's cpu-clock period): each sample is 0.5 ms. */
+const PERIOD_NS = 500_000;
 
 function run(command: string, args: string[], stdout?: (chunk: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -97,7 +98,7 @@ function kindOf(frames: string[]): string {
   return 'Node and libuv native code';
 }
 
-/** What one of V8's helper threads was doing. */
+/** What a helper thread (V8's GC and compiler workers, libuv's pool) was doing. */
 function helperKindOf(frames: string[]): string {
   const all = frames.join(' ');
   if (/Scaveng/.test(all)) return 'young-generation GC';
@@ -141,17 +142,21 @@ try {
   await warmUpCrawler(path, net.origin.host);
   const data = join(dir, 'perf.data');
   const pids = Object.values(processes).join(',');
-  const recording = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-g', '-o', data, '-p', pids], {
-    stdio: 'inherit',
-  });
+  const recording = spawn(
+    'perf',
+    ['record', '-q', '-e', 'cpu-clock', '-c', String(PERIOD_NS), '-g', '-o', data, '-p', pids],
+    { stdio: 'inherit' },
+  );
   await new Promise((r) => setTimeout(r, 300));
+  if (recording.exitCode != null)
+    throw new Error(`perf record exited with ${recording.exitCode} (as root, or with kernel.perf_event_paranoid ≤ 1)`);
   const { ok, failed } = await crawlFor(path, net.origin.host, Number(values.seconds) * 1000, 64);
   recording.kill('SIGINT');
   await new Promise((r) => recording.once('exit', r));
   const chunks: Buffer[] = [];
   await run('perf', ['script', '-i', data, '-F', 'tid,ip,sym'], (c) => chunks.push(c));
   const samples = parsePerfScript(Buffer.concat(chunks).toString('utf8'));
-  const perTunnel = (n: number): string => ((n / HZ / ok) * 1e6).toFixed(1);
+  const perTunnel = (n: number): string => ((n * PERIOD_NS) / 1000 / ok).toFixed(1);
 
   // A thread belongs to the process whose /proc/<pid>/task lists it; the main thread's id is the pid.
   const threadsOf = new Map<number, string>();
@@ -162,7 +167,7 @@ try {
     "# Where a new tunnel's CPU goes in the gateway and the relay (`loadtest:tunnel-profile`)",
     '',
     `\`npx -y pnpm@12.4.2 loadtest:tunnel-profile -- --seconds ${values.seconds} --path ${values.path}\`, ended ${new Date().toISOString()}:`,
-    `${ok} tunnels (${failed} failed) at c=64, one 1 KiB GET each, after the crawler warm-up; \`perf record -e cpu-clock -F ${HZ} -g\``,
+    `${ok} tunnels (${failed} failed) at c=64, one 1 KiB GET each, after the crawler warm-up; \`perf record -e cpu-clock -c ${PERIOD_NS} -g\``,
     'on both processes, every thread. Figures are CPU µs per completed tunnel (sampling and stack walking',
     'slow the processes somewhat, so compare shares, not totals, with `loadtest:tunnel-cost`).',
   ];
@@ -176,13 +181,16 @@ try {
       return [...m].sort((a, b) => b[1] - a[1]);
     };
     process.stdout.write(
-      `${name}: ${perTunnel(mine.length)} µs per tunnel (main thread ${perTunnel(main.length)}, V8 helper threads ${perTunnel(helpers.length)})\n`,
+      `${name}: ${perTunnel(mine.length)} µs per tunnel (main thread ${perTunnel(main.length)}, helper threads ${perTunnel(helpers.length)})\n`,
     );
     lines.push('', `## ${name}: ${perTunnel(mine.length)} µs per tunnel`, '');
-    lines.push(`Main thread ${perTunnel(main.length)} µs, V8's helper threads ${perTunnel(helpers.length)} µs.`, '');
+    lines.push(
+      `Main thread ${perTunnel(main.length)} µs; helper threads (V8's GC and compiler workers, libuv's pool) ${perTunnel(helpers.length)} µs.`,
+      '',
+    );
     lines.push('| main thread: what ran | µs per tunnel |', '|---|---|');
     for (const [kind, n] of count(main, (s) => kindOf(s.frames))) lines.push(`| ${kind} | ${perTunnel(n)} |`);
-    lines.push('', "| V8's helper threads | µs per tunnel |", '|---|---|');
+    lines.push('', '| helper threads | µs per tunnel |', '|---|---|');
     for (const [kind, n] of count(helpers, (s) => helperKindOf(s.frames))) lines.push(`| ${kind} | ${perTunnel(n)} |`);
     lines.push('', '| main thread: on behalf of (nearest JavaScript frame) | µs per tunnel |', '|---|---|');
     for (const [owner, n] of count(main, (s) => ownerOf(s.frames)).slice(0, Number(values.top)))

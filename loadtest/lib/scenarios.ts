@@ -187,9 +187,10 @@ export async function crawlFor(
  * the gateway's and the relay's tunnel set-up code for tens of thousands of tunnels: on-CPU
  * profiles (`perf`) of both under crawler load at c=64 found concurrent compilation at 11% of
  * their CPU between seconds 4 and 14, 0.5% between seconds 40 and 50; their CPU per tunnel was
- * 808 µs over tunnels 4 000–9 600 and 705 µs over tunnels 60 000–66 700 (docs/performance.md). A gateway in service is long past that; a benchmark that
- * measured it in its first seconds measured the compiler. The two-hop pass-through, a few lines
- * of code, settles within its first window, but gets the same warm-up.
+ * 808 µs over tunnels 4 000–9 600 and 705 µs over tunnels 60 000–66 700 (docs/performance.md).
+ * A gateway in service is long past that; a benchmark that measured it in its first seconds
+ * measured the compiler. The two-hop pass-through, a few lines of code, settles within its first
+ * few thousand connections, but gets the same warm-up.
  */
 export const CRAWLER_WARMUP = { tunnels: 40_000, ms: 30_000 };
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type LocalNetwork, SERVICE_NODE_FLAGS, startLocalNetwork } from '@meadow/cli';
+import { type LocalNetwork, SERVICE_ENV, SERVICE_NODE_FLAGS, startLocalNetwork } from '@meadow/cli';
 import { httpConnect, socksConnect } from '../../test/harness.ts';
 
 /**
@@ -24,12 +24,15 @@ export interface Baselines {
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
 /**
- * A baseline process, started with the Node flags Meadow's services run with: V8's heap sizing
- * moves bulk throughput by up to 2 × (docs/performance.md), so a baseline with other flags would
- * compare garbage-collector settings rather than code.
+ * A baseline process, started with the Node flags and environment Meadow's services run with: V8's
+ * heap sizing moves bulk throughput by up to 2 × (docs/performance.md), so a baseline with other
+ * flags would compare garbage-collector settings rather than code.
  */
 async function helper(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...SERVICE_ENV },
+  });
   const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
   for await (const line of lines) {
     const ready = JSON.parse(line) as Record<string, unknown>;

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { SERVICE_NODE_FLAGS } from './node-flags.ts';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from './node-flags.ts';
 
 export const BIN_PATH = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -29,6 +29,7 @@ export class ChildService {
     this.name = name;
     this.process = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(options.nodeFlags ?? []), BIN_PATH, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...SERVICE_ENV },
     });
     this.process.once('exit', (code, signal) => {
       this.exited = true;

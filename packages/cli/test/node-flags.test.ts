@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { missingServiceFlags, SERVICE_NODE_FLAGS } from '../src/node-flags.ts';
+import { ChildService } from '../src/child-service.ts';
+import { missingServiceFlags, SERVICE_ENV, SERVICE_NODE_FLAGS } from '../src/node-flags.ts';
 
 const repoFile = (path: string): string => readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8');
 
@@ -49,13 +50,28 @@ describe('every way a service is started passes the service flags', () => {
   // Node keeps compile-cache entries per V8 flag set: a start path with other flags would neither
   // get the memory behaviour the flags are for nor use the cache `pnpm install` warmed.
   const flags = SERVICE_NODE_FLAGS.join(' ');
+  // The environment has to be there before the process starts (glibc reads MALLOC_ARENA_MAX once).
+  const env = Object.entries(SERVICE_ENV).map(([name, value]) => `${name}=${value}`);
   it('bin.js, the pnpm scripts and the systemd unit', () => {
-    expect(repoFile('packages/cli/src/bin.js').split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
+    expect(repoFile('packages/cli/src/bin.js').split('\n')[0]).toBe(`#!/usr/bin/env -S ${env.join(' ')} node ${flags}`);
     const scripts = (JSON.parse(repoFile('package.json')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.demo).toBe(`node ${flags} packages/cli/src/bin.js demo`);
-    expect(scripts.meadow).toBe(`node ${flags} packages/cli/src/bin.js`);
-    expect(repoFile('config/meadow-relay.service')).toContain(
+    expect(scripts.demo).toBe(`${env.join(' ')} node ${flags} packages/cli/src/bin.js demo`);
+    expect(scripts.meadow).toBe(`${env.join(' ')} node ${flags} packages/cli/src/bin.js`);
+    const unit = repoFile('config/meadow-relay.service');
+    expect(unit).toContain(
       `ExecStart=/opt/meadow/node_modules/.bin/node ${flags} /opt/meadow/packages/cli/src/bin.js relay start`,
     );
+    for (const assignment of env) expect(unit).toContain(`\nEnvironment=${assignment}\n`);
+  });
+
+  it('the local network starts its processes with the service environment', async () => {
+    const origin = new ChildService('origin', ['origin', '--host', '127.0.0.1', '--port', '0']);
+    try {
+      await origin.ready;
+      const environ = readFileSync(`/proc/${origin.process.pid}/environ`, 'utf8').split('\0');
+      for (const assignment of env) expect(environ).toContain(assignment);
+    } finally {
+      await origin.stop();
+    }
   });
 });

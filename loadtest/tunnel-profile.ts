@@ -123,8 +123,23 @@ function ownerOf(frames: string[]): string {
   return node?.[1] ?? 'other JavaScript';
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-profile-'));
+/** Stops `perf record` (SIGINT makes it write its file) and waits for it to exit. */
+async function stopRecording(perf: ReturnType<typeof spawn>): Promise<void> {
+  if (perf.exitCode != null || perf.signalCode != null) return;
+  const exited = new Promise((r) => perf.once('exit', r));
+  perf.kill('SIGINT');
+  await exited;
+}
+
+/** Samples per key, most first. */
+function countBy(list: Sample[], key: (s: Sample) => string): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const s of list) counts.set(key(s), (counts.get(key(s)) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]);
+}
+
 await ensurePerf();
+const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-profile-'));
 // Perf finds JIT-compiled functions' names in /tmp/perf-<pid>.map, which Node writes with this flag.
 const net = await startLocalNetwork({
   dir,
@@ -133,6 +148,7 @@ const net = await startLocalNetwork({
   nodeFlags: ['--perf-basic-prof-only-functions'],
 });
 const processes: Record<string, number> = {};
+let recording: ReturnType<typeof spawn> | undefined;
 try {
   await net.waitForRoutableRelays(1, 60_000);
   const path = meadowPaths(net).find((p) => p.name === values.path);
@@ -142,7 +158,7 @@ try {
   await warmUpCrawler(path, net.origin.host);
   const data = join(dir, 'perf.data');
   const pids = Object.values(processes).join(',');
-  const recording = spawn(
+  recording = spawn(
     'perf',
     ['record', '-q', '-e', 'cpu-clock', '-c', String(PERIOD_NS), '-g', '-o', data, '-p', pids],
     { stdio: 'inherit' },
@@ -151,8 +167,7 @@ try {
   if (recording.exitCode != null)
     throw new Error(`perf record exited with ${recording.exitCode} (as root, or with kernel.perf_event_paranoid ≤ 1)`);
   const { ok, failed } = await crawlFor(path, net.origin.host, Number(values.seconds) * 1000, 64);
-  recording.kill('SIGINT');
-  await new Promise((r) => recording.once('exit', r));
+  await stopRecording(recording);
   const chunks: Buffer[] = [];
   await run('perf', ['script', '-i', data, '-F', 'tid,ip,sym'], (c) => chunks.push(c));
   const samples = parsePerfScript(Buffer.concat(chunks).toString('utf8'));
@@ -175,11 +190,6 @@ try {
     const mine = samples.filter((s) => threadsOf.get(s.tid) === name);
     const main = mine.filter((s) => s.tid === pid);
     const helpers = mine.filter((s) => s.tid !== pid);
-    const count = (list: Sample[], key: (s: Sample) => string) => {
-      const m = new Map<string, number>();
-      for (const s of list) m.set(key(s), (m.get(key(s)) ?? 0) + 1);
-      return [...m].sort((a, b) => b[1] - a[1]);
-    };
     process.stdout.write(
       `${name}: ${perTunnel(mine.length)} µs per tunnel (main thread ${perTunnel(main.length)}, helper threads ${perTunnel(helpers.length)})\n`,
     );
@@ -189,17 +199,20 @@ try {
       '',
     );
     lines.push('| main thread: what ran | µs per tunnel |', '|---|---|');
-    for (const [kind, n] of count(main, (s) => kindOf(s.frames))) lines.push(`| ${kind} | ${perTunnel(n)} |`);
+    for (const [kind, n] of countBy(main, (s) => kindOf(s.frames))) lines.push(`| ${kind} | ${perTunnel(n)} |`);
     lines.push('', '| helper threads | µs per tunnel |', '|---|---|');
-    for (const [kind, n] of count(helpers, (s) => helperKindOf(s.frames))) lines.push(`| ${kind} | ${perTunnel(n)} |`);
+    for (const [kind, n] of countBy(helpers, (s) => helperKindOf(s.frames)))
+      lines.push(`| ${kind} | ${perTunnel(n)} |`);
     lines.push('', '| main thread: on behalf of (nearest JavaScript frame) | µs per tunnel |', '|---|---|');
-    for (const [owner, n] of count(main, (s) => ownerOf(s.frames)).slice(0, Number(values.top)))
+    for (const [owner, n] of countBy(main, (s) => ownerOf(s.frames)).slice(0, Number(values.top)))
       lines.push(`| \`${owner}\` | ${perTunnel(n)} |`);
   }
   await mkdir(new URL('results/', import.meta.url), { recursive: true });
   await writeFile(new URL('results/tunnel-profile.md', import.meta.url), `${lines.join('\n')}\n`);
   process.stdout.write('report: loadtest/results/tunnel-profile.md\n');
 } finally {
+  // perf must not outlive a run that failed while it recorded.
+  if (recording != null) await stopRecording(recording);
   await net.stop();
   for (const pid of Object.values(processes)) await rm(`/tmp/perf-${pid}.map`, { force: true });
   await rm(dir, { recursive: true, force: true });

@@ -133,7 +133,7 @@ describe('HouseholdControls', () => {
     const meter = controls.meter('from_target');
     const chunks: Buffer[] = [];
     const forward = (c: Buffer): void => void chunks.push(c);
-    expect(meter.admit(Buffer.alloc(100_000), forward)).toBeUndefined(); // unlimited: passes at once
+    expect(meter.admit(Buffer.alloc(100_000), forward, () => true)).toBeUndefined(); // unlimited: passes at once
     expect(chunks.length).toBe(1);
     controls.reconfigure({
       timeZone: 'UTC',
@@ -141,7 +141,7 @@ describe('HouseholdControls', () => {
       rate: { toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 100_000, burstBytes: 16_384 },
     });
     const started = performance.now();
-    const held = meter.admit(Buffer.alloc(48_000), forward);
+    const held = meter.admit(Buffer.alloc(48_000), forward, () => true);
     expect(held).toBeInstanceOf(Promise);
     await held;
     expect(chunks.reduce((n, c) => n + c.byteLength, 0)).toBe(148_000);

@@ -230,11 +230,7 @@ export class TunnelMeter implements ByteGate {
     this.direction = direction;
   }
 
-  admit(
-    chunk: Buffer,
-    forward: (part: Buffer) => void,
-    open: () => boolean = () => true,
-  ): Error | Promise<void> | undefined {
+  admit(chunk: Buffer, forward: (part: Buffer) => void, open: () => boolean): Error | Promise<void> | undefined {
     // Looked up per chunk, so a rate changed on the dashboard applies to tunnels already open.
     const bucket = this.controls.bucket(this.direction);
     if (bucket == null) return this.pass(chunk, forward);

@@ -296,6 +296,36 @@ describe('strict HTTP parsing', () => {
     expect(reply).toMatch(/proxy-status: meadow; error=http_request_error/i);
   });
 
+  // The gateway reads a CONNECT head that arrives whole in one read itself and leaves every other
+  // head to Node's parser: both must tunnel, with the bytes that came along with the head.
+  it.each([
+    ['in one write, with the request behind it', (head: string, get: string) => [head + get]],
+    [
+      'in pieces, the head split mid-line',
+      (head: string, get: string) => [head.slice(0, 9), head.slice(9, 40), head.slice(40), get],
+    ],
+    [
+      'in two pieces, the request with the end of the head',
+      (head: string, get: string) => [head.slice(0, -2), `\r\n${get}`],
+    ],
+  ])('tunnels a CONNECT head that arrives %s', async (_name, pieces) => {
+    const head = `CONNECT 127.0.0.1:${net.origin.port} HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth()}\r\n`;
+    const get = 'GET /bytes/3000 HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n';
+    const socket = connect(net.gateway.http.port, '127.0.0.1');
+    socket.setNoDelay(true);
+    const reply = collect(socket);
+    for (const piece of pieces(head, get)) {
+      socket.write(piece);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const { data } = await reply;
+    const established = split(data);
+    expect(established.head).toMatch(/^HTTP\/1\.1 200 Connection Established$/);
+    const response = split(established.body);
+    expect(response.head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(response.body.byteLength).toBe(3000);
+  });
+
   it('routes absolute-URI requests by the URL, not the Host header', async () => {
     const reply = await raw(
       `GET http://127.0.0.1:${net.origin.port}/ HTTP/1.1\r\nHost: evil.example\r\n${auth()}Connection: close\r\n\r\n`,

@@ -1,13 +1,7 @@
-import {
-  Agent,
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { bridge, MeadowError, normalizeTarget, type Target, type Tunnel } from '@meadow/protocol';
+import { parseConnectHead } from './connect-head.ts';
 import { asMeadowError, sendErrorResponse, writeRawErrorResponse } from './proxy-errors.ts';
 import type { TunnelService } from './tunnel-service.ts';
 
@@ -51,49 +45,130 @@ export function parseAuthority(authority: string): Target {
   }
 }
 
-/** HTTP proxy: CONNECT tunnels, and absolute-URI forwarding for http:// with keep-alive on both sides. */
-export function createHttpProxy(service: TunnelService, init: HttpProxyInit): Server {
-  const server = createServer({
-    maxHeaderSize: 64 * 1024,
-    headersTimeout: init.handshakeTimeoutMs,
-    // Node checks headersTimeout only this often (30 s by default): a client that never ends its
-    // request head would hold the socket that long, whatever the timeout says (found by fuzzing).
-    connectionsCheckingInterval: Math.max(250, Math.min(1_000, Math.floor(init.handshakeTimeoutMs / 2))),
-    requestTimeout: 0,
-    keepAliveTimeout: init.idleTimeoutMs,
-    insecureHTTPParser: false,
-  });
-  server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    void handleConnect(service, req, socket, head);
-  });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    void handleForward(service, req, res);
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const reason =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? 'header block over 64 KiB'
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? `request head not finished within ${init.handshakeTimeoutMs} ms`
-          : `malformed request (${err.code ?? err.message})`;
-    writeRawErrorResponse(socket, new MeadowError('MEADOW_ERR_BAD_REQUEST', reason));
-    socket.destroySoon();
-  });
-  return server;
+/**
+ * HTTP proxy: CONNECT tunnels, and absolute-URI forwarding for http:// with keep-alive on both sides.
+ *
+ * A connection whose first read is a complete, plainly well-formed CONNECT head (what crawlers
+ * send) becomes a tunnel without passing through Node's HTTP machinery (`connect-head.ts`); every
+ * other connection, first bytes included, goes to Node's server as if it had accepted it itself.
+ */
+export class HttpProxyServer extends Server {
+  /** Connections whose first bytes have not arrived, with when they were accepted. */
+  private readonly awaitingHead = new Map<Socket, number>();
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(service: TunnelService, init: HttpProxyInit) {
+    super({
+      maxHeaderSize: 64 * 1024,
+      headersTimeout: init.handshakeTimeoutMs,
+      // Node checks headersTimeout only this often (30 s by default): a client that never ends its
+      // request head would hold the socket that long, whatever the timeout says (found by fuzzing).
+      connectionsCheckingInterval: checkingIntervalMs(init.handshakeTimeoutMs),
+      requestTimeout: 0,
+      keepAliveTimeout: init.idleTimeoutMs,
+      insecureHTTPParser: false,
+    });
+    const nodeConnection = this.listeners('connection')[0] as (socket: Socket) => void;
+    this.removeAllListeners('connection');
+    this.on('connection', (socket: Socket) => this.awaitHead(socket, service, nodeConnection));
+    this.on('listening', () => {
+      this.sweep = setInterval(
+        () => this.expireHeads(init.handshakeTimeoutMs),
+        checkingIntervalMs(init.handshakeTimeoutMs),
+      );
+      this.sweep.unref();
+    });
+    this.on('close', () => clearInterval(this.sweep));
+    this.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      void handleConnect(service, req.url ?? '', req.headers['proxy-authorization'], socket, head);
+    });
+    this.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      void handleForward(service, req, res);
+    });
+    this.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      rejectHead(
+        socket,
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? 'header block over 64 KiB'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? `request head not finished within ${init.handshakeTimeoutMs} ms`
+            : `malformed request (${err.code ?? err.message})`,
+      );
+    });
+  }
+
+  override closeAllConnections(): void {
+    for (const socket of this.awaitingHead.keys()) socket.destroy();
+    this.awaitingHead.clear();
+    super.closeAllConnections();
+  }
+
+  private awaitHead(socket: Socket, service: TunnelService, nodeConnection: (socket: Socket) => void): void {
+    this.awaitingHead.set(socket, performance.now());
+    socket.on('error', ignore);
+    const onEnd = (): void => {
+      this.awaitingHead.delete(socket);
+      socket.destroy();
+    };
+    socket.once('end', onEnd);
+    socket.once('data', (chunk: Buffer) => {
+      this.awaitingHead.delete(socket);
+      socket.removeListener('end', onEnd);
+      const head = parseConnectHead(chunk);
+      if (head == null) {
+        socket.removeListener('error', ignore);
+        socket.pause();
+        socket.unshift(chunk);
+        nodeConnection.call(this, socket);
+        // Node's server reads from here on; the bytes given back are read first.
+        process.nextTick(() => socket.resume());
+        return;
+      }
+      // As Node's server leaves a CONNECT socket: neither flowing nor paused, so that the first
+      // 'data' listener (the bridge's) starts the flow and nothing read before it is lost.
+      (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+      void handleConnect(service, head.authority, head.proxyAuthorization, socket, chunk.subarray(head.bodyStart));
+    });
+  }
+
+  private expireHeads(timeoutMs: number): void {
+    const due = performance.now() - timeoutMs;
+    for (const [socket, acceptedAt] of this.awaitingHead) {
+      if (acceptedAt > due) continue;
+      this.awaitingHead.delete(socket);
+      rejectHead(socket, `request head not finished within ${timeoutMs} ms`);
+    }
+  }
+}
+
+export function createHttpProxy(service: TunnelService, init: HttpProxyInit): HttpProxyServer {
+  return new HttpProxyServer(service, init);
+}
+
+function checkingIntervalMs(handshakeTimeoutMs: number): number {
+  return Math.max(250, Math.min(1_000, Math.floor(handshakeTimeoutMs / 2)));
+}
+
+function ignore(): void {}
+
+function rejectHead(socket: Socket, reason: string): void {
+  writeRawErrorResponse(socket, new MeadowError('MEADOW_ERR_BAD_REQUEST', reason));
+  socket.destroySoon();
 }
 
 async function handleConnect(
   service: TunnelService,
-  req: IncomingMessage,
+  authority: string,
+  proxyAuthorization: string | undefined,
   socket: Socket,
   head: Buffer,
 ): Promise<void> {
   socket.setNoDelay(true);
-  socket.on('error', () => {});
+  socket.on('error', ignore);
   let tunnel: Tunnel | undefined;
   try {
-    const target = parseAuthority(req.url ?? '');
-    const credentials = parseBasicCredentials(req.headers['proxy-authorization']);
+    const target = parseAuthority(authority);
+    const credentials = parseBasicCredentials(proxyAuthorization);
     const opened = await service.open('http-connect', credentials, target, socket);
     tunnel = opened;
   } catch (err) {

@@ -53,7 +53,10 @@ export function parseAuthority(authority: string): Target {
  * other connection, first bytes included, goes to Node's server as if it had accepted it itself.
  */
 export class HttpProxyServer extends Server {
-  /** Connections whose first bytes have not arrived, with when they were accepted. */
+  /**
+   * Connections whose request head has not been read, with when they were accepted: one deadline
+   * from accept to the end of the head, also for a head handed to Node after its first bytes.
+   */
   private readonly awaitingHead = new Map<Socket, number>();
   private sweep: NodeJS.Timeout | undefined;
 
@@ -80,9 +83,11 @@ export class HttpProxyServer extends Server {
     });
     this.on('close', () => clearInterval(this.sweep));
     this.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.awaitingHead.delete(socket);
       void handleConnect(service, req.url ?? '', req.headers['proxy-authorization'], socket, head);
     });
     this.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.awaitingHead.delete(req.socket);
       void handleForward(service, req, res);
     });
     this.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -112,10 +117,11 @@ export class HttpProxyServer extends Server {
     };
     socket.once('end', onEnd);
     socket.once('data', (chunk: Buffer) => {
-      this.awaitingHead.delete(socket);
       socket.removeListener('end', onEnd);
       const head = parseConnectHead(chunk);
       if (head == null) {
+        // Stays in awaitingHead until Node's server has the head ('connect' or 'request').
+        socket.once('close', () => this.awaitingHead.delete(socket));
         socket.removeListener('error', ignore);
         socket.pause();
         socket.unshift(chunk);
@@ -126,6 +132,7 @@ export class HttpProxyServer extends Server {
       }
       // As Node's server leaves a CONNECT socket: neither flowing nor paused, so that the first
       // 'data' listener (the bridge's) starts the flow and nothing read before it is lost.
+      this.awaitingHead.delete(socket);
       (socket as { readableFlowing: boolean | null }).readableFlowing = null;
       void handleConnect(service, head.authority, head.proxyAuthorization, socket, chunk.subarray(head.bodyStart));
     });

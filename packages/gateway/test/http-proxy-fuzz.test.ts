@@ -140,6 +140,29 @@ describe('the HTTP proxy server under arbitrary requests', () => {
     expect(performance.now() - started).toBeLessThan(2_500);
   });
 
+  it.each([
+    ['sends nothing', undefined],
+    ['starts its head just before the deadline', 'GET http://example.com/ HTTP/1.1\r\n'],
+    ['starts a CONNECT head just before the deadline', 'CONNECT example.com:443 HTTP/1.1\r\n'],
+  ])('counts the head deadline from accept for a client that %s', async (_name, late) => {
+    // The gateway reads the first bytes itself and may then hand the connection to Node's server,
+    // whose own timer would start only then: the deadline must still be one, from accept.
+    const started = performance.now();
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    let reply = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => {
+      reply += c;
+    });
+    if (late != null) setTimeout(() => socket.write(late), 950);
+    await once(socket, 'close');
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply).toMatch(/request head not finished within 1000 ms/);
+    // The sweep runs every 500 ms; a deadline restarted at the late bytes would end after 1 950 ms.
+    expect(performance.now() - started).toBeLessThan(1_850);
+  });
+
   it('answers every request head with an HTTP error or a close, within the handshake timeout', async () => {
     const token = fc.stringMatching(/^[!-~]{0,20}$/);
     const head = fc

@@ -12,8 +12,8 @@ import { httpConnect, rssBytes, socksConnect } from './harness.ts';
 const TOTAL = 1024 * 1024 * 1024;
 const PAUSE_EVERY = 32 * 1024 * 1024;
 const PAUSE_MS = 200;
-// RSS moves with garbage collection, not only with buffering: across runs here it grew between 0 and
-// 38 MiB at gateway and relay alike. The tight bound on buffering is test/relay-controls.test.ts (a
+// RSS moves with garbage collection, not only with buffering: after the warm-up below it grew between
+// 0 and 23 MiB at gateway and relay alike (2026-11-27). The tight bound on buffering is test/relay-controls.test.ts (a
 // reader that takes nothing of 100 MB). This bound catches a buffer that follows the transfer.
 const RSS_BOUND_MIB = 64;
 

@@ -45,26 +45,13 @@ export class Connector {
     this.log = deps.logger;
   }
 
-  async open(
-    customer: string,
-    params: UsernameParams,
-    target: Target,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<OpenedTunnel> {
-    const deadline = new Deadline(this.init.connectTimeoutMs, options.signal);
-    try {
-      return await this.openWithin(deadline, customer, params, target);
-    } finally {
-      deadline.clear();
-    }
+  /** The connect deadline for one request: its owner aborts it if the client leaves, and clears it. */
+  deadline(): Deadline {
+    return new Deadline(this.init.connectTimeoutMs);
   }
 
-  private async openWithin(
-    deadline: Deadline,
-    customer: string,
-    params: UsernameParams,
-    target: Target,
-  ): Promise<OpenedTunnel> {
+  /** Opens the tunnel within `deadline` (from `deadline()`), which the caller clears afterwards. */
+  async open(customer: string, params: UsernameParams, target: Target, deadline: Deadline): Promise<OpenedTunnel> {
     const signal = deadline.signal;
     const exclude = new Set<string>();
     let lastError: MeadowError | undefined;

@@ -84,8 +84,8 @@ export class TunnelService {
   async open(protocol: ClientProtocol, who: Credentials | Principal, target: Target, client: Socket): Promise<Tunnel> {
     const { customer, params } = 'customer' in who ? who : this.authenticate(who, protocol, client);
     const started = performance.now();
-    const abort = new AbortController();
-    const onClientGone = (): void => abort.abort(new MeadowError('MEADOW_ERR_INTERNAL', 'client went away'));
+    const deadline = this.connector.deadline();
+    const onClientGone = (): void => deadline.abort(new MeadowError('MEADOW_ERR_INTERNAL', 'client went away'));
     client.once('close', onClientGone);
     let counted = false;
     try {
@@ -104,7 +104,7 @@ export class TunnelService {
       }
       this.activeByCustomer.set(customer.name, running + 1);
       counted = true;
-      const { tunnel, relay } = await this.connector.open(customer.name, params, target, { signal: abort.signal });
+      const { tunnel, relay } = await this.connector.open(customer.name, params, target, deadline);
       tunnel.budget = budget;
       this.metrics.setupSeconds.observe({ protocol }, (performance.now() - started) / 1000);
       this.metrics.tunnels.inc({ protocol, result: 'ok' });
@@ -137,6 +137,7 @@ export class TunnelService {
       this.metrics.tunnels.inc({ protocol, result: code });
       throw err;
     } finally {
+      deadline.clear();
       if (counted) this.release(customer.name);
       client.removeListener('close', onClientGone);
     }

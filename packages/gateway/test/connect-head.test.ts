@@ -157,7 +157,8 @@ describe('parseConnectHead against Node’s own HTTP server', () => {
       }),
       { numRuns: 400 },
     );
-    // The generator is no use if nearly everything it makes is refused by both.
-    expect(taken).toBeGreaterThan(100);
+    // The generator is no use if nearly everything it makes is refused by both. It makes about 28%
+    // heads the fast parser takes (98-122 of 400 in six runs): 60 is far below any run's count.
+    expect(taken).toBeGreaterThan(60);
   });
 });

@@ -22,6 +22,11 @@ export class Deadline {
     else parent?.addEventListener('abort', this.onParentAbort, { once: true });
   }
 
+  /** Ends the wait early for `reason` (the client went away): the signal aborts, `expired` stays false. */
+  abort(reason: unknown): void {
+    this.controller.abort(reason);
+  }
+
   /** True once the deadline itself fired (not the parent). */
   get expired(): boolean {
     return this.passed;

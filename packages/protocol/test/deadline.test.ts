@@ -19,6 +19,15 @@ describe('Deadline', () => {
     deadline.clear();
   });
 
+  it('aborts early for its owner with the owner’s reason, without expiring', () => {
+    const deadline = new Deadline(10_000);
+    deadline.abort(new Error('client went away'));
+    expect(deadline.signal.aborted).toBe(true);
+    expect((deadline.signal.reason as Error).message).toBe('client went away');
+    expect(deadline.expired).toBe(false);
+    deadline.clear();
+  });
+
   it('starts aborted under an aborted parent', () => {
     const parent = new AbortController();
     parent.abort(new Error('gone'));

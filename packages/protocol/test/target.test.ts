@@ -34,6 +34,9 @@ describe('tunnel target encoding', () => {
     expect(() => decodeTarget(Buffer.from([0, 80, 1, 127, 0, 0]))).toThrow(/IPv4/);
     expect(() => decodeTarget(Buffer.from([0, 80, 3, 5, 0x61]))).toThrow(/hostname length/);
     expect(() => decodeTarget(Buffer.from([0, 80, 9]))).toThrow(/address type/);
+    expect(() => decodeTarget(Buffer.from([0, 0, 1, 127, 0, 0, 1]))).toThrow(/port 0/);
+    expect(() => decodeTarget(Buffer.from([0, 0, 4, ...new Array(16).fill(0)]))).toThrow(/port 0/);
+    expect(decodeTarget(Buffer.from([0x1f, 0x90, 1, 10, 0, 255, 1]))).toEqual({ host: '10.0.255.1', port: 8080 });
   });
 
   it('converts IPv6 text and bytes both ways, compressing the longest zero run', () => {

@@ -1,5 +1,5 @@
 /**
- * An abort signal that fires after `ms`, or when `parent` aborts, and whose timer `clear()`
+ * An abort signal that fires after `ms`, or when its owner calls `abort`, and whose timer `clear()`
  * removes once the work is done. `AbortSignal.timeout` cannot be cleared, so on a proxy's hot path
  * every request would leave a live timer and signal behind until its timeout passed.
  */
@@ -7,19 +7,14 @@ export class Deadline {
   readonly signal: AbortSignal;
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
-  private readonly parent: AbortSignal | undefined;
-  private readonly onParentAbort = (): void => this.controller.abort(this.parent?.reason);
   private passed = false;
 
-  constructor(ms: number, parent?: AbortSignal) {
+  constructor(ms: number) {
     this.signal = this.controller.signal;
-    this.parent = parent;
     this.timer = setTimeout(() => {
       this.passed = true;
       this.controller.abort(new DOMException(`deadline of ${ms} ms passed`, 'TimeoutError'));
     }, ms);
-    if (parent?.aborted) this.onParentAbort();
-    else parent?.addEventListener('abort', this.onParentAbort, { once: true });
   }
 
   /** Ends the wait early for `reason` (the client went away): the signal aborts, `expired` stays false. */
@@ -27,13 +22,12 @@ export class Deadline {
     this.controller.abort(reason);
   }
 
-  /** True once the deadline itself fired (not the parent). */
+  /** True once the deadline itself fired (not an early abort). */
   get expired(): boolean {
     return this.passed;
   }
 
   clear(): void {
     clearTimeout(this.timer);
-    this.parent?.removeEventListener('abort', this.onParentAbort);
   }
 }

@@ -9,30 +9,12 @@ describe('Deadline', () => {
     expect((deadline.signal.reason as DOMException).name).toBe('TimeoutError');
   });
 
-  it('follows its parent with the parent reason, without expiring', () => {
-    const parent = new AbortController();
-    const deadline = new Deadline(10_000, parent.signal);
-    parent.abort(new Error('client went away'));
-    expect(deadline.signal.aborted).toBe(true);
-    expect((deadline.signal.reason as Error).message).toBe('client went away');
-    expect(deadline.expired).toBe(false);
-    deadline.clear();
-  });
-
   it('aborts early for its owner with the owner’s reason, without expiring', () => {
     const deadline = new Deadline(10_000);
     deadline.abort(new Error('client went away'));
     expect(deadline.signal.aborted).toBe(true);
     expect((deadline.signal.reason as Error).message).toBe('client went away');
     expect(deadline.expired).toBe(false);
-    deadline.clear();
-  });
-
-  it('starts aborted under an aborted parent', () => {
-    const parent = new AbortController();
-    parent.abort(new Error('gone'));
-    const deadline = new Deadline(10_000, parent.signal);
-    expect(deadline.signal.aborted).toBe(true);
     deadline.clear();
   });
 

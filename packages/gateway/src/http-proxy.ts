@@ -140,8 +140,9 @@ export class HttpProxyServer extends Server {
 
   private expireHeads(timeoutMs: number): void {
     const due = performance.now() - timeoutMs;
+    // A Map iterates in insertion order, which is accept order: the first one not due ends the sweep.
     for (const [socket, acceptedAt] of this.awaitingHead) {
-      if (acceptedAt > due) continue;
+      if (acceptedAt > due) break;
       this.awaitingHead.delete(socket);
       rejectHead(socket, `request head not finished within ${timeoutMs} ms`);
     }

@@ -15,9 +15,10 @@
  * threads, which did a sixth of these processes' work early in a run. Needs `perf` (Debian's
  * `linux-perf`, installed with apt when missing, as root). Report: `results/tunnel-profile.md`.
  * Function names come from the /tmp/perf-<pid>.map Node appends as it compiles; code V8 later moved
- * or freed can leave a stale name there, so a few µs may land on the wrong module (the relay's
- * profile once showed `node:fs`'s readFileSync, which it runs only at start). The split by what
- * ran (kernel, JIT code, built-ins, GC) does not depend on those names.
+ * or freed can leave a stale name there, so some µs land on the wrong module (profiles showed
+ * `node:fs`'s readFileSync, which the services run only at start, at up to 10 µs per tunnel: its
+ * stacks were Noise's decipher set-up). The report says so; the split by what ran (kernel, JIT
+ * code, built-ins, GC) does not depend on those names.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -185,6 +186,11 @@ try {
     `${ok} tunnels (${failed} failed) at c=64, one 1 KiB GET each, after the crawler warm-up; \`perf record -e cpu-clock -c ${PERIOD_NS} -g\``,
     'on both processes, every thread. Figures are CPU µs per completed tunnel (sampling and stack walking',
     'slow the processes somewhat, so compare shares, not totals, with `loadtest:tunnel-cost`).',
+    '',
+    'Module names come from the perf map Node writes as it compiles, which keeps the names of code V8 later',
+    'moved or freed: a module that has no business running per tunnel stands for whatever code took its',
+    "place (on 2026-11-27 `node:fs`, 10 µs in the gateway, was Noise's decipher set-up). The split by what",
+    'ran (kernel, JIT code, built-ins, GC) does not depend on those names.',
   ];
   for (const [name, pid] of Object.entries(processes)) {
     const mine = samples.filter((s) => threadsOf.get(s.tid) === name);

@@ -110,6 +110,8 @@ export class HttpProxyServer extends Server {
 
   private awaitHead(socket: Socket, service: TunnelService, nodeConnection: (socket: Socket) => void): void {
     this.awaitingHead.set(socket, performance.now());
+    // For the socket's whole life: a reset while nobody else listens (before the head, or between
+    // Node letting go of a CONNECT and the bridge taking it) must not be an unhandled 'error'.
     socket.on('error', ignore);
     const onEnd = (): void => {
       this.awaitingHead.delete(socket);
@@ -122,7 +124,6 @@ export class HttpProxyServer extends Server {
       if (head == null) {
         // Stays in awaitingHead until Node's server has the head ('connect' or 'request').
         socket.once('close', () => this.awaitingHead.delete(socket));
-        socket.removeListener('error', ignore);
         socket.pause();
         socket.unshift(chunk);
         nodeConnection.call(this, socket);
@@ -172,7 +173,6 @@ async function handleConnect(
   head: Buffer,
 ): Promise<void> {
   socket.setNoDelay(true);
-  socket.on('error', ignore);
   let tunnel: Tunnel | undefined;
   try {
     const target = parseAuthority(authority);

@@ -9,11 +9,15 @@
  *
  *   npx -y pnpm@12.4.2 loadtest:tunnel-profile [-- --seconds 10 --path meadow-connect --top 30]
  *
+ * `--path` takes any path of `loadtest:tunnel-cost`: `mux-floor-connect` profiles Meadow's framing
+ * and a CONNECT handshake without the product around them, to set against the gateway and relay.
+ *
  * The inspector's CPU profiler (what `--cpu-prof` uses) measures wall time: with five busy
  * processes on two cores a function that was preempted is charged for the time it waited, which
  * inflated a few functions several-fold in its profiles here; and it does not see V8's helper
  * threads, which did a sixth of these processes' work early in a run. Needs `perf` (Debian's
- * `linux-perf`, installed with apt when missing, as root). Report: `results/tunnel-profile.md`.
+ * `linux-perf`, installed with apt when missing, as root). Report: `results/tunnel-profile.md`
+ * (`results/tunnel-profile-<path>.md` for another path).
  * Function names come from the /tmp/perf-<pid>.map Node appends as it compiles; code V8 later moved
  * or freed can leave a stale name there, so some µs land on the wrong module (profiles showed
  * `node:fs`'s readFileSync, which the services run only at start, at up to 10 µs per tunnel: its
@@ -25,9 +29,8 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
-import { meadowPaths } from './lib/paths.ts';
+import { startCostPaths } from './lib/paths.ts';
 import { crawlFor, warmUpCrawler } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
@@ -142,20 +145,16 @@ function countBy(list: Sample[], key: (s: Sample) => string): Array<[string, num
 await ensurePerf();
 const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-profile-'));
 // Perf finds JIT-compiled functions' names in /tmp/perf-<pid>.map, which Node writes with this flag.
-const net = await startLocalNetwork({
-  dir,
-  relays: 1,
-  countries: ['DE'],
-  nodeFlags: ['--perf-basic-prof-only-functions'],
-});
+const { net, paths, pidsOf, stop } = await startCostPaths(dir, ['--perf-basic-prof-only-functions']);
 const processes: Record<string, number> = {};
 let recording: ReturnType<typeof spawn> | undefined;
 try {
-  await net.waitForRoutableRelays(1, 60_000);
-  const path = meadowPaths(net).find((p) => p.name === values.path);
-  if (path == null) throw new Error(`no path ${values.path}`);
-  processes.gateway = net.gateway.service.process.pid as number;
-  processes.relay = net.relays[0]?.service.process.pid as number;
+  const path = paths.find((p) => p.name === values.path);
+  if (path == null) throw new Error(`no path ${values.path}: one of ${paths.map((p) => p.name).join(', ')}`);
+  // The first process of a path takes the client's connection (the gateway), the second the target's (the relay).
+  const [near, far] = pidsOf(path) as [number, number];
+  processes[path.name.startsWith('meadow') ? 'gateway' : 'near side'] = near;
+  processes[path.name.startsWith('meadow') ? 'relay' : 'far side'] = far;
   await warmUpCrawler(path, net.origin.host);
   const data = join(dir, 'perf.data');
   const pids = Object.values(processes).join(',');
@@ -180,7 +179,7 @@ try {
     for (const tid of await readdir(`/proc/${pid}/task`)) threadsOf.set(Number(tid), name);
   }
   const lines = [
-    "# Where a new tunnel's CPU goes in the gateway and the relay (`loadtest:tunnel-profile`)",
+    `# Where a new tunnel's CPU goes on the path ${values.path} (\`loadtest:tunnel-profile\`)`,
     '',
     `\`npx -y pnpm@12.4.2 loadtest:tunnel-profile -- --seconds ${values.seconds} --path ${values.path}\`, ended ${new Date().toISOString()}:`,
     `${ok} tunnels (${failed} failed) at c=64, one 1 KiB GET each, after the crawler warm-up; \`perf record -e cpu-clock -c ${PERIOD_NS} -g\``,
@@ -214,12 +213,13 @@ try {
       lines.push(`| \`${owner}\` | ${perTunnel(n)} |`);
   }
   await mkdir(new URL('results/', import.meta.url), { recursive: true });
-  await writeFile(new URL('results/tunnel-profile.md', import.meta.url), `${lines.join('\n')}\n`);
-  process.stdout.write('report: loadtest/results/tunnel-profile.md\n');
+  const report = values.path === 'meadow-connect' ? 'tunnel-profile.md' : `tunnel-profile-${values.path}.md`;
+  await writeFile(new URL(`results/${report}`, import.meta.url), `${lines.join('\n')}\n`);
+  process.stdout.write(`report: loadtest/results/${report}\n`);
 } finally {
   // perf must not outlive a run that failed while it recorded.
   if (recording != null) await stopRecording(recording);
-  await net.stop();
+  await stop();
   for (const pid of Object.values(processes)) await rm(`/tmp/perf-${pid}.map`, { force: true });
   await rm(dir, { recursive: true, force: true });
 }

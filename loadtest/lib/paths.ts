@@ -28,8 +28,11 @@ const here = (file: string): string => fileURLToPath(new URL(file, import.meta.u
  * heap sizing moves bulk throughput by up to 2 × (docs/performance.md), so a baseline with other
  * flags would compare garbage-collector settings rather than code.
  */
-async function helper(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...args], {
+async function helper(
+  args: string[],
+  nodeFlags: readonly string[] = [],
+): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeFlags, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...SERVICE_ENV },
   });
@@ -61,10 +64,13 @@ function tcpPath(name: string, port: number, host = '127.0.0.1'): Path {
  * pass-through, two chained (gateway + relay's topology without libp2p), and TCP over one raw
  * libp2p stream per connection between two processes (the floor Meadow's transport sets).
  */
-export async function startBaselines(origin: { host: string; port: number }): Promise<Baselines> {
+export async function startBaselines(
+  origin: { host: string; port: number },
+  options: { muxFloor?: boolean; nodeFlags?: readonly string[] } = {},
+): Promise<Baselines> {
   const children: ChildProcess[] = [];
   const start = async (args: string[]) => {
-    const started = await helper(args);
+    const started = await helper(args, options.nodeFlags);
     children.push(started.child);
     return { ...started.ready, pid: started.child.pid as number } as Record<string, unknown> & { pid: number };
   };
@@ -80,7 +86,7 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
       ),
     );
   };
-  let ports: { pass1: number; pass2: number; libp2p: number };
+  let ports: { pass1: number; pass2: number; libp2p: number; muxFloor?: number; muxFloorConnect?: number };
   let pids: Record<string, number[]>;
   try {
     const forwarder = here('./tcp-forwarder.ts');
@@ -92,6 +98,23 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
     const entry = await start([hop, 'entry', String(exit.multiaddr)]);
     ports = { pass1: Number(pass1.port), pass2: Number(pass2Near.port), libp2p: Number(entry.port) };
     pids = { pass1: [pass1.pid], pass2: [pass2Near.pid, pass2Far.pid], libp2p: [entry.pid, exit.pid] };
+    if (options.muxFloor) {
+      const muxHop = here('./mux-hop.ts');
+      const muxExit = await start([muxHop, 'exit']);
+      const muxEntry = await start([muxHop, 'entry', String(muxExit.multiaddr), origin.host, String(origin.port)]);
+      const connectEntry = await start([
+        muxHop,
+        'entry',
+        String(muxExit.multiaddr),
+        origin.host,
+        String(origin.port),
+        'connect',
+      ]);
+      ports.muxFloor = Number(muxEntry.port);
+      ports.muxFloorConnect = Number(connectEntry.port);
+      pids['mux-floor'] = [muxEntry.pid, muxExit.pid];
+      pids['mux-floor-connect'] = [connectEntry.pid, muxExit.pid];
+    }
   } catch (err) {
     // A helper that failed to start must not leave the ones before it running.
     await stopAll();
@@ -103,6 +126,20 @@ export async function startBaselines(origin: { host: string; port: number }): Pr
       tcpPath('pass1', ports.pass1),
       tcpPath('pass2', ports.pass2),
       tcpPath('libp2p', ports.libp2p),
+      ...(ports.muxFloor == null ? [] : [tcpPath('mux-floor', ports.muxFloor)]),
+      ...(ports.muxFloorConnect == null
+        ? []
+        : [
+            {
+              name: 'mux-floor-connect',
+              connect: () =>
+                httpConnect(
+                  { host: '127.0.0.1', port: ports.muxFloorConnect as number },
+                  { username: 'floor', password: 'none' },
+                  `${origin.host}:${origin.port}`,
+                ),
+            },
+          ]),
     ],
     pids,
     stop: stopAll,
@@ -123,15 +160,17 @@ export function meadowPaths(net: LocalNetwork, username = net.customer.name): Pa
 
 /**
  * A one-relay Meadow network and the pass-through and raw libp2p baselines, for the cost
- * benchmarks: Meadow's two paths and the two baselines, and the two processes each path runs through.
+ * benchmarks: Meadow's two paths, the two baselines and Meadow's framing without the product
+ * (`mux-floor`, lib/mux-hop.ts), and the two processes each path runs through.
  */
 export async function startCostPaths(
   dir: string,
+  nodeFlags: readonly string[] = [],
 ): Promise<{ net: LocalNetwork; paths: Path[]; pidsOf: (path: Path) => number[]; stop: () => Promise<void> }> {
-  const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'] });
+  const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'], nodeFlags: [...nodeFlags] });
   let baselines: Baselines | undefined;
   try {
-    baselines = await startBaselines(net.origin);
+    baselines = await startBaselines(net.origin, { muxFloor: true, nodeFlags });
     await net.waitForRoutableRelays(1, 60_000);
   } catch (err) {
     await baselines?.stop();
@@ -142,7 +181,10 @@ export async function startCostPaths(
   const meadowPids = [net.gateway.service.process.pid as number, net.relays[0]?.service.process.pid as number];
   return {
     net,
-    paths: [...meadowPaths(net), ...started.paths.filter((p) => p.name === 'pass2' || p.name === 'libp2p')],
+    paths: [
+      ...meadowPaths(net),
+      ...started.paths.filter((p) => ['pass2', 'libp2p', 'mux-floor', 'mux-floor-connect'].includes(p.name)),
+    ],
     pidsOf: (path) => (path.name.startsWith('meadow') ? meadowPids : (started.pids[path.name] as number[])),
     stop: async () => {
       await started.stop();

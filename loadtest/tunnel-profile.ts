@@ -127,6 +127,15 @@ function ownerOf(frames: string[]): string {
   return node?.[1] ?? 'other JavaScript';
 }
 
+/** The nearest JavaScript function and its module: where a module's time goes, one level down. */
+function functionOf(frames: string[]): string {
+  const js = frames.find((f) => f.startsWith('JS:'));
+  if (js == null) return ownerOf(frames);
+  // Perf-map names look like `JS:*'onFrame file:///…/mux.ts:249:18` (`*` optimised, `~` not).
+  const name = /^JS:[*~]?'?([^ ]*)/.exec(js)?.[1] || '(anonymous)';
+  return `${name} (${ownerOf(frames)})`;
+}
+
 /** Stops `perf record` (SIGINT makes it write its file) and waits for it to exit. */
 async function stopRecording(perf: ReturnType<typeof spawn>): Promise<void> {
   if (perf.exitCode != null || perf.signalCode != null) return;
@@ -210,6 +219,9 @@ try {
       lines.push(`| ${kind} | ${perTunnel(n)} |`);
     lines.push('', '| main thread: on behalf of (nearest JavaScript frame) | µs per tunnel |', '|---|---|');
     for (const [owner, n] of countBy(main, (s) => ownerOf(s.frames)).slice(0, Number(values.top)))
+      lines.push(`| \`${owner}\` | ${perTunnel(n)} |`);
+    lines.push('', '| main thread: on behalf of (nearest JavaScript function) | µs per tunnel |', '|---|---|');
+    for (const [owner, n] of countBy(main, (s) => functionOf(s.frames)).slice(0, Number(values.top)))
       lines.push(`| \`${owner}\` | ${perTunnel(n)} |`);
   }
   await mkdir(new URL('results/', import.meta.url), { recursive: true });

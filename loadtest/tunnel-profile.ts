@@ -131,8 +131,9 @@ function ownerOf(frames: string[]): string {
 function functionOf(frames: string[]): string {
   const js = frames.find((f) => f.startsWith('JS:'));
   if (js == null) return ownerOf(frames);
-  // Perf-map names look like `JS:*'onFrame file:///…/mux.ts:249:18` (`*` optimised, `~` not).
-  const name = /^JS:[*~]?'?([^ ]*)/.exec(js)?.[1] || '(anonymous)';
+  // Perf-map names look like `JS:*'onFrame file:///…/mux.ts:249:18`; the mark before the quote says
+  // which of V8's tiers compiled it (`~` Ignition, `^` Sparkplug, `+` Maglev, `*` TurboFan).
+  const name = /^JS:[~^+*]?'?([^ ]*)/.exec(js)?.[1] || '(anonymous)';
   return `${name} (${ownerOf(frames)})`;
 }
 
@@ -154,7 +155,7 @@ function countBy(list: Sample[], key: (s: Sample) => string): Array<[string, num
 await ensurePerf();
 const dir = await mkdtemp(join(tmpdir(), 'meadow-tunnel-profile-'));
 // Perf finds JIT-compiled functions' names in /tmp/perf-<pid>.map, which Node writes with this flag.
-const { net, paths, pidsOf, stop } = await startCostPaths(dir, ['--perf-basic-prof-only-functions']);
+const { net, paths, pidsOf, flaggedPids, stop } = await startCostPaths(dir, ['--perf-basic-prof-only-functions']);
 const processes: Record<string, number> = {};
 let recording: ReturnType<typeof spawn> | undefined;
 try {
@@ -232,6 +233,7 @@ try {
   // perf must not outlive a run that failed while it recorded.
   if (recording != null) await stopRecording(recording);
   await stop();
-  for (const pid of Object.values(processes)) await rm(`/tmp/perf-${pid}.map`, { force: true });
+  // Every process of every path ran with the perf-map flag, not only the two profiled.
+  for (const pid of flaggedPids) await rm(`/tmp/perf-${pid}.map`, { force: true });
   await rm(dir, { recursive: true, force: true });
 }

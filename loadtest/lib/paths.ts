@@ -166,7 +166,14 @@ export function meadowPaths(net: LocalNetwork, username = net.customer.name): Pa
 export async function startCostPaths(
   dir: string,
   nodeFlags: readonly string[] = [],
-): Promise<{ net: LocalNetwork; paths: Path[]; pidsOf: (path: Path) => number[]; stop: () => Promise<void> }> {
+): Promise<{
+  net: LocalNetwork;
+  paths: Path[];
+  pidsOf: (path: Path) => number[];
+  /** Every process started with `nodeFlags`, measured or not (pass1 runs but is no cost path). */
+  flaggedPids: number[];
+  stop: () => Promise<void>;
+}> {
   const net = await startLocalNetwork({ dir, relays: 1, countries: ['DE'], nodeFlags: [...nodeFlags] });
   let baselines: Baselines | undefined;
   try {
@@ -186,6 +193,7 @@ export async function startCostPaths(
       ...started.paths.filter((p) => ['pass2', 'libp2p', 'mux-floor', 'mux-floor-connect'].includes(p.name)),
     ],
     pidsOf: (path) => (path.name.startsWith('meadow') ? meadowPids : (started.pids[path.name] as number[])),
+    flaggedPids: [...new Set([...meadowPids, ...Object.values(started.pids).flat()])],
     stop: async () => {
       await started.stop();
       await net.stop();

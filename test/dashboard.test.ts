@@ -166,9 +166,17 @@ describe('household dashboard (chromium)', () => {
       expect(api, `epoch ${row.epoch} in /earnings`).toBeDefined();
       expect(row).toMatchObject({ bytes: api?.bytes, micros: api?.micros, verified: 'true', proofCell: '✓' });
       const header = headers.find((h) => h.epoch === row.epoch && h.gateway === row.gateway);
+      expect(header, `epoch ${row.epoch} in the ledger export`).toBeDefined();
       const line = header?.rewards.find((r) => r.relay === earnings.relay);
-      expect(line, `epoch ${row.epoch}'s reward line in the ledger export`).toBeDefined();
-      expect({ bytes: row.bytes, micros: row.micros }).toEqual({ bytes: line?.bytes, micros: line?.micros });
+      if (row.bytes === 0) {
+        // A receipt co-signed after a tunnel opened but before its first byte, left as the relay's
+        // last of the epoch: settled with its proof, but the header pays only relays that carried bytes.
+        expect(line, `epoch ${row.epoch}: no reward line for a relay that carried nothing`).toBeUndefined();
+        expect(row.micros).toBe(0);
+      } else {
+        expect(line, `epoch ${row.epoch}'s reward line in the ledger export`).toBeDefined();
+        expect({ bytes: row.bytes, micros: row.micros }).toEqual({ bytes: line?.bytes, micros: line?.micros });
+      }
     }
     const total = rows.reduce((sum, r) => sum + r.micros, 0);
     expect(Number(await attr(page, '#earnings-total', 'data-micros'))).toBe(total);

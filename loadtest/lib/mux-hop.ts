@@ -49,7 +49,7 @@ if (mode === 'exit') {
         if (reply != null) socket.write(reply);
         if (behind != null && behind.byteLength > 0) tunnel.write(behind);
         void bridge(socket, tunnel);
-        socket.resume(); // paused while the CONNECT head was read
+        if (reply != null) socket.resume(); // paused while the CONNECT head was read
       },
       () => socket.resetAndDestroy(),
     );
@@ -58,11 +58,15 @@ if (mode === 'exit') {
     socket.on('error', () => {});
     if (handshake !== 'connect') return carry(socket);
     let head = Buffer.alloc(0);
+    // A client that half-closes before its head is done would otherwise hold a half-open socket.
+    const onEnd = (): void => void socket.destroy();
+    socket.once('end', onEnd);
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) return;
       socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
       socket.pause();
       carry(socket, ESTABLISHED, head.subarray(end + 4));
     };

@@ -145,7 +145,8 @@ export class HttpProxyServer extends Server {
     for (const [socket, acceptedAt] of this.awaitingHead) {
       if (acceptedAt > due) break;
       this.awaitingHead.delete(socket);
-      rejectHead(socket, `request head not finished within ${timeoutMs} ms`);
+      // A connection reset before its first byte is already gone: nothing to answer.
+      if (!socket.destroyed) rejectHead(socket, `request head not finished within ${timeoutMs} ms`);
     }
   }
 }

@@ -67,6 +67,10 @@ function dialOne(
       reject(err);
     };
     const onError = (err: NodeJS.ErrnoException): void => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL') {
+        fail(localPortError(err, localAddress));
+        return;
+      }
       const code =
         err.code === 'ECONNREFUSED'
           ? 'MEADOW_ERR_TARGET_REFUSED'
@@ -82,4 +86,19 @@ function dialOne(
     socket.once('error', onError);
     socket.once('connect', onConnect);
   });
+}
+
+/**
+ * The relay's own side failed, not the target: no local port was free (every one in use or in
+ * TIME_WAIT: with an egress address, Node binds before connecting, and a bound port is not shared
+ * with a TIME_WAIT socket as connect() would share it), or the egress address is not on this host.
+ * Another relay may well succeed, so the gateway retries there, and the target is not blamed.
+ */
+function localPortError(err: NodeJS.ErrnoException, localAddress: string | undefined): MeadowError {
+  const from = localAddress == null ? 'this host' : `egress address ${localAddress}`;
+  const why =
+    err.code === 'EADDRNOTAVAIL' && localAddress != null
+      ? `${from} is not usable here (EADDRNOTAVAIL: not an address of this host, or no local port free)`
+      : `no local port free on ${from} (${err.code}): too many recent connections from it`;
+  return new MeadowError('MEADOW_ERR_RELAY_BUSY', why, { hop: 'relay', cause: err });
 }

@@ -76,7 +76,8 @@ export class EgressGuard {
 
   /** Why this exact address and port may not be dialled, or undefined if it may. */
   refusal(address: string, port: number): string | undefined {
-    if (this.init.allowExactTargets.has(formatHostPort(address, port))) return undefined;
+    const exact = this.init.allowExactTargets;
+    if (exact.size > 0 && exact.has(formatHostPort(address, port))) return undefined;
     const forbidden = forbiddenReason(address);
     if (forbidden != null) return `${address} is ${forbidden}`;
     if (this.init.ownAddresses.has(address)) return `${address} is this relay's own address`;

@@ -29,11 +29,22 @@ export interface ChooseOptions {
 const EWMA_WEIGHT = 0.2;
 
 /**
+ * Up to this many candidates, a choice looks at all of them; in larger lists it samples, so a
+ * tunnel's relay choice costs the same with 10 relays as with 10 000 (`loadtest:pool-choice`).
+ */
+const SCAN_LIMIT = 16;
+/** Random draws a sampled choice makes before it falls back to looking at every candidate. */
+const MAX_DRAWS = 32;
+
+/**
  * Relays this gateway can route through: linked (the relay dialled us) and described (its signed
- * descriptor came from the DHT). Choice is "power of two choices" on a quality score.
+ * descriptor came from the DHT). Choice is "power of two choices" on a quality score: two routable
+ * relays drawn at random from the country's (or everyone's) list, the better one wins.
  */
 export class RelayPool {
-  private readonly relays = new Map<string, PooledRelay>();
+  private readonly relays = new Map<string, Entry>();
+  private readonly everyone = new IndexedList<Entry>();
+  private readonly byCountry = new Map<string, IndexedList<Entry>>();
   private readonly random: () => number;
 
   constructor(random: () => number = Math.random) {
@@ -41,15 +52,21 @@ export class RelayPool {
   }
 
   addLink(peerId: string, mux: TunnelMux): PooledRelay {
-    const relay: PooledRelay = { peerId, mux, linkedAt: Date.now(), successRate: 1, connectLatencyMs: 50 };
     const previous = this.relays.get(peerId);
+    if (previous != null) this.unlist(previous);
+    const relay = new Entry(peerId, mux, (entry, from) => this.moved(entry, from));
     if (previous != null) relay.descriptor = previous.descriptor;
     this.relays.set(peerId, relay);
+    this.everyone.add(relay);
+    this.listIn(relay, countryOf(relay));
     return relay;
   }
 
   removeLink(peerId: string, mux: TunnelMux): void {
-    if (this.relays.get(peerId)?.mux === mux) this.relays.delete(peerId);
+    const relay = this.relays.get(peerId);
+    if (relay?.mux !== mux) return;
+    this.relays.delete(peerId);
+    this.unlist(relay);
   }
 
   get(peerId: string): PooledRelay | undefined {
@@ -74,7 +91,22 @@ export class RelayPool {
   }
 
   choose(options: ChooseOptions): PooledRelay | undefined {
-    const candidates = this.routable(options.country, options.port).filter((r) => !options.exclude.has(r.peerId));
+    const list = options.country == null ? this.everyone : this.byCountry.get(options.country);
+    if (list == null || list.size === 0) return undefined;
+    const now = Date.now();
+    const usable = (r: PooledRelay): boolean => !options.exclude.has(r.peerId) && this.isRoutable(r, options.port, now);
+    if (list.size > SCAN_LIMIT) {
+      // Draws with replacement, skipping unusable relays: each usable relay is equally likely.
+      let a: PooledRelay | undefined;
+      for (let draw = 0; draw < MAX_DRAWS; draw++) {
+        const r = list.at(Math.floor(this.random() * list.size));
+        if (r === a || !usable(r)) continue;
+        if (a == null) a = r;
+        else return score(a) >= score(r) ? a : r;
+      }
+      // Most of the list is unusable (or the draws were unlucky): look at all of it.
+    }
+    const candidates = list.filter(usable);
     if (candidates.length <= 1) return candidates[0];
     const a = candidates[Math.floor(this.random() * candidates.length)] as PooledRelay;
     let b = candidates[Math.floor(this.random() * (candidates.length - 1))] as PooledRelay;
@@ -86,6 +118,31 @@ export class RelayPool {
     relay.successRate = relay.successRate * (1 - EWMA_WEIGHT) + (ok ? 1 : 0) * EWMA_WEIGHT;
     if (latencyMs != null)
       relay.connectLatencyMs = relay.connectLatencyMs * (1 - EWMA_WEIGHT) + latencyMs * EWMA_WEIGHT;
+  }
+
+  private moved(relay: Entry, from: string): void {
+    if (this.relays.get(relay.peerId) !== relay) return; // no longer pooled
+    const to = countryOf(relay);
+    if (to === from) return;
+    this.byCountry.get(from)?.delete(relay);
+    this.listIn(relay, to);
+  }
+
+  private listIn(relay: Entry, country: string): void {
+    let list = this.byCountry.get(country);
+    if (list == null) {
+      list = new IndexedList();
+      this.byCountry.set(country, list);
+    }
+    list.add(relay);
+  }
+
+  private unlist(relay: Entry): void {
+    this.everyone.delete(relay);
+    const country = countryOf(relay);
+    const list = this.byCountry.get(country);
+    list?.delete(relay);
+    if (list?.size === 0) this.byCountry.delete(country);
   }
 
   countByCountry(): Record<string, number> {
@@ -107,4 +164,83 @@ export function score(relay: PooledRelay): number {
   const max = relay.descriptor?.maxTunnels ?? 1;
   const load = relay.mux.activeTunnels / Math.max(1, max);
   return relay.successRate / (1 + relay.connectLatencyMs / 200) / (1 + load);
+}
+
+/**
+ * A pooled relay whose country (the pool's index) is kept in step when the pool keeper sets its
+ * descriptor or GeoIP verdict: `onMoved` hears the country it was listed under before.
+ */
+class Entry implements PooledRelay {
+  readonly peerId: string;
+  readonly mux: TunnelMux;
+  readonly linkedAt = Date.now();
+  observedAddress?: string;
+  pingFailures?: number;
+  watch?: LinkWatch;
+  successRate = 1;
+  connectLatencyMs = 50;
+  private current?: RelayDescriptor;
+  private verdict?: string;
+  private readonly onMoved: (entry: Entry, from: string) => void;
+
+  constructor(peerId: string, mux: TunnelMux, onMoved: (entry: Entry, from: string) => void) {
+    this.peerId = peerId;
+    this.mux = mux;
+    this.onMoved = onMoved;
+  }
+
+  get descriptor(): RelayDescriptor | undefined {
+    return this.current;
+  }
+
+  set descriptor(descriptor: RelayDescriptor | undefined) {
+    const from = countryOf(this);
+    this.current = descriptor;
+    this.onMoved(this, from);
+  }
+
+  get country(): string | undefined {
+    return this.verdict;
+  }
+
+  set country(country: string | undefined) {
+    const from = countryOf(this);
+    this.verdict = country;
+    this.onMoved(this, from);
+  }
+}
+
+/** A list with O(1) add, delete and access by position (deletion moves the last item into the gap). */
+class IndexedList<T> {
+  private readonly items: T[] = [];
+  private readonly positions = new Map<T, number>();
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  at(index: number): T {
+    return this.items[index] as T;
+  }
+
+  add(item: T): void {
+    if (this.positions.has(item)) return;
+    this.positions.set(item, this.items.length);
+    this.items.push(item);
+  }
+
+  delete(item: T): void {
+    const index = this.positions.get(item);
+    if (index == null) return;
+    const last = this.items.pop() as T;
+    this.positions.delete(item);
+    if (last !== item) {
+      this.items[index] = last;
+      this.positions.set(last, index);
+    }
+  }
+
+  filter(keep: (item: T) => boolean): T[] {
+    return this.items.filter(keep);
+  }
 }

@@ -1,7 +1,7 @@
 import type { RelayDescriptor } from '@meadow/discovery';
 import type { TunnelMux } from '@meadow/protocol';
 import { describe, expect, it } from 'vitest';
-import { RelayPool } from '../src/relay-pool.ts';
+import { type PooledRelay, RelayPool } from '../src/relay-pool.ts';
 import { StickySessions } from '../src/sessions.ts';
 
 function fakeLink(active = 0): TunnelMux {
@@ -53,6 +53,75 @@ describe('RelayPool', () => {
     for (let i = 0; i < 10; i++) pool.recordResult(bad, false);
     for (let i = 0; i < 10; i++) pool.recordResult(good, true, 5);
     for (let i = 0; i < 20; i++) expect(pool.choose({ port: 80, exclude: new Set() })?.peerId).toBe('good');
+  });
+});
+
+describe('RelayPool with more relays than it scans', () => {
+  const countries = ['DE', 'FR', 'US', 'BR'];
+  function bigPool(size: number, random?: () => number): RelayPool {
+    const pool = new RelayPool(random);
+    for (let i = 0; i < size; i++)
+      pool.addLink(`r${i}`, fakeLink()).descriptor = descriptor(countries[i % countries.length] as string);
+    return pool;
+  }
+
+  it('draws only usable relays of the country, and spreads its choices over them', () => {
+    const pool = bigPool(400);
+    // Every third relay is unusable, paused or refusing the port, and three more are excluded.
+    for (let i = 0; i < 400; i += 3) {
+      const relay = pool.get(`r${i}`) as PooledRelay;
+      relay.descriptor = descriptor(
+        relay.descriptor?.country as string,
+        i % 2 === 0 ? { state: 'paused' } : { rejectedPorts: [443] },
+      );
+    }
+    const exclude = new Set(['r1', 'r5', 'r9']);
+    const chosen = new Map<string, number>();
+    for (let i = 0; i < 4_000; i++) {
+      const relay = pool.choose({ country: 'FR', port: 443, exclude }) as PooledRelay;
+      expect(relay.descriptor?.country).toBe('FR');
+      expect(pool.isRoutable(relay, 443)).toBe(true);
+      expect(exclude.has(relay.peerId)).toBe(false);
+      chosen.set(relay.peerId, (chosen.get(relay.peerId) ?? 0) + 1);
+    }
+    const usable = pool.routable('FR', 443).filter((r) => !exclude.has(r.peerId));
+    expect(usable.length).toBeGreaterThan(50);
+    expect(chosen.size).toBe(usable.length);
+  });
+
+  it('finds the one usable relay among hundreds that are not', () => {
+    const pool = bigPool(400);
+    for (const relay of pool.all()) relay.descriptor = descriptor('DE', { state: 'paused' });
+    (pool.get('r123') as PooledRelay).descriptor = descriptor('DE');
+    expect(pool.choose({ country: 'DE', port: 80, exclude: new Set() })?.peerId).toBe('r123');
+    expect(pool.choose({ country: 'DE', port: 80, exclude: new Set(['r123']) })).toBeUndefined();
+    expect(pool.choose({ country: 'FR', port: 80, exclude: new Set() })).toBeUndefined();
+  });
+
+  it('moves a relay to the country of its new descriptor or GeoIP verdict, and forgets a removed one', () => {
+    const pool = bigPool(100);
+    const relay = pool.get('r0') as PooledRelay;
+    relay.descriptor = descriptor('JP');
+    expect(pool.choose({ country: 'JP', port: 80, exclude: new Set() })).toBe(relay);
+    relay.country = 'KR'; // GeoIP disagrees with the claim: pooled under the observed country
+    expect(pool.choose({ country: 'JP', port: 80, exclude: new Set() })).toBeUndefined();
+    expect(pool.choose({ country: 'KR', port: 80, exclude: new Set() })).toBe(relay);
+    pool.removeLink('r0', relay.mux);
+    relay.descriptor = descriptor('KR'); // a fetch that finishes after the eviction
+    expect(pool.choose({ country: 'KR', port: 80, exclude: new Set() })).toBeUndefined();
+    expect(pool.countByCountry()).toEqual({ DE: 24, FR: 25, US: 25, BR: 25 });
+  });
+
+  it('keeps a relay that links again under one entry, with the descriptor it had', () => {
+    const pool = bigPool(40);
+    const again = pool.addLink('r1', fakeLink());
+    expect(again.descriptor?.country).toBe('FR');
+    expect(pool.all()).toHaveLength(40);
+    const seen = new Set<string>();
+    for (let i = 0; i < 2_000; i++)
+      seen.add(pool.choose({ country: 'FR', port: 80, exclude: new Set() })?.peerId ?? '');
+    expect(seen.size).toBe(10);
+    expect(pool.choose({ country: 'FR', port: 80, exclude: new Set(seen) })).toBeUndefined();
   });
 });
 

@@ -109,6 +109,14 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
     const families = await scrape(net.bootstrap.metricsUrl);
     checkConventions(families, 'bootstrap');
     expect(families.has('meadow_dht_routing_table_peers')).toBe(true);
+    // Counted from libp2p's open and close events: it must agree with libp2p's own count.
+    const connected = families.get('meadow_dht_connected_peers')?.samples[0]?.value;
+    const libp2pCount = families
+      .get('libp2p_connection_manager_connections')
+      ?.samples.filter((s) => Object.values(s.labels).some((v) => v === 'inbound' || v === 'outbound'))
+      .reduce((sum, s) => sum + s.value, 0);
+    expect(connected).toBeGreaterThanOrEqual(net.relays.length + 1);
+    expect(connected).toBe(libp2pCount);
     expect(
       [...families.keys()].some((n) => n.startsWith('libp2p_')),
       'libp2p metrics',

@@ -59,6 +59,7 @@ export async function createDiscovery(init: DiscoveryInit): Promise<DiscoveryHan
   };
 }
 
+export { connectionsTo, openConnectionTo } from './connections.ts';
 export {
   canonicalJson,
   DESCRIPTOR_VERSION,

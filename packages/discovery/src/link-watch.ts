@@ -1,3 +1,4 @@
+import { openConnectionTo } from './connections.ts';
 import type { MeadowNode } from './node.ts';
 
 /** What a watch needs of a link (a TunnelMux): when bytes last arrived, and whether it is closed. */
@@ -31,7 +32,7 @@ export class LinkWatch {
     const silentSince = Math.max(this.link.lastReceivedAt, this.answeredAt);
     if (this.running || this.link.isClosed || now - silentSince < limits.silentMs) return;
     this.running = true;
-    const connection = this.node.getConnections().find((c) => c.remotePeer.toString() === this.peerId);
+    const connection = openConnectionTo(this.node, this.peerId);
     const ping =
       connection == null
         ? Promise.reject(new Error('not connected'))

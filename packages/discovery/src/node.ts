@@ -9,6 +9,7 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import type { Registry } from 'prom-client';
+import { connectionsTo } from './connections.ts';
 import { selectNewestDescriptor, validateDescriptorRecord } from './descriptor.ts';
 import { DESCRIPTOR_NAMESPACE, DHT_PROTOCOL } from './keys.ts';
 import { meadowNoiseCrypto } from './noise-crypto.ts';
@@ -104,7 +105,7 @@ export function keepBootstrapped(
       await Promise.all(
         addrs.map(async (addr) => {
           const peer = addr.getComponents().find((c) => c.name === 'p2p')?.value;
-          if (peer != null && node.getConnections().some((c) => c.remotePeer.toString() === peer)) return;
+          if (peer != null && connectionsTo(node, peer).length > 0) return;
           try {
             await node.dial(addr, { signal: AbortSignal.timeout(5_000) });
           } catch (err) {

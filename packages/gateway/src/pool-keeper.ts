@@ -5,6 +5,7 @@ import {
   isPublicAddress,
   LinkWatch,
   type MeadowNode,
+  openConnectionTo,
   sybilNetwork,
 } from '@meadow/discovery';
 import { MeadowError, NOTICE_DESCRIPTOR_CHANGED, streamLink, TunnelMux } from '@meadow/protocol';
@@ -119,7 +120,7 @@ export class PoolKeeper {
     await Promise.all(
       this.pool.all().map(async (relay) => {
         try {
-          const connection = this.node.getConnections().find((c) => c.remotePeer.toString() === relay.peerId);
+          const connection = openConnectionTo(this.node, relay.peerId);
           if (connection == null) throw new Error('not connected');
           await this.node.services.ping.ping(connection.remotePeer, {
             signal: AbortSignal.timeout(Math.min(5_000, this.init.healthCheckIntervalMs)),

@@ -1,5 +1,5 @@
 import type { Connection } from '@libp2p/interface';
-import type { MeadowNode } from '@meadow/discovery';
+import { type MeadowNode, openConnectionTo } from '@meadow/discovery';
 import {
   type Counts,
   customerPseudonym,
@@ -330,7 +330,7 @@ export class ReceiptClerk {
   }
 
   private connectionTo(relay: string): Connection | undefined {
-    return this.node.getConnections().find((c) => c.status === 'open' && c.remotePeer.toString() === relay);
+    return openConnectionTo(this.node, relay);
   }
 
   private async ask(connection: Connection, request: ReceiptRequest): Promise<ReceiptResponse> {

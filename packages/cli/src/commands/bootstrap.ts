@@ -30,12 +30,17 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
     agentVersion: `meadow-bootstrap/${MEADOW_VERSION}`,
     registry,
   });
+  // Counted as connections open and close: libp2p lists all connections in time quadratic in the
+  // number of peers, and a bootstrap node is connected to the whole network.
+  let connections = handle.node.getConnections().length;
+  handle.node.addEventListener('connection:open', () => connections++);
+  handle.node.addEventListener('connection:close', () => connections--);
   new Gauge({
     name: 'meadow_dht_connected_peers',
-    help: 'Peers this node is connected to now',
+    help: 'Connections this node has open now (one per peer, as a rule)',
     registers: [registry],
     collect() {
-      this.set(handle.node.getConnections().length);
+      this.set(connections);
     },
   });
   let metricsUrl: string | undefined;

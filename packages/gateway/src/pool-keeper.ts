@@ -13,6 +13,9 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PooledRelay, RelayPool } from './relay-pool.ts';
 
+const REFRESHES_AT_ONCE = 16;
+const PINGS_AT_ONCE = 128;
+
 export interface PoolKeeperInit {
   /** Most relays linked from one public IP address, and from one /24 (IPv6: /48). */
   maxRelaysPerIp: number;
@@ -108,31 +111,32 @@ export class PoolKeeper {
 
   /** Fetches every linked relay's descriptor again; evicts relays whose descriptor expired. */
   async refreshAll(): Promise<void> {
-    for (const relay of this.pool.all()) {
+    // A few at a time: one by one, a thousand relays at one round trip each (or a slow one's
+    // 8 s of timeouts) outlast the refresh interval.
+    await eachLimited(this.pool.all(), REFRESHES_AT_ONCE, async (relay) => {
       await this.refetch(relay);
       if (relay.descriptor != null && relay.descriptor.expiresAt <= Date.now())
         this.evict(relay, 'stale', 'descriptor expired');
-    }
+    });
   }
 
   /** Pings every linked relay once; evicts those that missed too many pings in a row. */
   async checkHealth(): Promise<void> {
-    await Promise.all(
-      this.pool.all().map(async (relay) => {
-        try {
-          const connection = openConnectionTo(this.node, relay.peerId);
-          if (connection == null) throw new Error('not connected');
-          await this.node.services.ping.ping(connection.remotePeer, {
-            signal: AbortSignal.timeout(Math.min(5_000, this.init.healthCheckIntervalMs)),
-          });
-          relay.pingFailures = 0;
-        } catch {
-          relay.pingFailures = (relay.pingFailures ?? 0) + 1;
-          if (relay.pingFailures >= this.init.maxPingFailures)
-            this.evict(relay, 'ping', `missed ${relay.pingFailures} pings`);
-        }
-      }),
-    );
+    // Bounded, so thousands of relays are not pinged in one burst of new streams.
+    await eachLimited(this.pool.all(), PINGS_AT_ONCE, async (relay) => {
+      try {
+        const connection = openConnectionTo(this.node, relay.peerId);
+        if (connection == null) throw new Error('not connected');
+        await this.node.services.ping.ping(connection.remotePeer, {
+          signal: AbortSignal.timeout(Math.min(5_000, this.init.healthCheckIntervalMs)),
+        });
+        relay.pingFailures = 0;
+      } catch {
+        relay.pingFailures = (relay.pingFailures ?? 0) + 1;
+        if (relay.pingFailures >= this.init.maxPingFailures)
+          this.evict(relay, 'ping', `missed ${relay.pingFailures} pings`);
+      }
+    });
   }
 
   /**
@@ -209,4 +213,13 @@ export class PoolKeeper {
     }
     return relay.descriptor != null;
   }
+}
+
+/** Runs `task` for every item, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await task(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -13,8 +13,11 @@
  * bulk: one download of `--mib` per run; MB/s, CPU-ms and write system calls per MB.
  * crawler: a new tunnel per 1 KiB GET at `--concurrency` for `--seconds` per run; tunnels/s, CPU
  * µs and write system calls per tunnel. CPU is the gateway's and the relay's together.
- * The first round warms both up and is not counted (crawler: after `warmUpCrawler` on each, since V8
- * compiles the tunnel set-up for tens of thousands of tunnels); the report gives medians over the others.
+ * The first round warms both up and is not counted (crawler: after `warmUpCrawler` on each, in
+ * alternating quarters, since V8 compiles the tunnel set-up for tens of thousands of tunnels); the
+ * report gives medians over the others. An A/A run (`--base` a checkout of this tree) shows the
+ * harness's own bias: ±4% in CPU per tunnel with the alternating warm-up, 8.5% against this tree's
+ * network without it (docs/performance.md).
  * Each network rests while the other runs, and V8 resizes its heap in those pauses: a change to
  * heap sizing is confirmed under steady load too (a 32 MiB young generation took 0.88 × the CPU per
  * tunnel here and the same CPU over five minutes of steady load, docs/performance.md).
@@ -28,7 +31,7 @@ import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { scriptArgs } from './lib/args.ts';
 import { meadowPaths } from './lib/paths.ts';
 import { median, totalUsage } from './lib/proc-usage.ts';
-import { crawlFor, download, warmUpCrawler } from './lib/scenarios.ts';
+import { CRAWLER_WARMUP, crawlFor, download, warmUpCrawler } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -70,11 +73,17 @@ try {
   });
   for (const net of Object.values(nets)) await net.waitForRoutableRelays(1, 60_000);
   if (CRAWLER) {
-    for (const [name, net] of Object.entries(nets)) {
-      const path = meadowPaths(net).find((p) => p.name === values.path);
-      if (path == null) throw new Error(`no path ${values.path}`);
-      const { ok, failed } = await warmUpCrawler(path, net.origin.host, Number(values.concurrency));
-      process.stdout.write(`${name}: crawler warm-up done, ${ok} tunnels (${failed} failed)\n`);
+    // In quarters, alternating: warmed up one after the other, the first network sat idle through
+    // the second's warm-up (~30 s), long enough for the relay's idle trim and V8's memory reducer,
+    // and then spent 4–9% more CPU per tunnel than the second through every round of an A/A run.
+    const quarter = { tunnels: CRAWLER_WARMUP.tunnels / 4, ms: CRAWLER_WARMUP.ms / 4 };
+    for (let part = 1; part <= 4; part++) {
+      for (const [name, net] of Object.entries(nets)) {
+        const path = meadowPaths(net).find((p) => p.name === values.path);
+        if (path == null) throw new Error(`no path ${values.path}`);
+        const { ok, failed } = await warmUpCrawler(path, net.origin.host, Number(values.concurrency), quarter);
+        process.stdout.write(`${name}: crawler warm-up ${part}/4 done, ${ok} tunnels (${failed} failed)\n`);
+      }
     }
   }
   const figures: Record<string, { rate: number[]; cpu: number[]; writes: number[] }> = {};

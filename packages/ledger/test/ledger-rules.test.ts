@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { exportLedger } from '../src/export.ts';
 import { Ledger } from '../src/ledger.ts';
 import { checkSettlement } from '../src/settlement.ts';
@@ -139,7 +139,9 @@ describe('the gateway ledger', () => {
   });
 
   it('resumes after a restart at the right epoch and seq, re-checking the open epoch', async () => {
-    const dir = await import('node:fs/promises').then((fs) => fs.mkdtemp('/tmp/meadow-ledger-'));
+    const fs = await import('node:fs/promises');
+    const dir = await fs.mkdtemp('/tmp/meadow-ledger-');
+    onTestFinished(() => fs.rm(dir, { recursive: true, force: true }));
     const path = `${dir}/ledger.db`;
     const ledger = await buildHistory(new SqliteLedgerStore(path));
     const head = ledger.head;

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,10 @@ beforeAll(async () => {
   postgres = await startPostgres();
 }, 120_000);
 
+const sqliteDirs: string[] = [];
 afterAll(async () => {
   await postgres?.stop();
+  await Promise.all(sqliteDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
 /** Each test gets an empty database; `reopen` opens the same one again as a fresh process would. */
@@ -34,7 +36,9 @@ const backends: Backend[] = [
   {
     name: 'SQLite',
     async create() {
-      const path = join(await mkdtemp(join(tmpdir(), 'meadow-ledger-')), 'ledger.db');
+      const dir = await mkdtemp(join(tmpdir(), 'meadow-ledger-'));
+      sqliteDirs.push(dir);
+      const path = join(dir, 'ledger.db');
       return { store: new SqliteLedgerStore(path), reopen: async () => new SqliteLedgerStore(path) };
     },
     async rawSql(store, sql) {

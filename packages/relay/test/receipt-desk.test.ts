@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,7 +12,7 @@ import {
 } from '@meadow/ledger';
 import { LiveCounter } from '@meadow/protocol';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ReceiptBook } from '../src/receipts/receipt-book.ts';
 import { ReceiptDesk } from '../src/receipts/receipt-desk.ts';
 
@@ -20,8 +20,12 @@ const gateway = createSigner(new Uint8Array(32).fill(11));
 const relay = createSigner(new Uint8Array(32).fill(12));
 const MiB = 1_048_576;
 
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
+
 async function setup() {
   const dir = await mkdtemp(join(tmpdir(), 'meadow-desk-'));
+  dirs.push(dir);
   const book = new ReceiptBook(join(dir, 'receipts.db'));
   const counter = new LiveCounter('relay');
   const desk = new ReceiptDesk(

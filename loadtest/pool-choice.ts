@@ -14,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { RelayDescriptor } from '@meadow/discovery';
 import type { TunnelMux } from '@meadow/protocol';
-import { type ChooseOptions, type PooledRelay, RelayPool, score } from '../packages/gateway/src/relay-pool.ts';
+import { betterOfTwo, type ChooseOptions, type PooledRelay, RelayPool } from '../packages/gateway/src/relay-pool.ts';
 import { scriptArgs } from './lib/args.ts';
 import { median } from './lib/proc-usage.ts';
 
@@ -64,11 +64,7 @@ function poolOf(size: number): RelayPool {
 /** The choice as it was: every relay of the pool checked, then the better of two routable ones. */
 function scanChoose(pool: RelayPool, options: ChooseOptions): PooledRelay | undefined {
   const candidates = pool.routable(options.country, options.port).filter((r) => !options.exclude.has(r.peerId));
-  if (candidates.length <= 1) return candidates[0];
-  const a = candidates[Math.floor(Math.random() * candidates.length)] as PooledRelay;
-  let b = candidates[Math.floor(Math.random() * (candidates.length - 1))] as PooledRelay;
-  if (b === a) b = candidates[candidates.length - 1] as PooledRelay;
-  return score(a) >= score(b) ? a : b;
+  return betterOfTwo(candidates, Math.random);
 }
 
 /** Microseconds per choice over `CHOICES` choices, each for one of the ten countries in turn. */

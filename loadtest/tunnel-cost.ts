@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { scriptArgs } from './lib/args.ts';
 import { startCostPaths } from './lib/paths.ts';
-import { mediansByPath, totalUsage, usageOf } from './lib/proc-usage.ts';
+import { mediansByPath, sumUsage, usageOf } from './lib/proc-usage.ts';
 import { crawlFor, warmUpCrawler } from './lib/scenarios.ts';
 
 const { values } = parseArgs({
@@ -62,21 +62,22 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const path of paths) {
       const pids = pidsOf(path);
-      const before = await totalUsage(pids);
-      const firstHopBefore = await usageOf(pids[0] as number);
+      // Each process read once: the first hop's share and the sum come from the same readings.
+      const before = await Promise.all(pids.map(usageOf));
       const originBefore = await usageOf(originPid);
       const loadgenBefore = process.cpuUsage();
       const { ok, failed } = await crawlFor(path, net.origin.host, SECONDS * 1000, CONCURRENCY);
       const loadgen = process.cpuUsage(loadgenBefore);
-      const after = await totalUsage(pids);
-      const firstHopAfter = await usageOf(pids[0] as number);
+      const after = await Promise.all(pids.map(usageOf));
+      const [total, totalBefore] = [sumUsage(after), sumUsage(before)];
+      const firstHopMs = (after[0]?.cpuMs ?? 0) - (before[0]?.cpuMs ?? 0);
       const originAfter = await usageOf(originPid);
       const figures = {
         tunnelsPerSecond: ok / SECONDS,
-        cpuUs: ((after.cpuMs - before.cpuMs) * 1000) / ok,
-        firstHopUs: ((firstHopAfter.cpuMs - firstHopBefore.cpuMs) * 1000) / ok,
-        reads: (after.reads - before.reads) / ok,
-        writes: (after.writes - before.writes) / ok,
+        cpuUs: ((total.cpuMs - totalBefore.cpuMs) * 1000) / ok,
+        firstHopUs: (firstHopMs * 1000) / ok,
+        reads: (total.reads - totalBefore.reads) / ok,
+        writes: (total.writes - totalBefore.writes) / ok,
         originUs: ((originAfter.cpuMs - originBefore.cpuMs) * 1000) / ok,
         loadgenUs: (loadgen.user + loadgen.system) / ok,
       };

@@ -20,8 +20,11 @@ export async function usageOf(pid: number): Promise<Usage> {
 
 /** The same, summed over processes. */
 export async function totalUsage(pids: number[]): Promise<Usage> {
-  const all = await Promise.all(pids.map(usageOf));
-  return all.reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, reads: a.reads + b.reads, writes: a.writes + b.writes }));
+  return sumUsage(await Promise.all(pids.map(usageOf)));
+}
+
+export function sumUsage(usages: Usage[]): Usage {
+  return usages.reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, reads: a.reads + b.reads, writes: a.writes + b.writes }));
 }
 
 export const median = (xs: number[]): number => {

@@ -106,12 +106,7 @@ export class RelayPool {
       }
       // Most of the list is unusable (or the draws were unlucky): look at all of it.
     }
-    const candidates = list.filter(usable);
-    if (candidates.length <= 1) return candidates[0];
-    const a = candidates[Math.floor(this.random() * candidates.length)] as PooledRelay;
-    let b = candidates[Math.floor(this.random() * (candidates.length - 1))] as PooledRelay;
-    if (b === a) b = candidates[candidates.length - 1] as PooledRelay;
-    return score(a) >= score(b) ? a : b;
+    return betterOfTwo(list.filter(usable), this.random);
   }
 
   recordResult(relay: PooledRelay, ok: boolean, latencyMs?: number): void {
@@ -157,6 +152,15 @@ export class RelayPool {
 
 export function countryOf(relay: PooledRelay): string {
   return relay.country ?? relay.descriptor?.country ?? '??';
+}
+
+/** The better of two distinct candidates drawn at random (power of two choices). */
+export function betterOfTwo(candidates: PooledRelay[], random: () => number): PooledRelay | undefined {
+  if (candidates.length <= 1) return candidates[0];
+  const a = candidates[Math.floor(random() * candidates.length)] as PooledRelay;
+  let b = candidates[Math.floor(random() * (candidates.length - 1))] as PooledRelay;
+  if (b === a) b = candidates[candidates.length - 1] as PooledRelay;
+  return score(a) >= score(b) ? a : b;
 }
 
 /** Higher is better: success rate, discounted by connect latency and by how full the relay is. */

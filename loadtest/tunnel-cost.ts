@@ -1,7 +1,8 @@
 /**
  * What one new tunnel costs the proxy's processes: CPU time and read/write system calls per
- * tunnel, for Meadow (gateway + relay) and for the two-hop Node pass-through and the raw libp2p
- * stream (each also two processes), measured in the same run (loopback only).
+ * tunnel, for Meadow (gateway + relay) and for the two-hop Node pass-through (without and with a
+ * CONNECT handshake) and the raw libp2p stream (each also two processes), measured in the same run
+ * (loopback only).
  *
  *   npx -y pnpm@12.4.2 loadtest:tunnel-cost [-- --rounds 3 --seconds 6 --concurrency 8 --paths meadow-connect,pass2]
  *

@@ -61,7 +61,8 @@ function tcpPath(name: string, port: number, host = '127.0.0.1'): Path {
 
 /**
  * The yardsticks, each its own process(es) like the gateway and relay are: direct, one Node TCP
- * pass-through, two chained (gateway + relay's topology without libp2p), and TCP over one raw
+ * pass-through, two chained (gateway + relay's topology without libp2p), the same two speaking HTTP
+ * CONNECT (`pass2-connect`: the handshake a crawler pays per tunnel on Meadow), and TCP over one raw
  * libp2p stream per connection between two processes (the floor Meadow's transport sets).
  */
 export async function startBaselines(
@@ -86,18 +87,38 @@ export async function startBaselines(
       ),
     );
   };
-  let ports: { pass1: number; pass2: number; libp2p: number; muxFloor?: number; muxFloorConnect?: number };
+  let ports: {
+    pass1: number;
+    pass2: number;
+    pass2Connect: number;
+    libp2p: number;
+    muxFloor?: number;
+    muxFloorConnect?: number;
+  };
   let pids: Record<string, number[]>;
   try {
     const forwarder = here('./tcp-forwarder.ts');
     const pass1 = await start([forwarder, origin.host, String(origin.port)]);
     const pass2Far = await start([forwarder, origin.host, String(origin.port)]);
     const pass2Near = await start([forwarder, '127.0.0.1', String(pass2Far.port)]);
+    const connectForwarder = here('./connect-forwarder.ts');
+    const pass2ConnectFar = await start([connectForwarder]);
+    const pass2ConnectNear = await start([connectForwarder, '127.0.0.1', String(pass2ConnectFar.port)]);
     const hop = here('./libp2p-hop.ts');
     const exit = await start([hop, 'exit', origin.host, String(origin.port)]);
     const entry = await start([hop, 'entry', String(exit.multiaddr)]);
-    ports = { pass1: Number(pass1.port), pass2: Number(pass2Near.port), libp2p: Number(entry.port) };
-    pids = { pass1: [pass1.pid], pass2: [pass2Near.pid, pass2Far.pid], libp2p: [entry.pid, exit.pid] };
+    ports = {
+      pass1: Number(pass1.port),
+      pass2: Number(pass2Near.port),
+      pass2Connect: Number(pass2ConnectNear.port),
+      libp2p: Number(entry.port),
+    };
+    pids = {
+      pass1: [pass1.pid],
+      pass2: [pass2Near.pid, pass2Far.pid],
+      'pass2-connect': [pass2ConnectNear.pid, pass2ConnectFar.pid],
+      libp2p: [entry.pid, exit.pid],
+    };
     if (options.muxFloor) {
       const muxHop = here('./mux-hop.ts');
       const muxExit = await start([muxHop, 'exit']);
@@ -125,6 +146,15 @@ export async function startBaselines(
       tcpPath('direct', origin.port, origin.host),
       tcpPath('pass1', ports.pass1),
       tcpPath('pass2', ports.pass2),
+      {
+        name: 'pass2-connect',
+        connect: () =>
+          httpConnect(
+            { host: '127.0.0.1', port: ports.pass2Connect },
+            { username: 'pass', password: 'none' },
+            `${origin.host}:${origin.port}`,
+          ),
+      },
       tcpPath('libp2p', ports.libp2p),
       ...(ports.muxFloor == null ? [] : [tcpPath('mux-floor', ports.muxFloor)]),
       ...(ports.muxFloorConnect == null
@@ -190,7 +220,9 @@ export async function startCostPaths(
     net,
     paths: [
       ...meadowPaths(net),
-      ...started.paths.filter((p) => ['pass2', 'libp2p', 'mux-floor', 'mux-floor-connect'].includes(p.name)),
+      ...started.paths.filter((p) =>
+        ['pass2', 'pass2-connect', 'libp2p', 'mux-floor', 'mux-floor-connect'].includes(p.name),
+      ),
     ],
     pidsOf: (path) => (path.name.startsWith('meadow') ? meadowPids : (started.pids[path.name] as number[])),
     flaggedPids: [...new Set([...meadowPids, ...Object.values(started.pids).flat()])],

@@ -3,26 +3,14 @@
  *   node loadtest/lib/tcp-forwarder.ts <target host> <target port>
  * Listens on 127.0.0.1 (a free port, printed as JSON) and forwards every connection to the target.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { joinSockets } from './join-sockets.ts';
 
 const [host, port] = process.argv.slice(2);
 
-function join(a: Socket, b: Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const destroy = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on('error', destroy);
-  b.on('error', destroy);
-  a.on('close', destroy);
-  b.on('close', destroy);
-}
-
 const server = createServer({ noDelay: true }, (client) => {
   const upstream = connect({ host, port: Number(port), noDelay: true });
-  join(client, upstream);
+  joinSockets(client, upstream);
 });
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ ready: true, port: (server.address() as { port: number }).port })}\n`);

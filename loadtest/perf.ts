@@ -38,8 +38,8 @@ const CRAWLER_WARMUP_RUN = QUICK ? { tunnels: 2_000, ms: 3_000 } : CRAWLER_WARMU
 const ONLY = new Set((values.only ?? 'bulk,keepalive,crawler,idle,mixed').split(','));
 const OUT = values.out ?? join(import.meta.dirname, 'results');
 const GAP_MS = 1_500;
-/** Baselines that speak a proxy handshake (loadtest/lib/connect-forwarder.ts). */
-const HANDSHAKE_BASELINES = new Set(['pass2-connect']);
+/** Baselines that speak a proxy handshake (loadtest/lib/connect-forwarder.ts, socks-forwarder.ts). */
+const HANDSHAKE_BASELINES = new Set(['pass2-connect', 'pass2-socks5']);
 
 const say = (text: string): void => {
   process.stderr.write(`${text}\n`);
@@ -89,8 +89,8 @@ async function main(): Promise<void> {
     });
     say(`  Prometheus at ${prometheus.url}, scraping the load generator, the gateway and the relay every second`);
     const allPaths: Path[] = [...meadowPaths(net), ...baselines.paths];
-    // The two-hop CONNECT proxy differs from pass2 only in its per-connection handshake: it is
-    // measured where there is one per request, in the crawler scenario.
+    // The two-hop CONNECT and SOCKS5 proxies differ from pass2 only in their per-connection
+    // handshake: they are measured where there is one per request, in the crawler scenario.
     const paths = allPaths.filter((p) => !HANDSHAKE_BASELINES.has(p.name));
 
     // Warm-up: JIT, connection pools, the relay's DNS cache; not measured.
@@ -251,7 +251,7 @@ async function buildReport(
     '',
     `${ROUNDS} round(s) per scenario, paths interleaved within each round; ${SECONDS} s per keep-alive/crawler run; every figure read back from Prometheus (PromQL over each run's window). One machine (2 cores) runs everything: load generator, origin, gateway, relay, baselines, Prometheus.`,
     '',
-    'Paths: **meadow-socks5 / meadow-connect** — through the gateway and one relay (libp2p link, framed tunnels); **pass2** — two chained Node TCP pass-through processes (the same topology without libp2p); **pass2-connect** — two chained minimal Node HTTP CONNECT proxies, answering `200` only after the far hop has connected, as Meadow does (crawler scenario only: the handshake is per connection); **pass1** — one pass-through; **libp2p** — TCP over one raw libp2p stream (TCP + Noise + Yamux) per connection between two processes; **direct** — straight to the origin.',
+    'Paths: **meadow-socks5 / meadow-connect** — through the gateway and one relay (libp2p link, framed tunnels); **pass2** — two chained Node TCP pass-through processes (the same topology without libp2p); **pass2-connect** — two chained minimal Node HTTP CONNECT proxies, answering `200` only after the far hop has connected, as Meadow does (crawler scenario only: the handshake is per connection); **pass2-socks5** — the same far hop behind a minimal SOCKS5 near hop, answering success once the far hop answers `200` (crawler only); **pass1** — one pass-through; **libp2p** — TCP over one raw libp2p stream (TCP + Noise + Yamux) per connection between two processes; **direct** — straight to the origin.',
     '',
   ];
   const results = new Map<string, Map<string, Array<Awaited<ReturnType<typeof figures>>>>>();
@@ -326,12 +326,20 @@ async function buildReport(
       bars.push({ label: 'vs two-hop node', value: r, target: 0.9 });
       if (byPath.has('pass2-connect')) {
         // Not the target's baseline: the same comparison with the handshake on both sides.
-        const handshake = best('pass2-connect');
+        const handshake = ratio('meadow-connect', 'pass2-connect');
         const handshakeSetup = ratio('meadow-connect', 'pass2-connect', (f) => f.setupP99);
         targets.push(
           `  - like for like, against two minimal Node CONNECT proxies (pass2-connect: the same handshake and topology, no libp2p): **${handshake.toFixed(2)} ×** the tunnels/s, CONNECT setup p99 **${handshakeSetup.toFixed(2)} ×**; pass2-connect itself ran at ${ratio('pass2-connect', 'pass2').toFixed(2)} × pass2's tunnels/s`,
         );
         bars.push({ label: 'vs two-hop connect', value: handshake });
+      }
+      if (byPath.has('pass2-socks5')) {
+        const socks = ratio('meadow-socks5', 'pass2-socks5');
+        const socksSetup = ratio('meadow-socks5', 'pass2-socks5', (f) => f.setupP99);
+        targets.push(
+          `  - SOCKS5 like for like (pass2-socks5): **${socks.toFixed(2)} ×** the tunnels/s, setup p99 **${socksSetup.toFixed(2)} ×**; pass2-socks5 itself ran at ${ratio('pass2-socks5', 'pass2').toFixed(2)} × pass2's tunnels/s`,
+        );
+        bars.push({ label: 'socks5 vs two-hop socks5', value: socks });
       }
     } else if (scenario === 'bulk') {
       const r = best('libp2p');

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Baselines, startBaselines } from '../loadtest/lib/paths.ts';
 import { readToEnd } from '../loadtest/lib/scenarios.ts';
-import { httpConnect } from './harness.ts';
+import { httpConnect, socksConnect } from './harness.ts';
 
 // The yardsticks Meadow's load tests are judged against: each must carry a request to the origin
 // and back, or a ratio to it means nothing.
@@ -37,20 +37,22 @@ async function get(socket: Socket, path: string): Promise<string> {
   return Buffer.concat(chunks).toString();
 }
 
-/** One connect-forwarder hop, started as the load test starts it. */
-async function connectHop(...next: string[]): Promise<number> {
-  const file = fileURLToPath(new URL('../loadtest/lib/connect-forwarder.ts', import.meta.url));
+/** One baseline hop (a script in loadtest/lib), started as the load test starts it. */
+async function hop(script: string, ...next: string[]): Promise<number> {
+  const file = fileURLToPath(new URL(`../loadtest/lib/${script}`, import.meta.url));
   const child = spawn(process.execPath, [file, ...next], { stdio: ['ignore', 'pipe', 'inherit'] });
   hops.push(child);
   for await (const line of createInterface({ input: child.stdout as NonNullable<typeof child.stdout> }))
     return (JSON.parse(line) as { port: number }).port;
-  throw new Error('connect-forwarder exited before it was ready');
+  throw new Error(`${script} exited before it was ready`);
 }
 
 describe('load test baselines', () => {
   it('every baseline path carries a request to the origin and its answer back', async () => {
     const names = baselines.paths.map((p) => p.name);
-    expect(names).toEqual(expect.arrayContaining(['direct', 'pass1', 'pass2', 'pass2-connect', 'libp2p']));
+    expect(names).toEqual(
+      expect.arrayContaining(['direct', 'pass1', 'pass2', 'pass2-connect', 'pass2-socks5', 'libp2p']),
+    );
     for (const path of baselines.paths) {
       const answer = await get(await path.connect(), `/via/${path.name}`);
       expect(answer, path.name).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
@@ -59,9 +61,10 @@ describe('load test baselines', () => {
     expect(baselines.pids['pass2-connect']).toHaveLength(2);
   });
 
-  it('the two-hop CONNECT proxy answers 200 only once the far hop has reached the target, 502 when it cannot', async () => {
-    const far = await connectHop();
-    const near = await connectHop('127.0.0.1', String(far));
+  it('the two-hop CONNECT and SOCKS5 proxies answer success only once the far hop has reached the target', async () => {
+    const far = await hop('connect-forwarder.ts');
+    const near = await hop('connect-forwarder.ts', '127.0.0.1', String(far));
+    const socksNear = await hop('socks-forwarder.ts', '127.0.0.1', String(far));
     const creds = { username: 'any', password: 'any' };
     const tunnel = await httpConnect({ host: '127.0.0.1', port: near }, creds, `127.0.0.1:${originPort}`);
     expect(await get(tunnel, '/through-two-hops')).toContain('origin saw /through-two-hops');
@@ -73,6 +76,11 @@ describe('load test baselines', () => {
     await expect(httpConnect({ host: '127.0.0.1', port: near }, creds, `127.0.0.1:${closedPort}`)).rejects.toThrow(
       /CONNECT answered 502/,
     );
+    await expect(
+      socksConnect({ host: '127.0.0.1', port: socksNear }, creds, '127.0.0.1', closedPort),
+    ).rejects.toThrow();
+    const socksTunnel = await socksConnect({ host: '127.0.0.1', port: socksNear }, creds, '127.0.0.1', originPort);
+    expect(await get(socksTunnel, '/through-socks')).toContain('origin saw /through-socks');
     await expect(httpConnect({ host: '127.0.0.1', port: far }, creds, 'no-port-here')).rejects.toThrow(
       /CONNECT answered 502/,
     );

@@ -62,8 +62,9 @@ function tcpPath(name: string, port: number, host = '127.0.0.1'): Path {
 /**
  * The yardsticks, each its own process(es) like the gateway and relay are: direct, one Node TCP
  * pass-through, two chained (gateway + relay's topology without libp2p), the same two speaking HTTP
- * CONNECT (`pass2-connect`: the handshake a crawler pays per tunnel on Meadow), and TCP over one raw
- * libp2p stream per connection between two processes (the floor Meadow's transport sets).
+ * CONNECT or SOCKS5 (`pass2-connect`, `pass2-socks5`: the handshake a crawler pays per tunnel on
+ * Meadow), and TCP over one raw libp2p stream per connection between two processes (the floor
+ * Meadow's transport sets).
  */
 export async function startBaselines(
   origin: { host: string; port: number },
@@ -91,6 +92,7 @@ export async function startBaselines(
     pass1: number;
     pass2: number;
     pass2Connect: number;
+    pass2Socks5: number;
     libp2p: number;
     muxFloor?: number;
     muxFloorConnect?: number;
@@ -104,6 +106,8 @@ export async function startBaselines(
     const connectForwarder = here('./connect-forwarder.ts');
     const pass2ConnectFar = await start([connectForwarder]);
     const pass2ConnectNear = await start([connectForwarder, '127.0.0.1', String(pass2ConnectFar.port)]);
+    // The same far hop behind a SOCKS5 near hop.
+    const pass2Socks5Near = await start([here('./socks-forwarder.ts'), '127.0.0.1', String(pass2ConnectFar.port)]);
     const hop = here('./libp2p-hop.ts');
     const exit = await start([hop, 'exit', origin.host, String(origin.port)]);
     const entry = await start([hop, 'entry', String(exit.multiaddr)]);
@@ -111,12 +115,14 @@ export async function startBaselines(
       pass1: Number(pass1.port),
       pass2: Number(pass2Near.port),
       pass2Connect: Number(pass2ConnectNear.port),
+      pass2Socks5: Number(pass2Socks5Near.port),
       libp2p: Number(entry.port),
     };
     pids = {
       pass1: [pass1.pid],
       pass2: [pass2Near.pid, pass2Far.pid],
       'pass2-connect': [pass2ConnectNear.pid, pass2ConnectFar.pid],
+      'pass2-socks5': [pass2Socks5Near.pid, pass2ConnectFar.pid],
       libp2p: [entry.pid, exit.pid],
     };
     if (options.muxFloor) {
@@ -153,6 +159,16 @@ export async function startBaselines(
             { host: '127.0.0.1', port: ports.pass2Connect },
             { username: 'pass', password: 'none' },
             `${origin.host}:${origin.port}`,
+          ),
+      },
+      {
+        name: 'pass2-socks5',
+        connect: () =>
+          socksConnect(
+            { host: '127.0.0.1', port: ports.pass2Socks5 },
+            { username: 'pass', password: 'none' },
+            origin.host,
+            origin.port,
           ),
       },
       tcpPath('libp2p', ports.libp2p),
@@ -221,7 +237,7 @@ export async function startCostPaths(
     paths: [
       ...meadowPaths(net),
       ...started.paths.filter((p) =>
-        ['pass2', 'pass2-connect', 'libp2p', 'mux-floor', 'mux-floor-connect'].includes(p.name),
+        ['pass2', 'pass2-connect', 'pass2-socks5', 'libp2p', 'mux-floor', 'mux-floor-connect'].includes(p.name),
       ),
     ],
     pidsOf: (path) => (path.name.startsWith('meadow') ? meadowPids : (started.pids[path.name] as number[])),

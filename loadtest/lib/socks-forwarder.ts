@@ -15,8 +15,8 @@ const SUCCEEDED = Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
 const FAILED = Buffer.from([5, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
 
 /**
- * The next complete handshake message at the front of `buf` and its length, or undefined when more
- * bytes are needed; `stage` says which message is expected.
+ * The length of the complete handshake message at the front of `buf`, or undefined while more bytes
+ * are needed; `stage` says which message is expected.
  */
 function messageLength(stage: 'greeting' | 'auth' | 'request', buf: Buffer): number | undefined {
   if (stage === 'greeting')

@@ -49,20 +49,29 @@ function authorityOf(request: Buffer): string {
 function openThroughFarHop(authority: string, then: (far: Socket | undefined, behind: Buffer) => void): void {
   const far = connect({ host: farHost, port: Number(farPort), noDelay: true });
   let answer: Buffer = Buffer.alloc(0);
+  // Before the answer, an error or a close is a failure; after it, joinSockets handles both.
+  const fail = (): void => {
+    far.removeListener('data', onData);
+    far.removeListener('error', fail);
+    far.removeListener('close', fail);
+    far.on('error', () => {});
+    far.destroy();
+    then(undefined, Buffer.alloc(0));
+  };
   const onData = (chunk: Buffer): void => {
     answer = Buffer.concat([answer, chunk]);
     const end = answer.indexOf('\r\n\r\n');
     if (end < 0) return;
+    far.removeListener('error', fail);
+    far.removeListener('close', fail);
+    if (answer.subarray(0, 12).toString('latin1') !== 'HTTP/1.1 200') return fail();
     far.removeListener('data', onData);
     far.pause();
-    if (answer.subarray(0, 12).toString('latin1') === 'HTTP/1.1 200') then(far, answer.subarray(end + 4));
-    else {
-      far.destroy();
-      then(undefined, Buffer.alloc(0));
-    }
+    then(far, answer.subarray(end + 4));
   };
   far.on('data', onData);
-  far.once('error', () => then(undefined, Buffer.alloc(0)));
+  far.once('error', fail);
+  far.once('close', fail);
   far.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
 }
 

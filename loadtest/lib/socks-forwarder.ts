@@ -64,7 +64,7 @@ function openThroughFarHop(authority: string, then: (far: Socket | undefined, be
     if (end < 0) return;
     far.removeListener('error', fail);
     far.removeListener('close', fail);
-    if (answer.subarray(0, 12).toString('latin1') !== 'HTTP/1.1 200') return fail();
+    if (answer.subarray(0, 12).toString('latin1') !== 'HTTP/1.1 200') return void fail();
     far.removeListener('data', onData);
     far.pause();
     then(far, answer.subarray(end + 4));

@@ -77,11 +77,14 @@ try {
     // the second's warm-up (~30 s), long enough for the relay's idle trim and V8's memory reducer,
     // and then spent 4–9% more CPU per tunnel than the second through every round of an A/A run.
     const quarter = { tunnels: CRAWLER_WARMUP.tunnels / 4, ms: CRAWLER_WARMUP.ms / 4 };
+    const warmPaths = Object.entries(nets).map(([name, net]) => {
+      const path = meadowPaths(net).find((p) => p.name === values.path);
+      if (path == null) throw new Error(`no path ${values.path}`);
+      return { name, path, host: net.origin.host };
+    });
     for (let part = 1; part <= 4; part++) {
-      for (const [name, net] of Object.entries(nets)) {
-        const path = meadowPaths(net).find((p) => p.name === values.path);
-        if (path == null) throw new Error(`no path ${values.path}`);
-        const { ok, failed } = await warmUpCrawler(path, net.origin.host, Number(values.concurrency), quarter);
+      for (const { name, path, host } of warmPaths) {
+        const { ok, failed } = await warmUpCrawler(path, host, Number(values.concurrency), quarter);
         process.stdout.write(`${name}: crawler warm-up ${part}/4 done, ${ok} tunnels (${failed} failed)\n`);
       }
     }

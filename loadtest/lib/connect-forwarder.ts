@@ -42,6 +42,9 @@ function connectToAuthority(client: Socket, head: Buffer, behind: Buffer): void 
   target.once('error', () => client.end(BAD_GATEWAY));
   target.once('connect', () => {
     target.removeAllListeners('error');
+    // A client gone while the target answered would leave the target open: joinSockets never hears
+    // a close that has already happened.
+    if (client.destroyed) return void target.destroy();
     client.write(ESTABLISHED);
     if (behind.byteLength > 0) target.write(behind);
     joinSockets(client, target);

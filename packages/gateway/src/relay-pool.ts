@@ -198,9 +198,9 @@ class Entry implements PooledRelay {
   }
 
   set descriptor(descriptor: RelayDescriptor | undefined) {
-    const from = countryOf(this);
-    this.current = descriptor;
-    this.onMoved(this, from);
+    this.relisted(() => {
+      this.current = descriptor;
+    });
   }
 
   get country(): string | undefined {
@@ -208,8 +208,15 @@ class Entry implements PooledRelay {
   }
 
   set country(country: string | undefined) {
+    this.relisted(() => {
+      this.verdict = country;
+    });
+  }
+
+  /** Applies a change that may move the relay to another country, and tells the pool. */
+  private relisted(change: () => void): void {
     const from = countryOf(this);
-    this.verdict = country;
+    change();
     this.onMoved(this, from);
   }
 }

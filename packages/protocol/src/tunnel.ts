@@ -33,8 +33,8 @@ export interface ByteBudget {
  */
 const SEND_HIGH_WATER_BYTES = 1024 * 1024;
 /**
- * A tunnel whose peer used a quarter of its window within this long of the previous grant, while
- * its reader kept up, is limited by the window rather than the path: its window doubles.
+ * A tunnel whose reader took a quarter of its window within this long of the previous grant is
+ * limited by the window rather than the path: its window doubles.
  */
 export const WINDOW_GROWTH_MS = 10;
 
@@ -282,9 +282,11 @@ export class Tunnel extends Duplex {
     if (this.creditToGrant === 0 || (!force && this.creditToGrant < threshold)) return;
     let grant = this.creditToGrant;
     const now = performance.now();
-    // Not after a held credit (force): only a reader that keeps up may make the window grow, so a
-    // client that is slow from the start never has more than the initial window buffered for it.
-    if (!force && now - this.lastGrantAt < WINDOW_GROWTH_MS && this.window < this.mux.maxWindowBytes) {
+    // Only a reader that took a quarter of the window within WINDOW_GROWTH_MS of the previous grant
+    // makes the window grow, so a slow client never has more than the initial window buffered for
+    // it. Credit held while the reader's destination was full counts too: a fast download fills
+    // the client's socket between its reads, and without it such a tunnel never grew.
+    if (grant >= threshold && now - this.lastGrantAt < WINDOW_GROWTH_MS && this.window < this.mux.maxWindowBytes) {
       const extra = Math.min(this.window, this.mux.maxWindowBytes - this.window);
       this.window += extra;
       grant += extra;

@@ -25,6 +25,18 @@ function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   });
 }
 
+/** An origin that sends 8 MiB, behind a mux pair whose windows start at 256 KiB and grow to 1 MiB. */
+async function eightMiBOrigin(): Promise<{ big: Buffer; port: number; pair: Awaited<ReturnType<typeof muxPair>> }> {
+  const big = randomBytes(8 * 1024 * 1024);
+  const port = await origin((socket) => socket.end(big));
+  const pair = await muxPair(
+    { onOpen: connectingAcceptor() },
+    { windowBytes: 256 * 1024, maxWindowBytes: 1024 * 1024 },
+  );
+  cleanups.push(pair.close);
+  return { big, port, pair };
+}
+
 describe('TunnelMux', () => {
   it('carries bytes both ways, honours half-close in each direction and counts payload exactly once', async () => {
     const port = await origin((socket) => {
@@ -61,13 +73,7 @@ describe('TunnelMux', () => {
   });
 
   it('keeps other tunnels moving while one reader is stalled (per-tunnel credit, no link pause)', async () => {
-    const big = randomBytes(8 * 1024 * 1024);
-    const port = await origin((socket) => socket.end(big));
-    const pair = await muxPair(
-      { onOpen: connectingAcceptor() },
-      { windowBytes: 256 * 1024, maxWindowBytes: 1024 * 1024 },
-    );
-    cleanups.push(pair.close);
+    const { big, port, pair } = await eightMiBOrigin();
     const stalled = await pair.opener.open({ host: '127.0.0.1', port });
     stalled.pause();
     const moving = await pair.opener.open({ host: '127.0.0.1', port });
@@ -81,6 +87,24 @@ describe('TunnelMux', () => {
     expect(stalled.bytesReceived).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
     const rest = await readAll(stalled.resume() as Tunnel);
     expect(rest.byteLength).toBe(big.byteLength);
+  });
+
+  it('grows the window of a fast reader whose destination fills between reads (credit held, then granted)', async () => {
+    const { big, port, pair } = await eightMiBOrigin();
+    const tunnel = await pair.opener.open({ host: '127.0.0.1', port });
+    // What the bridge does when the client's socket is full after a write: pause until it drains.
+    const chunks: Buffer[] = [];
+    tunnel.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      tunnel.pause();
+      setImmediate(() => tunnel.resume());
+    });
+    await new Promise((resolve, reject) => {
+      tunnel.once('end', resolve);
+      tunnel.on('error', reject);
+    });
+    expect(Buffer.concat(chunks).equals(big)).toBe(true);
+    expect(tunnel.receiveWindow).toBe(1024 * 1024);
   });
 
   it('propagates a reset: the far socket is destroyed and the opener sees an error', async () => {

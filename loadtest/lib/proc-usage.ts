@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 
 export interface Usage {
   cpuMs: number;
@@ -25,6 +26,25 @@ export async function totalUsage(pids: number[]): Promise<Usage> {
 
 export function sumUsage(usages: Usage[]): Usage {
   return usages.reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, reads: a.reads + b.reads, writes: a.writes + b.writes }));
+}
+
+/** Clock ticks the whole machine has spent so far, busy and in all (/proc/stat's first line). */
+export async function machineTicks(): Promise<{ busy: number; all: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const all = ticks.reduce((a, b) => a + b, 0);
+  return { busy: all - (ticks[3] ?? 0) - (ticks[4] ?? 0), all };
+}
+
+/**
+ * Cores the machine kept busy between two readings (2 = both of a 2-core machine all the time).
+ * A path that leaves cores idle while it is driven as hard as the load allows is waiting on
+ * something (a window, a round trip), not bound by CPU.
+ */
+export function coresBusy(before: { busy: number; all: number }, after: { busy: number; all: number }): number {
+  const all = after.all - before.all;
+  return all > 0 ? ((after.busy - before.busy) / all) * availableParallelism() : 0;
 }
 
 export const median = (xs: number[]): number => {

@@ -10,29 +10,11 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { joinSockets } from './join-sockets.ts';
+import { readHead } from './read-head.ts';
 
 const [nextHost, nextPort] = process.argv.slice(2);
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 const BAD_GATEWAY = Buffer.from('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-const MAX_HEAD = 8 * 1024;
-
-/** Calls `then` with the head (through its blank line) and any bytes the client sent behind it. */
-function readHead(client: Socket, then: (head: Buffer, behind: Buffer) => void): void {
-  let head: Buffer = Buffer.alloc(0);
-  const onData = (chunk: Buffer): void => {
-    head = head.byteLength === 0 ? chunk : Buffer.concat([head, chunk]);
-    const end = head.indexOf('\r\n\r\n');
-    if (end < 0) {
-      if (head.byteLength > MAX_HEAD) client.destroy();
-      return;
-    }
-    client.removeListener('data', onData);
-    client.pause();
-    then(head.subarray(0, end + 4), head.subarray(end + 4));
-  };
-  client.on('data', onData);
-  client.on('error', () => client.destroy());
-}
 
 /** The far hop: connect to the authority of `CONNECT host:port HTTP/1.1`. */
 function connectToAuthority(client: Socket, head: Buffer, behind: Buffer): void {
@@ -61,6 +43,7 @@ function passToNextHop(client: Socket, head: Buffer, behind: Buffer): void {
 }
 
 const server = createServer({ noDelay: true }, (client) => {
+  client.on('error', () => client.destroy());
   readHead(
     client,
     nextHost == null ? (h, b) => connectToAuthority(client, h, b) : (h, b) => passToNextHop(client, h, b),

@@ -18,6 +18,7 @@ import { bridge, streamLink, TunnelMux } from '@meadow/protocol';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { connectingAcceptor } from '../../packages/protocol/test/helpers.ts';
+import { readHead } from './read-head.ts';
 
 const PROTOCOL = '/meadow-bench/mux/1.0.0';
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -57,20 +58,13 @@ if (mode === 'exit') {
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     socket.on('error', () => {});
     if (handshake !== 'connect') return carry(socket);
-    let head = Buffer.alloc(0);
     // A client that half-closes before its head is done would otherwise hold a half-open socket.
     const onEnd = (): void => void socket.destroy();
     socket.once('end', onEnd);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.removeListener('data', onData);
+    readHead(socket, (_head, behind) => {
       socket.removeListener('end', onEnd);
-      socket.pause();
-      carry(socket, ESTABLISHED, head.subarray(end + 4));
-    };
-    socket.on('data', onData);
+      carry(socket, ESTABLISHED, behind);
+    });
   });
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(`${JSON.stringify({ ready: true, port: (server.address() as { port: number }).port })}\n`);

@@ -9,6 +9,7 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { joinSockets } from './join-sockets.ts';
+import { readHead } from './read-head.ts';
 
 const [farHost, farPort] = process.argv.slice(2);
 const SUCCEEDED = Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -48,28 +49,21 @@ function authorityOf(request: Buffer): string {
 /** Asks the far hop for `authority`; calls `then` with the socket once it answered 200. */
 function openThroughFarHop(authority: string, then: (far: Socket | undefined, behind: Buffer) => void): void {
   const far = connect({ host: farHost, port: Number(farPort), noDelay: true });
-  let answer: Buffer = Buffer.alloc(0);
   // Before the answer, an error or a close is a failure; after it, joinSockets handles both.
   const fail = (): void => {
-    far.removeListener('data', onData);
+    stopReading();
     far.removeListener('error', fail);
     far.removeListener('close', fail);
     far.on('error', () => {});
     far.destroy();
     then(undefined, Buffer.alloc(0));
   };
-  const onData = (chunk: Buffer): void => {
-    answer = Buffer.concat([answer, chunk]);
-    const end = answer.indexOf('\r\n\r\n');
-    if (end < 0) return;
+  const stopReading = readHead(far, (answer, behind) => {
+    if (answer.subarray(0, 12).toString('latin1') !== 'HTTP/1.1 200') return void fail();
     far.removeListener('error', fail);
     far.removeListener('close', fail);
-    if (answer.subarray(0, 12).toString('latin1') !== 'HTTP/1.1 200') return void fail();
-    far.removeListener('data', onData);
-    far.pause();
-    then(far, answer.subarray(end + 4));
-  };
-  far.on('data', onData);
+    then(far, behind);
+  });
   far.once('error', fail);
   far.once('close', fail);
   far.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);

@@ -56,7 +56,7 @@ function poolOf(size: number): RelayPool {
     };
     const relay = pool.addLink(`relay-${i}`, mux);
     relay.descriptor = descriptor;
-    relay.connectLatencyMs = 20 + (i % 50);
+    relay.record(true, 20 + (i % 50));
   }
   return pool;
 }

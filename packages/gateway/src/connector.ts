@@ -80,17 +80,17 @@ export class Connector {
       const started = performance.now();
       try {
         const tunnel = await relay.mux.open(target, { signal });
-        this.pool.recordResult(relay, true, performance.now() - started);
+        relay.record(true, performance.now() - started);
         if (params.session != null)
           this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
         return { tunnel, relay };
       } catch (err) {
         const error = toMeadowError(err, deadline.expired);
         if (!error.wire.retryable) {
-          this.pool.recordResult(relay, true, performance.now() - started);
+          relay.record(true, performance.now() - started);
           throw error;
         }
-        this.pool.recordResult(relay, false);
+        relay.record(false);
         this.log.info(
           { relay: relay.peerId, code: error.code, attempt },
           'relay failed before the tunnel was up; trying another',

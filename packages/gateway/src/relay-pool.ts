@@ -15,9 +15,14 @@ export interface PooledRelay {
   pingFailures?: number;
   /** Pings the relay when its link carries tunnels but has gone silent. */
   watch?: LinkWatch;
-  /** Moving averages of tunnel setup: success (0..1) and latency. */
-  successRate: number;
-  connectLatencyMs: number;
+  /**
+   * Moving averages of tunnel setup, success (0..1) and latency, faded back towards an unmeasured
+   * relay's (1 and 0 ms) as they age: see `record`.
+   */
+  readonly successRate: number;
+  readonly connectLatencyMs: number;
+  /** Adds one tunnel setup to the moving averages: whether it worked, and how long it took. */
+  record(ok: boolean, latencyMs?: number): void;
 }
 
 export interface ChooseOptions {
@@ -27,6 +32,18 @@ export interface ChooseOptions {
 }
 
 const EWMA_WEIGHT = 0.2;
+/**
+ * A measurement's weight halves every minute. A relay that is never chosen is never measured, so
+ * without this one slow connect (a slow web site, not the relay) would keep a household's relay
+ * out of every comparison for good; faded, it is tried again after a few minutes.
+ */
+const QUALITY_HALF_LIFE_MS = 60_000;
+/**
+ * Scores closer than this are a tie, broken at random. Relays a few milliseconds apart are
+ * equally good to a crawler, and the strictly better one would otherwise win every comparison:
+ * with three relays on one LAN, one would never carry a byte.
+ */
+const TIE_RATIO = 1.1;
 
 /**
  * Up to this many candidates, a choice looks at all of them; in larger lists it samples, so a
@@ -102,17 +119,11 @@ export class RelayPool {
         const r = list.at(Math.floor(this.random() * list.size));
         if (r === a || !usable(r)) continue;
         if (a == null) a = r;
-        else return score(a) >= score(r) ? a : r;
+        else return better(a, r, this.random);
       }
       // Most of the list is unusable (or the draws were unlucky): look at all of it.
     }
     return betterOfTwo(list.filter(usable), this.random);
-  }
-
-  recordResult(relay: PooledRelay, ok: boolean, latencyMs?: number): void {
-    relay.successRate = relay.successRate * (1 - EWMA_WEIGHT) + (ok ? 1 : 0) * EWMA_WEIGHT;
-    if (latencyMs != null)
-      relay.connectLatencyMs = relay.connectLatencyMs * (1 - EWMA_WEIGHT) + latencyMs * EWMA_WEIGHT;
   }
 
   private moved(relay: Entry, from: string): void {
@@ -160,10 +171,22 @@ export function betterOfTwo(candidates: PooledRelay[], random: () => number): Po
   const a = candidates[Math.floor(random() * candidates.length)] as PooledRelay;
   let b = candidates[Math.floor(random() * (candidates.length - 1))] as PooledRelay;
   if (b === a) b = candidates[candidates.length - 1] as PooledRelay;
-  return score(a) >= score(b) ? a : b;
+  return better(a, b, random);
 }
 
-/** Higher is better: success rate, discounted by connect latency and by how full the relay is. */
+/** The one with the higher score, or either at random when the scores are within `TIE_RATIO`. */
+function better(a: PooledRelay, b: PooledRelay, random: () => number): PooledRelay {
+  const sa = score(a);
+  const sb = score(b);
+  if (sa > sb * TIE_RATIO) return a;
+  if (sb > sa * TIE_RATIO) return b;
+  return random() < 0.5 ? a : b;
+}
+
+/**
+ * Higher is better: success rate, discounted by connect latency and by how full the relay is. A
+ * relay not measured yet scores as a perfect one, so it is tried as soon as it is drawn.
+ */
 export function score(relay: PooledRelay): number {
   const max = relay.descriptor?.maxTunnels ?? 1;
   const load = relay.mux.activeTunnels / Math.max(1, max);
@@ -181,8 +204,9 @@ class Entry implements PooledRelay {
   observedAddress?: string;
   pingFailures?: number;
   watch?: LinkWatch;
-  successRate = 1;
-  connectLatencyMs = 50;
+  private failureAverage = 0;
+  private latencyAverage = 0;
+  private measuredAt = 0;
   private current?: RelayDescriptor;
   private verdict?: string;
   private readonly onMoved: (entry: Entry, from: string) => void;
@@ -191,6 +215,28 @@ class Entry implements PooledRelay {
     this.peerId = peerId;
     this.mux = mux;
     this.onMoved = onMoved;
+  }
+
+  get successRate(): number {
+    return 1 - this.failureAverage * this.fade(Date.now());
+  }
+
+  get connectLatencyMs(): number {
+    return this.latencyAverage * this.fade(Date.now());
+  }
+
+  record(ok: boolean, latencyMs?: number): void {
+    const now = Date.now();
+    const fade = this.fade(now);
+    this.failureAverage = this.failureAverage * fade * (1 - EWMA_WEIGHT) + (ok ? 0 : EWMA_WEIGHT);
+    this.latencyAverage *= fade;
+    if (latencyMs != null) this.latencyAverage = this.latencyAverage * (1 - EWMA_WEIGHT) + latencyMs * EWMA_WEIGHT;
+    this.measuredAt = now;
+  }
+
+  /** How much of the last measurement's weight is left (averages fade towards 0 failures, 0 ms). */
+  private fade(now: number): number {
+    return now <= this.measuredAt ? 1 : 0.5 ** ((now - this.measuredAt) / QUALITY_HALF_LIFE_MS);
   }
 
   get descriptor(): RelayDescriptor | undefined {

@@ -1,6 +1,6 @@
 import type { RelayDescriptor } from '@meadow/discovery';
 import type { TunnelMux } from '@meadow/protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type PooledRelay, RelayPool } from '../src/relay-pool.ts';
 import { StickySessions } from '../src/sessions.ts';
 
@@ -50,9 +50,73 @@ describe('RelayPool', () => {
     good.descriptor = descriptor('DE');
     const bad = pool.addLink('bad', fakeLink());
     bad.descriptor = descriptor('DE');
-    for (let i = 0; i < 10; i++) pool.recordResult(bad, false);
-    for (let i = 0; i < 10; i++) pool.recordResult(good, true, 5);
+    for (let i = 0; i < 10; i++) bad.record(false);
+    for (let i = 0; i < 10; i++) good.record(true, 5);
     for (let i = 0; i < 20; i++) expect(pool.choose({ port: 80, exclude: new Set() })?.peerId).toBe('good');
+  });
+
+  it('shares tunnels between relays whose measured quality is about the same', () => {
+    // Three relays on one fast network, 1–3 ms apart: none of them is strictly the one to use.
+    const pool = new RelayPool();
+    for (const [name, ms] of [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ] as const) {
+      const relay = pool.addLink(name, fakeLink());
+      relay.descriptor = descriptor('DE');
+      for (let i = 0; i < 10; i++) relay.record(true, ms);
+    }
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 3_000; i++) {
+      const id = pool.choose({ port: 80, exclude: new Set() })?.peerId as string;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    for (const name of ['a', 'b', 'c']) expect(counts.get(name)).toBeGreaterThan(800);
+  });
+
+  it('tries a relay not measured yet before a measured one that is slower', () => {
+    const pool = new RelayPool();
+    const old = pool.addLink('old', fakeLink());
+    old.descriptor = descriptor('DE');
+    for (let i = 0; i < 10; i++) old.record(true, 30);
+    const fresh = pool.addLink('fresh', fakeLink());
+    fresh.descriptor = descriptor('DE');
+    expect(fresh.successRate).toBe(1);
+    expect(fresh.connectLatencyMs).toBe(0);
+    expect(pool.choose({ port: 80, exclude: new Set() })).toBe(fresh);
+  });
+
+  it("lets a relay's bad measurements fade, so it is tried again minutes later", () => {
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['Date'] });
+    try {
+      const pool = new RelayPool();
+      const good = pool.addLink('good', fakeLink());
+      const hourLong = { expiresAt: Date.now() + 3_600_000 };
+      good.descriptor = descriptor('DE', hourLong);
+      const unlucky = pool.addLink('unlucky', fakeLink());
+      unlucky.descriptor = descriptor('DE', hourLong);
+      for (let i = 0; i < 10; i++) unlucky.record(false);
+      for (let i = 0; i < 10; i++) good.record(true, 5);
+      const choices = (): Set<string> => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 200; i++) seen.add(pool.choose({ port: 80, exclude: new Set() })?.peerId as string);
+        return seen;
+      };
+      expect(unlucky.successRate).toBeLessThan(0.2);
+      expect(choices()).toEqual(new Set(['good']));
+      vi.setSystemTime(1_000_000 + 60_000);
+      expect(unlucky.successRate).toBeCloseTo(1 - (1 - 0.8 ** 10) / 2, 6); // half its failures forgotten
+      expect(choices()).toEqual(new Set(['good']));
+      vi.setSystemTime(1_000_000 + 5 * 60_000);
+      expect(unlucky.successRate).toBeGreaterThan(0.95);
+      expect(choices()).toEqual(new Set(['good', 'unlucky']));
+      // Measured again, it is judged on what it does now.
+      unlucky.record(false);
+      expect(unlucky.successRate).toBeLessThan(0.8);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

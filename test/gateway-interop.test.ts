@@ -147,6 +147,24 @@ describe('routing', () => {
     expect(none.status).toBe(503);
     expect(none.headers).toMatch(/retry-after: \d+/i);
     expect(none.headers).toMatch(/error=destination_unavailable/);
+    expect(none.headers).toMatch(
+      /no relay in JP is linked to this gateway \(routable relays: (DE 2, FR 1|FR 1, DE 2)\)/,
+    );
+  });
+
+  it("refuses a port every relay's exit policy refuses with 403, and says so", async () => {
+    const smtp = await curl([
+      '-x',
+      `http://127.0.0.1:${net.gateway.http.port}`,
+      '--proxy-user',
+      `demo-country-de:${key()}`,
+      `http://127.0.0.1:25/`,
+    ]);
+    expect(smtp.status).toBe(403);
+    expect(smtp.headers).not.toMatch(/retry-after/i);
+    expect(smtp.headers).toMatch(
+      /proxy-status: meadow; error=destination_ip_prohibited; details="gateway: port 25 is refused by the exit policy of all 2 relays in DE"/i,
+    );
   });
 
   it('rejects bad username parameters with 400 and the reason', async () => {

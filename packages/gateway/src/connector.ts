@@ -108,8 +108,9 @@ export class Connector {
       }
     }
     if (lastError != null) throw lastError;
-    const where = params.country == null ? '' : ` in ${params.country}`;
-    throw new MeadowError('MEADOW_ERR_NO_RELAY', `no relay available${where} for port ${target.port}`);
+    const none = this.pool.whyNone({ country: params.country, port: target.port, exclude });
+    // Refused by every relay's exit policy: a 403, since trying again later would meet the same.
+    throw new MeadowError(none.onlyPort ? 'MEADOW_ERR_TARGET_FORBIDDEN' : 'MEADOW_ERR_NO_RELAY', none.message);
   }
 
   /** While the gateway is young, waits for a session's relay that may still be re-linking. */

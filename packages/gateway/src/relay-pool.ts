@@ -126,6 +126,36 @@ export class RelayPool {
     return betterOfTwo(list.filter(usable), this.random);
   }
 
+  /**
+   * Why `choose` finds no relay for these options, in words for the crawler's error: each relay of
+   * the country by the first reason it is unusable. Runs only on that error's path.
+   */
+  whyNone(options: ChooseOptions, now = Date.now()): NoRelay {
+    const list = options.country == null ? this.everyone : this.byCountry.get(options.country);
+    const where = options.country == null ? '' : ` in ${options.country}`;
+    if (list == null || list.size === 0) {
+      const elsewhere = Object.entries(this.countByCountry()).map(([country, count]) => `${country} ${count}`);
+      if (options.country == null || elsewhere.length === 0)
+        return { onlyPort: false, message: 'no relay is linked to this gateway yet' };
+      return {
+        onlyPort: false,
+        message: `no relay${where} is linked to this gateway (routable relays: ${elsewhere.join(', ')})`,
+      };
+    }
+    const reasons = new Map<string, number>();
+    for (let i = 0; i < list.size; i++) {
+      const reason = unusableBecause(list.at(i), options, now);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    const relays = list.size === 1 ? `the one relay${where}` : `all ${list.size} relays${where}`;
+    if (reasons.size === 1 && reasons.has(PORT_REFUSED))
+      return { onlyPort: true, message: `port ${options.port} is refused by the exit policy of ${relays}` };
+    const parts = [...reasons].map(
+      ([reason, count]) => `${count} ${reason === PORT_REFUSED ? `refuse port ${options.port} (exit policy)` : reason}`,
+    );
+    return { onlyPort: false, message: `no relay available for port ${options.port}, ${relays}: ${parts.join(', ')}` };
+  }
+
   private moved(relay: Entry, from: string): void {
     if (this.relays.get(relay.peerId) !== relay) return; // no longer pooled
     const to = countryOf(relay);
@@ -159,6 +189,31 @@ export class RelayPool {
     }
     return counts;
   }
+}
+
+/** What `RelayPool.whyNone` found. */
+export interface NoRelay {
+  /** Every relay there would serve, but refuses the port by its exit policy. */
+  onlyPort: boolean;
+  /** E.g. "no relay available for port 443, all 3 relays in DE: 2 paused by the household, 1 out of data this period". */
+  message: string;
+}
+
+const PORT_REFUSED = 'port';
+
+/** The first reason `isRoutable` or the choice's exclusions turn this relay down. */
+function unusableBecause(relay: PooledRelay, options: ChooseOptions, now: number): string {
+  const d = relay.descriptor;
+  if (options.exclude.has(relay.peerId)) return 'failed for this request';
+  if (relay.mux.isClosed) return 'link closing';
+  if (d == null) return 'waiting for its signed descriptor';
+  if (d.state === 'paused') return 'paused by the household';
+  if (d.state === 'hibernating') return "at the household's data cap";
+  if (d.state === 'outside-schedule') return "outside the household's sharing hours";
+  if (d.expiresAt <= now) return 'descriptor expired';
+  if (d.remainingBytes === 0) return 'out of data this period';
+  if (d.rejectedPorts.includes(options.port)) return PORT_REFUSED;
+  return 'usable again since the choice';
 }
 
 export function countryOf(relay: PooledRelay): string {

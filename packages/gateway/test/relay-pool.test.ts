@@ -55,6 +55,40 @@ describe('RelayPool', () => {
     for (let i = 0; i < 20; i++) expect(pool.choose({ port: 80, exclude: new Set() })?.peerId).toBe('good');
   });
 
+  it('says why no relay is available: each relay of the country by its first reason', () => {
+    const pool = new RelayPool();
+    expect(pool.whyNone({ country: 'DE', port: 443, exclude: new Set() })).toEqual({
+      onlyPort: false,
+      message: 'no relay is linked to this gateway yet',
+    });
+    pool.addLink('fr', fakeLink()).descriptor = descriptor('FR');
+    pool.addLink('de-paused', fakeLink()).descriptor = descriptor('DE', { state: 'paused' });
+    pool.addLink('de-capped', fakeLink()).descriptor = descriptor('DE', { state: 'hibernating' });
+    pool.addLink('de-smtp', fakeLink()).descriptor = descriptor('DE');
+    expect(pool.whyNone({ country: 'JP', port: 443, exclude: new Set() }).message).toBe(
+      'no relay in JP is linked to this gateway (routable relays: FR 1, DE 1)',
+    );
+    const de = { country: 'DE', port: 25, exclude: new Set<string>() };
+    expect(pool.choose(de)).toBeUndefined();
+    expect(pool.whyNone(de)).toEqual({
+      onlyPort: false,
+      message:
+        "no relay available for port 25, all 3 relays in DE: 1 paused by the household, 1 at the household's data cap, 1 refuse port 25 (exit policy)",
+    });
+    // Only the exit policy stands in the way: a refusal, not an outage.
+    const fr = { country: 'FR', port: 25, exclude: new Set<string>() };
+    expect(pool.choose(fr)).toBeUndefined();
+    expect(pool.whyNone(fr)).toEqual({
+      onlyPort: true,
+      message: 'port 25 is refused by the exit policy of the one relay in FR',
+    });
+    const young = new RelayPool();
+    young.addLink('new', fakeLink());
+    expect(young.whyNone({ port: 443, exclude: new Set() }).message).toBe(
+      'no relay available for port 443, the one relay: 1 waiting for its signed descriptor',
+    );
+  });
+
   it('shares tunnels between relays whose measured quality is about the same', () => {
     // Three relays on one fast network, 1–3 ms apart: none of them is strictly the one to use.
     const pool = new RelayPool();

@@ -137,6 +137,17 @@ describe('household controls on a real relay', () => {
     expect(after.bytes.allTime).toEqual(before.bytes.allTime);
     expect(after.bytes.period).toEqual(before.bytes.period);
     expect(after.state).toBe('hibernating');
+
+    // What the household reads on the command line, and what a script reads.
+    const text = await run(['relay', 'status', '--config', capped.configPath]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^state +hibernating: data cap for this period reached, until \d{4}-\d\d-\d\d \d\d:\d\d /m,
+    );
+    expect(text.stdout).toMatch(/^data cap +\d+\.\d\d MB of \d+\.\d\d MB used this period, 0 B left until /m);
+    expect(text.stdout).toMatch(/^gateways +12D3KooW…\w{4} since .*, 0 tunnels$/m);
+    const json = await run(['relay', 'status', '--config', capped.configPath, '--json']);
+    expect((JSON.parse(json.stdout) as Status).state).toBe('hibernating');
   });
 
   it('pauses and resumes from the command line; a paused relay takes no new tunnels', async () => {

@@ -60,16 +60,20 @@ export async function main(argv: string[]): Promise<number> {
         const { relayCommand, relayHelp } = await import('./commands/relay.ts');
         if (wantsHelp && sub !== 'doctor') return print(relayHelp);
         if (sub === 'start') return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
-        if (sub === 'pause' || sub === 'resume' || sub === 'status') {
+        if (sub === 'pause' || sub === 'resume') {
           const { relayControlCommand } = await import('./commands/relay-control.ts');
           return await relayControlCommand(sub, requireConfig(rest.slice(1), `relay ${sub}`));
         }
-        if (sub === 'earnings') {
+        if (sub === 'status' || sub === 'earnings') {
           const { values } = parseArgs({
             args: rest.slice(1),
             options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
           });
-          if (values.config == null) throw new ConfigError('relay earnings: --config <file> is required');
+          if (values.config == null) throw new ConfigError(`relay ${sub}: --config <file> is required`);
+          if (sub === 'status') {
+            const { relayStatusCommand } = await import('./commands/relay-control.ts');
+            return await relayStatusCommand(values.config, { json: values.json });
+          }
           const { relayEarningsCommand } = await import('./commands/relay-earnings.ts');
           return await relayEarningsCommand(values.config, { json: values.json });
         }

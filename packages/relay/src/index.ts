@@ -74,6 +74,7 @@ export async function createRelay(
 }
 
 export { embeddedIpv4, forbiddenReason } from './address-ranges.ts';
+export type { StatusBody } from './dashboard/model.ts';
 export {
   type HouseholdSettings,
   type SaveResult,

@@ -2,9 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { loadOrCreateIdentity } from '@meadow/discovery';
+import type { StatusBody } from '@meadow/relay';
 import { fetch } from 'undici';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
 import { readStatusUrl } from '../relay-status-file.ts';
+import { relayStatusText } from '../relay-status-text.ts';
 import { relayConfigTemplate } from '../relay-template.ts';
 
 async function localApi(configPath: string): Promise<{ url: string; token: string }> {
@@ -15,29 +17,47 @@ async function localApi(configPath: string): Promise<{ url: string; token: strin
   return { url, token };
 }
 
-export async function relayControlCommand(action: 'pause' | 'resume' | 'status', configPath: string): Promise<number> {
+/** `meadow relay pause|resume`: asks the running relay through its local API, with its control token. */
+export async function relayControlCommand(action: 'pause' | 'resume', configPath: string): Promise<number> {
   const { url, token } = await localApi(configPath);
+  const body = await ask(url, action, () =>
+    fetch(`${url}/control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }),
+  );
+  if (body == null) return 1;
+  process.stdout.write(`relay is ${String(body.state)}: ${String(body.reason)}\n`);
+  return 0;
+}
+
+/** `meadow relay status`: the running relay's state, usage, caps and quality, for people or (`--json`) scripts. */
+export async function relayStatusCommand(configPath: string, options: { json?: boolean }): Promise<number> {
+  const { url } = await localApi(configPath);
+  const body = await ask(url, 'status', () => fetch(`${url}/status`));
+  if (body == null) return 1;
+  process.stdout.write(
+    options.json ? `${JSON.stringify(body, null, 2)}\n` : relayStatusText(body as unknown as StatusBody, url),
+  );
+  return 0;
+}
+
+/** The relay's JSON answer, or undefined after saying on stderr why there is none. */
+async function ask(
+  url: string,
+  action: string,
+  request: () => ReturnType<typeof fetch>,
+): Promise<Record<string, unknown> | undefined> {
   let res: Awaited<ReturnType<typeof fetch>>;
   try {
-    res =
-      action === 'status'
-        ? await fetch(`${url}/status`)
-        : await fetch(`${url}/control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    res = await request();
   } catch (err) {
     process.stderr.write(`meadow: the relay is not answering at ${url} (${(err as Error).message}). Is it running?\n`);
-    return 1;
+    return undefined;
   }
   const body = (await res.json()) as Record<string, unknown>;
   if (!res.ok) {
     process.stderr.write(`meadow: ${action} failed: ${String(body.error ?? res.status)}\n`);
-    return 1;
+    return undefined;
   }
-  if (action === 'status') {
-    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-  } else {
-    process.stdout.write(`relay is ${String(body.state)}: ${String(body.reason)}\n`);
-  }
-  return 0;
+  return body;
 }
 
 export async function relayInitCommand(args: {

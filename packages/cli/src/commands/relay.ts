@@ -27,7 +27,8 @@ relay's own addresses or private ranges, whatever the config says.
   meadow relay start --config relay.yaml     run the relay
   meadow relay pause --config relay.yaml     stop taking new tunnels (open ones finish)
   meadow relay resume --config relay.yaml    take tunnels again
-  meadow relay status --config relay.yaml    print state, usage and caps
+  meadow relay status --config relay.yaml    print state, usage, caps, gateways and quality
+                                             (--json: the dashboard's /status as JSON)
   meadow relay earnings --config relay.yaml  receipts and rewards per epoch, each inclusion
                                              proof checked here against the gateway's signed root
   meadow relay doctor --config relay.yaml    check the setup: config, identity, disk, clock, an egress

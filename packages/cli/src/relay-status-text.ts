@@ -1,0 +1,100 @@
+import { formatBytes } from '@meadow/protocol';
+import { type StatusBody, WEEKDAYS } from '@meadow/relay';
+
+const STATE_TEXT: Record<string, string> = {
+  serving: 'sharing',
+  paused: 'paused',
+  hibernating: 'hibernating',
+  'outside-schedule': 'outside its sharing hours',
+};
+
+/** `meadow relay status` for people: what the dashboard's first screen says, one line per subject. */
+export function relayStatusText(s: StatusBody, dashboardUrl: string): string {
+  const when = (iso: string): string => localTime(iso, s.timeZone);
+  const lines: Array<[string, string]> = [
+    ['relay', `${s.peerId} (${s.country}${s.egressAddress == null ? '' : `, egress ${s.egressAddress}`})`],
+    [
+      'state',
+      `${STATE_TEXT[s.state] ?? s.state}: ${s.stateReason}${s.hibernatingUntil == null ? '' : `, until ${when(s.hibernatingUntil)}`}`,
+    ],
+    ['tunnels', `${s.activeTunnels} open now`],
+    ['shared', `today ${usage(s.bytes.today)}; in all ${usage(s.bytes.allTime)}`],
+  ];
+  const cap = s.cap;
+  if (cap == null) lines.push(['data cap', 'none (set dataCap in the config, or on the dashboard)']);
+  else {
+    const used = s.bytes.period == null ? 0 : s.bytes.period.bytesToTarget + s.bytes.period.bytesFromTarget;
+    const end = cap.periodEnd == null ? '' : ` until ${when(cap.periodEnd)}`;
+    lines.push([
+      'data cap',
+      `${formatBytes(used)} of ${formatBytes(cap.bytes)} used this period, ${formatBytes(cap.remainingBytes ?? 0)} left${end}`,
+    ]);
+  }
+  const rate = s.rateLimit;
+  lines.push([
+    'rate limit',
+    rate == null || (rate.fromTargetBytesPerSecond === 0 && rate.toTargetBytesPerSecond === 0)
+      ? 'none'
+      : `${mbits(rate.fromTargetBytesPerSecond)} from websites, ${mbits(rate.toTargetBytesPerSecond)} to websites`,
+  ]);
+  lines.push([
+    'schedule',
+    s.schedule.length === 0
+      ? 'always sharing'
+      : `${s.schedule.map((w) => `${w.days.map((d) => WEEKDAYS[d]).join(',')} ${clock(w.fromMinute)}-${clock(w.toMinute)}`).join('; ')} (${s.timeZone})`,
+  ]);
+  lines.push([
+    'gateways',
+    s.gateways.length === 0
+      ? 'none linked yet (if this lasts, run: meadow relay doctor)'
+      : s.gateways
+          .map(
+            (g) =>
+              `${short(g.peerId)} since ${when(g.since)}, ${g.activeTunnels} tunnel${g.activeTunnels === 1 ? '' : 's'}`,
+          )
+          .join('; '),
+  ]);
+  lines.push(['listed', s.descriptorPublished ? 'descriptor published in the DHT' : 'not yet published in the DHT']);
+  lines.push(['quality', quality(s.quality)]);
+  lines.push(['payout', s.payoutAddress]);
+  lines.push(['dashboard', `${dashboardUrl}/ (caps, schedule, earnings)`]);
+  const width = Math.max(...lines.map(([label]) => label.length));
+  return `${lines.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
+
+function usage(u: { bytesToTarget: number; bytesFromTarget: number; tunnels: number }): string {
+  return `${formatBytes(u.bytesToTarget + u.bytesFromTarget)} in ${u.tunnels} tunnel${u.tunnels === 1 ? '' : 's'}`;
+}
+
+function quality(q: StatusBody['quality']): string {
+  if (q.score == null) return 'not measured yet';
+  const parts = [
+    q.successRate.value == null
+      ? 'no connections yet'
+      : `${(q.successRate.value * 100).toFixed(1)}% of ${q.successRate.attempts} connections worked`,
+    q.connectLatencyMs.value == null ? null : `median connect ${q.connectLatencyMs.value.toFixed(1)} ms`,
+    q.uptime.value == null
+      ? null
+      : `online ${(q.uptime.value * 100).toFixed(1)}% since ${q.uptime.windowDays >= 7 ? '7 days ago' : 'first start'}`,
+  ].filter((p) => p != null);
+  const low = [q.successRate, q.connectLatencyMs, q.uptime].flatMap((p) =>
+    p.low && p.reason != null ? [p.reason] : [],
+  );
+  return `${q.score.toFixed(2)} (${parts.join(', ')})${low.length === 0 ? '' : `; low: ${low.join('; ')}`}`;
+}
+
+function mbits(bytesPerSecond: number): string {
+  return bytesPerSecond === 0 ? 'no limit' : `${Number(((bytesPerSecond * 8) / 1e6).toFixed(2))} Mbit/s`;
+}
+
+function clock(minute: number): string {
+  return `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+}
+
+function short(peerId: string): string {
+  return `${peerId.slice(0, 8)}…${peerId.slice(-4)}`;
+}
+
+function localTime(iso: string, timeZone: string): string {
+  return `${new Date(iso).toLocaleString('sv-SE', { timeZone, hour12: false }).slice(0, 16)} ${timeZone}`;
+}

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, patternBytes, startLocalNetwork } from '@meadow/cli';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { curl, httpConnect, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
+import { curl, httpConnect, runMeadow, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 50 * MiB;
@@ -229,6 +229,38 @@ describe('plans', () => {
     ]);
     expect(again.status).toBe(402);
     expect(again.headers).toMatch(/proxy-status: meadow; error=proxy_internal_response; details="gateway: the quota/);
+  });
+
+  it('takes a raised quota and a rotated key from `meadow customer` while it runs', async () => {
+    const viaSmall = (key: string) =>
+      curl(['-x', `http://127.0.0.1:${net.gateway.http.port}`, '--proxy-user', `small:${key}`, net.origin.url]);
+    const oldKey = net.customers.small?.apiKey as string;
+    expect((await viaSmall(oldKey)).status).toBe(402);
+    const raised = await runMeadow([
+      'customer',
+      'set',
+      '--config',
+      net.gateway.configPath,
+      '--name',
+      'small',
+      '--quota-gb',
+      '1',
+    ]);
+    expect(raised.stdout).toMatch(/^Customer small: quota 1\.00 GB, /);
+    await waitFor(async () => (await viaSmall(oldKey)).status === 200, 5_000, 'the raised quota to apply');
+
+    const rotated = await runMeadow([
+      'customer',
+      'rotate-key',
+      '--config',
+      net.gateway.configPath,
+      '--name',
+      'small',
+      '--json',
+    ]);
+    const { apiKey } = JSON.parse(rotated.stdout) as { apiKey: string };
+    await waitFor(async () => (await viaSmall(oldKey)).status === 407, 5_000, 'the old key to stop working');
+    expect((await viaSmall(apiKey)).status).toBe(200);
   });
 
   it('answers 429 with Retry-After past the concurrency limit', async () => {

@@ -60,16 +60,61 @@ describe('meadow customer', () => {
     });
     const again = await meadow('customer', 'add', '--config', config, '--name', 'acme');
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/already exists/);
+    expect(again.stderr).toBe(
+      "meadow: customer \"acme\" already exists: 'meadow customer set' changes its plan, 'meadow customer rotate-key' gives it a new key\n",
+    );
+  });
+
+  it('changes a plan and rotates a key, and says when there is no such customer', async () => {
+    const set = await meadow(
+      'customer',
+      'set',
+      '--config',
+      config,
+      '--name',
+      'acme',
+      '--quota-gb',
+      '0.5',
+      '--max-tunnels',
+      '3',
+    );
+    expect(set.code).toBe(0);
+    expect(set.stdout).toBe('Customer acme: quota 500.00 MB, 1.00 per GB, at most 3 tunnels at once.\n');
+    const unlimited = await meadow('customer', 'set', '--config', config, '--name', 'acme', '--quota-gb', 'none');
+    expect(unlimited.stdout).toMatch(/^Customer acme: no quota, 1\.00 per GB, at most 3 tunnels at once\.$/m);
+    const nothing = await meadow('customer', 'set', '--config', config, '--name', 'acme');
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/give at least one of --quota-gb, --price-per-gb, --max-tunnels/);
+
+    const before = new CustomerStore(join(dir, '.meadow', 'gateway-data', 'customers.db'));
+    const oldHash = before.find('acme')?.apiKeySha256;
+    before.close();
+    const rotated = await meadow('customer', 'rotate-key', '--config', config, '--name', 'acme', '--json');
+    expect(rotated.code).toBe(0);
+    const { apiKey } = JSON.parse(rotated.stdout) as { apiKey: string };
+    const after = new CustomerStore(join(dir, '.meadow', 'gateway-data', 'customers.db'));
+    const row = after.find('acme');
+    after.close();
+    expect(row?.apiKeySha256).toBe(hashApiKey(apiKey));
+    expect(row?.apiKeySha256).not.toBe(oldHash);
+    expect(row).toMatchObject({ quotaBytes: null, maxTunnels: 3 });
+
+    for (const sub of ['set', 'rotate-key']) {
+      const missing = await meadow('customer', sub, '--config', config, '--name', 'nobody', '--max-tunnels', '2');
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toBe('meadow: no customer "nobody" (meadow customer list shows them)\n');
+    }
   });
 
   it('lists, disables and reports usage', async () => {
-    expect((await meadow('customer', 'list', '--config', config)).stdout).toMatch(/acme\s+active\s+quota 2\.000 GB/);
+    expect((await meadow('customer', 'list', '--config', config)).stdout).toMatch(
+      /acme\s+active\s+no quota, 1\.00 per GB, at most 3 tunnels/,
+    );
     expect((await meadow('customer', 'disable', '--config', config, '--name', 'acme')).stdout).toMatch(/disabled/);
     expect((await meadow('customer', 'list', '--config', config)).stdout).toMatch(/acme\s+disabled/);
     const usage = await meadow('customer', 'usage', '--config', config, '--json');
     expect(JSON.parse(usage.stdout)).toEqual([
-      { name: 'acme', tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0, quotaBytes: 2_000_000_000 },
+      { name: 'acme', tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0, quotaBytes: null },
     ]);
     const missing = await meadow('customer', 'disable', '--config', config, '--name', 'nobody');
     expect(missing.code).toBe(1);

@@ -60,10 +60,37 @@ export class CustomerStore implements CustomerDirectory {
 
   /** Creates a customer with a fresh API key; the key is returned once and never stored. */
   add(name: string, plan: Partial<Plan> = {}): { apiKey: string; customer: CustomerRow } {
-    const apiKey = `mdw_${randomBytes(24).toString('base64url')}`;
+    const apiKey = newApiKey();
     if (this.find(name) != null) throw new Error(`customer "${name}" already exists`);
     this.upsert({ name, apiKeySha256: hashApiKey(apiKey) }, plan);
     return { apiKey, customer: this.find(name) as CustomerRow };
+  }
+
+  /** Gives a customer a fresh API key; the old one stops working within a second. Undefined if unknown. */
+  rotateKey(name: string): string | undefined {
+    const apiKey = newApiKey();
+    const result = this.db
+      .prepare('UPDATE customers SET api_key_sha256 = ? WHERE name = ?')
+      .run(hashApiKey(apiKey), name);
+    this.cache.delete(name.toLowerCase());
+    return result.changes > 0 ? apiKey : undefined;
+  }
+
+  /** Changes part of a customer's plan; false if there is no such customer. */
+  setPlan(name: string, plan: Partial<Plan>): boolean {
+    const row = this.find(name);
+    if (row == null) return false;
+    const p = {
+      priceMicrosPerGb: row.priceMicrosPerGb,
+      quotaBytes: row.quotaBytes,
+      maxTunnels: row.maxTunnels,
+      ...plan,
+    };
+    this.db
+      .prepare('UPDATE customers SET price_micros_per_gb = ?, quota_bytes = ?, max_tunnels = ? WHERE name = ?')
+      .run(p.priceMicrosPerGb, p.quotaBytes, p.maxTunnels, name);
+    this.cache.delete(name.toLowerCase());
+    return true;
   }
 
   /** Inserts or updates a customer whose key hash is already known (customers listed in the gateway config). */
@@ -157,6 +184,11 @@ export class CustomerStore implements CustomerDirectory {
       this.db.close();
     }
   }
+}
+
+/** 32 characters of base64url: 192 random bits after the `mdw_` prefix that makes a leaked key easy to spot. */
+function newApiKey(): string {
+  return `mdw_${randomBytes(24).toString('base64url')}`;
 }
 
 function toRow(raw: Record<string, unknown>): CustomerRow {

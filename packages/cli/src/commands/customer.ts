@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CustomerStore, DEFAULT_PLAN } from '@meadow/gateway';
+import { CustomerStore, DEFAULT_PLAN, type Plan } from '@meadow/gateway';
+import { formatBytes } from '@meadow/protocol';
 import { ConfigError, gatewayConfig, loadConfig, relativeTo } from '../config.ts';
 
-export const customerHelp = `meadow customer <add|list|disable|enable|usage> --config <gateway config> [options]
+export const customerHelp = `meadow customer <add|list|set|rotate-key|disable|enable|usage> --config <gateway config> [options]
 
 Manages the gateway's customers (kept in <dataDir>/customers.db, SQLite). A running gateway
 sees changes within a second.
@@ -11,6 +12,10 @@ sees changes within a second.
   meadow customer add --config gw.yaml --name acme [--quota-gb 100] [--price-per-gb 1.50] [--max-tunnels 256]
       creates the customer and prints its API key — once: only its SHA-256 is stored
   meadow customer list --config gw.yaml
+  meadow customer set --config gw.yaml --name acme [--quota-gb 200|none] [--price-per-gb 1.20] [--max-tunnels 64]
+      changes the plan; a running gateway applies it within a second
+  meadow customer rotate-key --config gw.yaml --name acme
+      prints a new API key, once; the old key stops working within a second
   meadow customer disable --config gw.yaml --name acme      (enable: the same)
   meadow customer usage --config gw.yaml [--name acme]      bytes and tunnels so far
 
@@ -42,6 +47,13 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
     }
     return values.name;
   };
+  /** Config-listed customers are written again at every gateway start: a change here would not last. */
+  const warnIfSeeded = (n: string): void => {
+    if (config.customers.some((c) => c.name === n))
+      process.stderr.write(
+        `meadow: warning: ${n} is also listed under customers: in ${values.config}, which the gateway writes into the database at every start; change it there too\n`,
+      );
+  };
   const number = (flag: string, text: string | undefined, min: number): number | undefined => {
     if (text == null) return undefined;
     const n = Number(text);
@@ -54,7 +66,14 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         const quotaGb = number('quota-gb', values['quota-gb'], 0);
         const price = number('price-per-gb', values['price-per-gb'], 0);
         const maxTunnels = number('max-tunnels', values['max-tunnels'], 1);
-        const { apiKey, customer } = store.add(name(), {
+        const n = name();
+        if (store.find(n) != null) {
+          process.stderr.write(
+            `meadow: customer "${n}" already exists: 'meadow customer set' changes its plan, 'meadow customer rotate-key' gives it a new key\n`,
+          );
+          return 1;
+        }
+        const { apiKey, customer } = store.add(n, {
           quotaBytes: quotaGb == null ? null : Math.round(quotaGb * GB),
           priceMicrosPerGb: price == null ? DEFAULT_PLAN.priceMicrosPerGb : Math.round(price * 1_000_000),
           maxTunnels: maxTunnels == null ? DEFAULT_PLAN.maxTunnels : Math.floor(maxTunnels),
@@ -71,13 +90,39 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         for (const c of store.list())
           out(`${c.name.padEnd(20)} ${c.disabled ? 'disabled' : 'active  '} ${planText(c)}`);
         return 0;
+      case 'set': {
+        const n = name();
+        const quota = values['quota-gb'];
+        const price = number('price-per-gb', values['price-per-gb'], 0);
+        const maxTunnels = number('max-tunnels', values['max-tunnels'], 1);
+        const plan: Partial<Plan> = {};
+        if (quota === 'none') plan.quotaBytes = null;
+        else if (quota != null) plan.quotaBytes = Math.round((number('quota-gb', quota, 0) as number) * GB);
+        if (price != null) plan.priceMicrosPerGb = Math.round(price * 1_000_000);
+        if (maxTunnels != null) plan.maxTunnels = Math.floor(maxTunnels);
+        if (Object.keys(plan).length === 0)
+          throw new ConfigError('customer set: give at least one of --quota-gb, --price-per-gb, --max-tunnels');
+        if (!store.setPlan(n, plan)) return noCustomer(n);
+        warnIfSeeded(n);
+        out(`Customer ${n}: ${planText(store.find(n) as Plan)}.`);
+        return 0;
+      }
+      case 'rotate-key': {
+        const n = name();
+        const apiKey = store.rotateKey(n);
+        if (apiKey == null) return noCustomer(n);
+        warnIfSeeded(n);
+        if (values.json === true) out(JSON.stringify({ name: n, apiKey }));
+        else {
+          out(`New API key for ${n} (shown once, store it now): ${apiKey}`);
+          out('The old key stops working within a second, on a running gateway too.');
+        }
+        return 0;
+      }
       case 'disable':
       case 'enable': {
         const n = name();
-        if (!store.setDisabled(n, sub === 'disable')) {
-          process.stderr.write(`meadow: no customer "${n}"\n`);
-          return 1;
-        }
+        if (!store.setDisabled(n, sub === 'disable')) return noCustomer(n);
         out(`Customer ${n} ${sub}d.`);
         return 0;
       }
@@ -91,9 +136,9 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
             const quota =
               r.quotaBytes == null
                 ? 'no quota'
-                : `${((100 * total) / Math.max(1, r.quotaBytes)).toFixed(1)}% of ${r.quotaBytes} B quota`;
+                : `${((100 * total) / Math.max(1, r.quotaBytes)).toFixed(1)}% of a ${formatBytes(r.quotaBytes)} quota`;
             out(
-              `${r.name.padEnd(20)} ${r.tunnels} tunnels, ${r.bytesToTarget} B up, ${r.bytesFromTarget} B down (${quota})`,
+              `${r.name.padEnd(20)} ${r.tunnels} tunnels, ${formatBytes(r.bytesToTarget)} up, ${formatBytes(r.bytesFromTarget)} down (${quota})`,
             );
           }
         return 0;
@@ -109,7 +154,12 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
   }
 }
 
-function planText(c: { quotaBytes: number | null; priceMicrosPerGb: number; maxTunnels: number }): string {
-  const quota = c.quotaBytes == null ? 'no quota' : `quota ${(c.quotaBytes / GB).toFixed(3)} GB`;
+function noCustomer(name: string): number {
+  process.stderr.write(`meadow: no customer "${name}" (meadow customer list shows them)\n`);
+  return 1;
+}
+
+function planText(c: Plan): string {
+  const quota = c.quotaBytes == null ? 'no quota' : `quota ${formatBytes(c.quotaBytes)}`;
   return `${quota}, ${(c.priceMicrosPerGb / 1_000_000).toFixed(2)} per GB, at most ${c.maxTunnels} tunnels at once`;
 }

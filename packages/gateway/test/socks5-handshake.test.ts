@@ -44,6 +44,34 @@ describe('SOCKS5 handshake', () => {
     expect(Buffer.concat(replies)).toEqual(Buffer.from([5, 2, 1, 0]));
   });
 
+  it('hands the bytes a client sent behind its request back to the socket, all of them, in order', async () => {
+    const { client, server } = await pair();
+    // A client that does not wait for the replies: the whole handshake and 1 MiB of payload at once.
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.byteLength; i++) payload[i] = (i * 7) & 0xff;
+    client.write(
+      Buffer.concat([
+        Buffer.from([5, 1, 2, 1, 4, ...Buffer.from('acme'), 3, ...Buffer.from('key')]),
+        Buffer.from([5, 1, 0, 1, 10, 0, 0, 1, 0, 80]),
+        payload,
+      ]),
+    );
+    const reader = new HandshakeReader(server, AbortSignal.timeout(2_000));
+    expect(await readSocksCredentials(reader)).toEqual({ username: 'acme', password: 'key' });
+    expect(await readSocksRequest(reader)).toEqual({ host: '10.0.0.1', port: 80 });
+    reader.release();
+    expect(server.listenerCount('readable')).toBe(0);
+    await new Promise((r) => setTimeout(r, 20)); // nothing may flow away while nobody listens
+    const received: Buffer[] = [];
+    let length = 0;
+    server.on('data', (c: Buffer) => {
+      received.push(c);
+      length += c.byteLength;
+    });
+    while (length < payload.byteLength) await new Promise((r) => setTimeout(r, 5));
+    expect(Buffer.concat(received).equals(payload)).toBe(true);
+  });
+
   it('reads IPv4 and IPv6 address types', async () => {
     const { client, server } = await pair();
     client.write(Buffer.from([5, 1, 0, 1, 93, 184, 216, 34, 0, 80]));

@@ -386,6 +386,27 @@ describe('gateway network health page (chromium)', () => {
     for (const [country, count] of Object.entries(report.relays.byCountry))
       expect(Number(await attr(page, `tr[data-country="${country}"]`, 'data-count'))).toBe(count);
 
+    // Each relay by itself, with what it carried as the gateway's live counters say (no tunnel is open).
+    const usage = await getJson<{ relays: Record<string, { bytesToTarget: number; bytesFromTarget: number }> }>(
+      `${net.gateway.adminUrl}/usage`,
+    );
+    expect(report.relays.list).toHaveLength(report.relays.linked);
+    const listed = await page.locator('#relay-list tr.relay').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        peer: tr.getAttribute('data-peer') as string,
+        bytes: Number(tr.getAttribute('data-bytes')),
+        state: tr.getAttribute('data-state'),
+      })),
+    );
+    expect(listed.map((r) => r.peer).sort()).toEqual(net.relays.map((r) => r.peerId).sort());
+    for (const row of listed) {
+      const carried = usage.relays[row.peer];
+      expect(row.bytes).toBe((carried?.bytesToTarget ?? 0) + (carried?.bytesFromTarget ?? 0));
+      expect(row.state).toBe('routable');
+    }
+    expect(listed.map((r) => r.bytes)).toEqual([...listed.map((r) => r.bytes)].sort((a, b) => b - a));
+    expect(listed.some((r) => r.bytes > 0)).toBe(true);
+
     expect(report.utilisation.servedBytes).toBeGreaterThan(0);
     // Two relays advertising 12.5 MB/s each (the average dips while one was paused by an earlier test).
     expect(report.utilisation.advertisedBytesPerSecond).toBeGreaterThan(12_500_000);

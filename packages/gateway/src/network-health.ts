@@ -1,10 +1,12 @@
 import type { Gateway } from './gateway.ts';
-import { countryOf } from './relay-pool.ts';
+import { countryOf, score, whyUnroutable } from './relay-pool.ts';
 
 const SAMPLE_INTERVAL_MS = 10_000;
 /** Utilisation is judged over the last five minutes. */
 const WINDOW_MS = 5 * 60_000;
 const EPOCHS_SHOWN = 24;
+/** The relays listed one by one, those that carried most first; `/status` lists every one. */
+const RELAYS_SHOWN = 50;
 /** A customer with a tunnel open now, or one that moved bytes within the window, is active. */
 const ACTIVE_WINDOW_MS = WINDOW_MS;
 
@@ -16,7 +18,25 @@ interface Sample {
 
 export interface NetworkReport {
   generatedAt: string;
-  relays: { active: number; byCountry: Record<string, number>; linked: number };
+  relays: {
+    active: number;
+    byCountry: Record<string, number>;
+    linked: number;
+    /** Up to 50 linked relays, most bytes carried since this gateway started first. */
+    list: Array<{
+      peerId: string;
+      /** Where it is pooled: GeoIP's verdict on its address, else its claim. */
+      country: string;
+      /** 'routable', or why not (paused by the household, waiting for its signed descriptor, …). */
+      state: string;
+      activeTunnels: number;
+      tunnels: number;
+      bytes: number;
+      successRate: number;
+      connectLatencyMs: number;
+      score: number;
+    }>;
+  };
   utilisation: {
     windowSeconds: number;
     servedBytes: number;
@@ -96,7 +116,7 @@ export class NetworkHealth {
     const headers = await this.gateway.ledger.recentEpochs(EPOCHS_SHOWN);
     return {
       generatedAt: new Date(now).toISOString(),
-      relays: { active: routable.length, byCountry, linked: this.gateway.pool.all().length },
+      relays: { active: routable.length, byCountry, linked: this.gateway.pool.all().length, list: this.relayList(now) },
       utilisation: {
         windowSeconds: Math.round(elapsedMs / 1000),
         servedBytes,
@@ -119,6 +139,26 @@ export class NetworkHealth {
       },
       customers: this.customerReport(now),
     };
+  }
+
+  private relayList(now: number): NetworkReport['relays']['list'] {
+    const carried = this.gateway.service.usage().relays;
+    const rows = this.gateway.pool.all().map((r) => {
+      const c = carried[r.peerId];
+      return {
+        peerId: r.peerId,
+        country: countryOf(r),
+        state: whyUnroutable(r, undefined, now) ?? 'routable',
+        activeTunnels: r.mux.activeTunnels,
+        tunnels: c?.tunnels ?? 0,
+        bytes: (c?.bytesToTarget ?? 0) + (c?.bytesFromTarget ?? 0),
+        successRate: Number(r.successRate.toFixed(3)),
+        connectLatencyMs: Number(r.connectLatencyMs.toFixed(1)),
+        score: Number(score(r).toFixed(3)),
+      };
+    });
+    rows.sort((a, b) => b.bytes - a.bytes || b.tunnels - a.tunnels || a.peerId.localeCompare(b.peerId));
+    return rows.slice(0, RELAYS_SHOWN);
   }
 
   private customerReport(now: number): NetworkReport['customers'] {

@@ -34,6 +34,21 @@ ${
   ${countries.map(([c, n]) => html`<tr data-country="${c}" data-count="${n}"><td>${c}</td><td class="n">${n}</td></tr>`)}</tbody></table>`
 }
 <p class="hint">${r.relays.linked} relays linked, ${r.relays.active} routable now (serving, healthy, described).</p></section>
+<section id="relay-list"><h2>Relays</h2>
+<p class="hint">${r.relays.list.length < r.relays.linked ? `The ${r.relays.list.length} of ${r.relays.linked} linked relays that carried most` : 'Every linked relay'}, most bytes since this gateway started first (all of them: <code>/status</code>). Score: success rate ÷ (1 + connect latency / 200 ms) ÷ (1 + load), as the gateway ranks relays; scores within 10% share tunnels at random.</p>
+${
+  r.relays.list.length === 0
+    ? html`<p>No relay has linked to this gateway yet.</p>`
+    : html`<table><thead><tr><th>Relay</th><th>Country</th><th>State</th><th class="n">Open tunnels</th><th class="n">Tunnels</th><th class="n">Bytes</th><th class="n">Success</th><th class="n">Connect</th><th class="n">Score</th></tr></thead><tbody>
+  ${r.relays.list.map(
+    (
+      x,
+    ) => html`<tr class="relay" data-peer="${x.peerId}" data-tunnels="${x.tunnels}" data-bytes="${x.bytes}" data-state="${x.state}">
+    <td title="${x.peerId}"><code>${x.peerId.slice(0, 8)}…${x.peerId.slice(-4)}</code></td><td>${x.country}</td><td>${x.state}</td>
+    <td class="n">${x.activeTunnels}</td><td class="n">${x.tunnels}</td><td class="n">${formatBytes(x.bytes)}</td>
+    <td class="n">${(x.successRate * 100).toFixed(1)}%</td><td class="n">${x.connectLatencyMs.toFixed(1)} ms</td><td class="n">${x.score.toFixed(3)}</td></tr>`,
+  )}</tbody></table>`
+}</section>
 <section id="utilisation-detail"><h2>Utilisation</h2>
 <p><meter min="0" max="1" value="${u.ratio ?? 0}"></meter> ${formatBytes(u.servedBytesPerSecond)}/s served of ${formatBytes(u.advertisedBytesPerSecond)}/s advertised by the active relays,
 over the last ${u.windowSeconds} s (${formatBytes(u.servedBytes)}).</p></section>

@@ -95,12 +95,7 @@ export class RelayPool {
   }
 
   isRoutable(relay: PooledRelay, port?: number, now = Date.now()): boolean {
-    const d = relay.descriptor;
-    if (d == null || relay.mux.isClosed) return false;
-    if (d.state !== 'serving' || d.expiresAt <= now) return false;
-    if (d.remainingBytes === 0) return false;
-    if (port != null && d.rejectedPorts.includes(port)) return false;
-    return true;
+    return whyUnroutable(relay, port, now) == null;
   }
 
   routable(country?: string, port?: number): PooledRelay[] {
@@ -199,22 +194,35 @@ export interface NoRelay {
   message: string;
 }
 
-const PORT_REFUSED = 'port';
+const PORT_REFUSED = 'refuses the port by its exit policy';
 
-/** The first reason `isRoutable` or the choice's exclusions turn this relay down. */
+/** The first reason the choice turns this relay down: its exclusions, then `whyUnroutable`. */
 function unusableBecause(relay: PooledRelay, options: ChooseOptions, now: number): string {
-  const d = relay.descriptor;
   if (options.exclude.has(relay.peerId)) return 'failed for this request';
+  return whyUnroutable(relay, options.port, now) ?? 'usable again since the choice';
+}
+
+/**
+ * Why no tunnel can go through this relay now (for `port`, when given), in words; undefined when
+ * one can. `isRoutable` is this on every tunnel's path, so the answers are constants.
+ */
+export function whyUnroutable(relay: PooledRelay, port?: number, now = Date.now()): string | undefined {
+  const d = relay.descriptor;
   if (relay.mux.isClosed) return 'link closing';
   if (d == null) return 'waiting for its signed descriptor';
-  if (d.state === 'paused') return 'paused by the household';
-  if (d.state === 'hibernating') return "at the household's data cap";
-  if (d.state === 'outside-schedule') return "outside the household's sharing hours";
+  if (d.state !== 'serving') return STATE_REASONS[d.state];
   if (d.expiresAt <= now) return 'descriptor expired';
   if (d.remainingBytes === 0) return 'out of data this period';
-  if (d.rejectedPorts.includes(options.port)) return PORT_REFUSED;
-  return 'usable again since the choice';
+  if (port != null && d.rejectedPorts.includes(port)) return PORT_REFUSED;
+  return undefined;
 }
+
+const STATE_REASONS: Record<RelayDescriptor['state'], string> = {
+  serving: 'serving',
+  paused: 'paused by the household',
+  hibernating: "at the household's data cap",
+  'outside-schedule': "outside the household's sharing hours",
+};
 
 export function countryOf(relay: PooledRelay): string {
   return relay.country ?? relay.descriptor?.country ?? '??';

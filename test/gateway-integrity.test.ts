@@ -228,7 +228,9 @@ describe('plans', () => {
       net.origin.url,
     ]);
     expect(again.status).toBe(402);
-    expect(again.headers).toMatch(/proxy-status: meadow; error=proxy_internal_response; details="gateway: the quota/);
+    expect(again.headers).toMatch(
+      /proxy-status: meadow; error=proxy_internal_response; details="gateway: the quota of \d+\.\d\d [kMG]?B \(\d+ bytes, both directions\) is used up"/,
+    );
   });
 
   it('takes a raised quota and a rotated key from `meadow customer` while it runs', async () => {

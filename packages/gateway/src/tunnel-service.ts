@@ -1,5 +1,13 @@
 import type { Socket } from 'node:net';
-import { type ByteBudget, LiveCounter, type LiveCounts, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
+import {
+  type ByteBudget,
+  formatBytes,
+  LiveCounter,
+  type LiveCounts,
+  MeadowError,
+  type Target,
+  type Tunnel,
+} from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Connector } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
@@ -99,9 +107,7 @@ export class TunnelService {
         );
       }
       const budget = this.budgetFor(customer);
-      if (budget != null && this.remaining(customer) <= 0) {
-        throw new MeadowError('MEADOW_ERR_QUOTA_EXHAUSTED', `the quota of ${customer.quotaBytes} bytes is used up`);
-      }
+      if (budget != null && this.remaining(customer) <= 0) throw budget.exhausted();
       this.activeByCustomer.set(customer.name, running + 1);
       counted = true;
       const { tunnel, relay } = await this.connector.open(customer.name, params, target, deadline);
@@ -181,7 +187,11 @@ export class TunnelService {
         this.quotaUsed.set(customer.name, used + allowed);
         return allowed;
       },
-      exhausted: () => new MeadowError('MEADOW_ERR_QUOTA_EXHAUSTED', `the quota of ${quota} bytes is used up`),
+      exhausted: () => new MeadowError('MEADOW_ERR_QUOTA_EXHAUSTED', quotaUsedUp(quota)),
     };
   }
+}
+
+function quotaUsedUp(quotaBytes: number): string {
+  return `the quota of ${formatBytes(quotaBytes)} (${quotaBytes} bytes, both directions) is used up`;
 }

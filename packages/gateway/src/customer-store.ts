@@ -66,7 +66,7 @@ export class CustomerStore implements CustomerDirectory {
     return { apiKey, customer: this.find(name) as CustomerRow };
   }
 
-  /** Gives a customer a fresh API key; the old one stops working within a second. Undefined if unknown. */
+  /** Gives a customer a fresh API key; the old one stops working on a running gateway within two seconds. Undefined if unknown. */
   rotateKey(name: string): string | undefined {
     const apiKey = newApiKey();
     const result = this.db

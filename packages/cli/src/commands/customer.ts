@@ -7,15 +7,15 @@ import { ConfigError, gatewayConfig, loadConfig, relativeTo } from '../config.ts
 export const customerHelp = `meadow customer <add|list|set|rotate-key|disable|enable|usage> --config <gateway config> [options]
 
 Manages the gateway's customers (kept in <dataDir>/customers.db, SQLite). A running gateway
-sees changes within a second.
+sees changes within two seconds.
 
   meadow customer add --config gw.yaml --name acme [--quota-gb 100] [--price-per-gb 1.50] [--max-tunnels 256]
       creates the customer and prints its API key — once: only its SHA-256 is stored
   meadow customer list --config gw.yaml
   meadow customer set --config gw.yaml --name acme [--quota-gb 200|none] [--price-per-gb 1.20] [--max-tunnels 64]
-      changes the plan; a running gateway applies it within a second
+      changes the plan; a running gateway applies it within two seconds
   meadow customer rotate-key --config gw.yaml --name acme
-      prints a new API key, once; the old key stops working within a second
+      prints a new API key, once; the old key stops working within two seconds
   meadow customer disable --config gw.yaml --name acme      (enable: the same)
   meadow customer usage --config gw.yaml [--name acme]      bytes and tunnels so far
 
@@ -115,7 +115,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         if (values.json === true) out(JSON.stringify({ name: n, apiKey }));
         else {
           out(`New API key for ${n} (shown once, store it now): ${apiKey}`);
-          out('The old key stops working within a second, on a running gateway too.');
+          out('The old key stops working within two seconds, on a running gateway too.');
         }
         return 0;
       }

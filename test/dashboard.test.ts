@@ -180,6 +180,15 @@ describe('household dashboard (chromium)', () => {
     }
     const total = rows.reduce((sum, r) => sum + r.micros, 0);
     expect(Number(await attr(page, '#earnings-total', 'data-micros'))).toBe(total);
+    // The command line says the same: the total of the epochs whose proof this machine checked.
+    const cli = await runMeadow(['relay', 'status', '--config', relay.configPath]);
+    const epochs = earnings.epochs.filter((e) => e.proofVerified).length;
+    expect(cli.stdout).toMatch(
+      new RegExp(
+        `^earned +\\d+\\.\\d{6} \\(${total.toLocaleString('en')} micro-units\\) in ${epochs} settled epochs?, each proof checked here$`,
+        'm',
+      ),
+    );
 
     // Quality: five successful connections so far, no failures.
     expect(status.quality.successRate).toMatchObject({ value: 1 });

@@ -1,5 +1,5 @@
-import { formatBytes } from '@meadow/protocol';
-import { type StatusBody, WEEKDAYS } from '@meadow/relay';
+import { formatBytes, formatMicros } from '@meadow/protocol';
+import { type CheckedEarning, type StatusBody, WEEKDAYS } from '@meadow/relay';
 
 const STATE_TEXT: Record<string, string> = {
   serving: 'sharing',
@@ -9,7 +9,7 @@ const STATE_TEXT: Record<string, string> = {
 };
 
 /** `meadow relay status` for people: what the dashboard's first screen says, one line per subject. */
-export function relayStatusText(s: StatusBody, dashboardUrl: string): string {
+export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashboardUrl: string): string {
   const when = (iso: string): string => localTime(iso, s.timeZone);
   const lines: Array<[string, string]> = [
     ['relay', `${s.peerId} (${s.country}${s.egressAddress == null ? '' : `, egress ${s.egressAddress}`})`],
@@ -56,6 +56,7 @@ export function relayStatusText(s: StatusBody, dashboardUrl: string): string {
   ]);
   lines.push(['listed', s.descriptorPublished ? 'descriptor published in the DHT' : 'not yet published in the DHT']);
   lines.push(['quality', quality(s.quality)]);
+  lines.push(['earned', earned(earnings)]);
   lines.push(['payout', s.payoutAddress]);
   lines.push(['dashboard', `${dashboardUrl}/ (caps, schedule, earnings)`]);
   const width = Math.max(...lines.map(([label]) => label.length));
@@ -64,6 +65,15 @@ export function relayStatusText(s: StatusBody, dashboardUrl: string): string {
 
 function usage(u: { bytesToTarget: number; bytesFromTarget: number; tunnels: number }): string {
   return `${formatBytes(u.bytesToTarget + u.bytesFromTarget)} in ${u.tunnels} tunnel${u.tunnels === 1 ? '' : 's'}`;
+}
+
+function earned(epochs: CheckedEarning[]): string {
+  if (epochs.length === 0) return 'nothing settled yet (gateways settle at the end of each epoch)';
+  const checked = epochs.filter((e) => e.proofVerified);
+  const failed = epochs.length - checked.length;
+  const total = checked.reduce((sum, e) => sum + e.micros, 0);
+  const plural = checked.length === 1 ? '' : 's';
+  return `${formatMicros(total)} in ${checked.length} settled epoch${plural}, each proof checked here${failed === 0 ? '' : `; ${failed} failed the check (meadow relay earnings says why)`}`;
 }
 
 function quality(q: StatusBody['quality']): string {

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { loadOrCreateIdentity } from '@meadow/discovery';
-import type { StatusBody } from '@meadow/relay';
+import type { CheckedEarning, StatusBody } from '@meadow/relay';
 import { fetch } from 'undici';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
 import { readStatusUrl } from '../relay-status-file.ts';
@@ -33,8 +33,14 @@ export async function relayStatusCommand(configPath: string, options: { json?: b
   const { url } = await localApi(configPath);
   const body = await ask(url, 'status', () => fetch(`${url}/status`));
   if (body == null) return 1;
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return 0;
+  }
+  const earnings = await ask(url, 'earnings', () => fetch(`${url}/earnings`));
+  if (earnings == null) return 1;
   process.stdout.write(
-    options.json ? `${JSON.stringify(body, null, 2)}\n` : relayStatusText(body as unknown as StatusBody, url),
+    relayStatusText(body as unknown as StatusBody, (earnings as { epochs: CheckedEarning[] }).epochs, url),
   );
   return 0;
 }

@@ -27,7 +27,7 @@ relay's own addresses or private ranges, whatever the config says.
   meadow relay start --config relay.yaml     run the relay
   meadow relay pause --config relay.yaml     stop taking new tunnels (open ones finish)
   meadow relay resume --config relay.yaml    take tunnels again
-  meadow relay status --config relay.yaml    print state, usage, caps, gateways and quality
+  meadow relay status --config relay.yaml    print state, usage, caps, gateways, quality and earnings
                                              (--json: the dashboard's /status as JSON)
   meadow relay earnings --config relay.yaml  receipts and rewards per epoch, each inclusion
                                              proof checked here against the gateway's signed root

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Deadline, isMeadowError, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
@@ -20,6 +21,10 @@ export interface ConnectorInit {
    */
   sessionGraceMs?: number;
 }
+
+/** Waits for a slot on a session's relay that is at its tunnel limit: 50, 100, 200 and 400 ms. */
+const STICKY_BUSY_WAITS = 4;
+const STICKY_BUSY_WAIT_MS = 50;
 
 /**
  * Opens a tunnel for a customer's request: honours country and sticky session, picks a relay by
@@ -70,18 +75,21 @@ export class Connector {
       }
     }
 
+    // A session's relay that is only full keeps the session: the request waits a little for a slot
+    // on it, and if it must go elsewhere after all, the session stays bound to its relay.
+    let stickyBusy = false;
+    let busyWaits = 0;
+    let next = sticky;
     for (let attempt = 0; attempt < this.init.maxAttempts; attempt++) {
-      const relay =
-        attempt === 0 && sticky != null
-          ? sticky
-          : this.pool.choose({ country: params.country, port: target.port, exclude });
+      const relay = next ?? this.pool.choose({ country: params.country, port: target.port, exclude });
+      next = undefined;
       if (relay == null) break;
       if (attempt > 0) this.metrics.retries.inc();
       const started = performance.now();
       try {
         const tunnel = await relay.mux.open(target, { signal });
         relay.record(true, performance.now() - started);
-        if (params.session != null)
+        if (params.session != null && !(stickyBusy && relay !== sticky))
           this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
         return { tunnel, relay };
       } catch (err) {
@@ -89,6 +97,15 @@ export class Connector {
         if (!error.wire.retryable) {
           relay.record(true, performance.now() - started);
           throw error;
+        }
+        if (relay === sticky && error.code === 'MEADOW_ERR_RELAY_BUSY') {
+          if (busyWaits < STICKY_BUSY_WAITS && (await pause(STICKY_BUSY_WAIT_MS << busyWaits, signal))) {
+            busyWaits++;
+            next = sticky;
+            attempt--; // the same relay again: a wait, not another relay tried
+            continue;
+          }
+          stickyBusy = true;
         }
         relay.record(false);
         this.log.info(
@@ -101,7 +118,7 @@ export class Connector {
         if (sticky === relay && params.strict) {
           throw new MeadowError(
             'MEADOW_ERR_NO_RELAY',
-            `the relay of session "${params.session}" failed (strict session)`,
+            `the relay of session "${params.session}" ${stickyBusy ? 'stayed at its tunnel limit' : 'failed'} (strict session)`,
             { cause: error },
           );
         }
@@ -122,6 +139,16 @@ export class Connector {
       if (relay != null && this.pool.isRoutable(relay, port)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/** Waits `ms`; false if the signal aborted first. */
+async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
   }
 }
 

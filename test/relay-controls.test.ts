@@ -20,6 +20,7 @@ interface Status {
     allTime: { bytesToTarget: number; bytesFromTarget: number };
   };
   cap: { bytes: number; remainingBytes: number } | null;
+  gateways: Array<{ peerId: string }>;
 }
 
 interface GatewayStatus {
@@ -138,7 +139,12 @@ describe('household controls on a real relay', () => {
     expect(after.bytes.period).toEqual(before.bytes.period);
     expect(after.state).toBe('hibernating');
 
-    // What the household reads on the command line, and what a script reads.
+    // What the household reads on the command line, and what a script reads (once linked again).
+    await waitFor(
+      async () => (await getJson<Status>(`${capped.statusUrl}/status`)).gateways.length > 0,
+      15_000,
+      'the restarted relay to link to the gateway',
+    );
     const text = await run(['relay', 'status', '--config', capped.configPath]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(

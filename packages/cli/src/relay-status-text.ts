@@ -90,7 +90,7 @@ function quality(q: StatusBody['quality']): string {
   const low = [q.successRate, q.connectLatencyMs, q.uptime].flatMap((p) =>
     p.low && p.reason != null ? [p.reason] : [],
   );
-  return `${q.score.toFixed(2)} (${parts.join(', ')})${low.length === 0 ? '' : `; low: ${low.join('; ')}`}`;
+  return `${Math.round(q.score * 100)} / 100 (${parts.join(', ')})${low.length === 0 ? '' : `; low: ${low.join('; ')}`}`;
 }
 
 function mbits(bytesPerSecond: number): string {

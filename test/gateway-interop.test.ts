@@ -200,6 +200,8 @@ describe('routing', () => {
     const moved = egressOf((await viaHttp('demo-country-de-session-move')).body);
     expect(moved).not.toBe(first);
     expect(net.relays.find((r) => r.egressAddress === moved)?.country).toBe('DE');
+    const metrics = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^meadow_gateway_session_tunnels_total\{outcome="moved"\} [1-9]/m);
     const strict = await viaHttp('demo-country-de-session-pinned-strict');
     if (pinnedExit === first) {
       expect(strict.status).toBe(503);

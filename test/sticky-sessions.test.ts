@@ -50,6 +50,15 @@ async function fill(session: string): Promise<Socket[]> {
   return held;
 }
 
+/** meadow_gateway_session_tunnels_total by outcome, from the gateway's /metrics. */
+async function sessionOutcomes(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^meadow_gateway_session_tunnels_total\{outcome="(\w+)"\} (\d+)$/gm))
+    counts[m[1] as string] = Number(m[2]);
+  return counts;
+}
+
 async function activeTunnels(relay: LocalRelay): Promise<number> {
   return (await getJson<{ activeTunnels: number }>(`${relay.statusUrl}/status`)).activeTunnels;
 }
@@ -75,6 +84,10 @@ describe('sticky sessions on a relay at its tunnel limit', () => {
     await waitFor(async () => (await activeTunnels(homeRelay)) === 0, 5_000, 'the held tunnels to close');
     // The session did not move: its next request leaves from its own relay again.
     expect((await exitOf(user)).exit).toBe(home);
+    // Operators see the same in the gateway's metrics: one tunnel bound the session, three kept it
+    // (the two held ones and the last), one went elsewhere while its relay was full, one strict
+    // request was refused, and nothing moved.
+    expect(await sessionOutcomes()).toEqual({ bound: 1, kept: 3, elsewhere: 1, refused: 1 });
   });
 
   it('wait for a slot on the session relay when one frees within the wait', async () => {

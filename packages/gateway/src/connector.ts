@@ -62,12 +62,13 @@ export class Connector {
     let lastError: MeadowError | undefined;
 
     let sticky: PooledRelay | undefined;
-    if (params.session != null) {
-      const bound = this.sessions.get(customer, params.session);
-      if (bound != null) await this.awaitReturningRelay(bound, target.port, signal);
-      const relay = bound == null ? undefined : this.pool.get(bound);
+    const bound = params.session == null ? undefined : this.sessions.get(customer, params.session);
+    if (bound != null) {
+      await this.awaitReturningRelay(bound, target.port, signal);
+      const relay = this.pool.get(bound);
       if (relay != null && this.pool.isRoutable(relay, target.port)) sticky = relay;
-      else if (bound != null && params.strict) {
+      else if (params.strict) {
+        this.metrics.sessions.inc({ outcome: 'refused' });
         throw new MeadowError(
           'MEADOW_ERR_NO_RELAY',
           `the relay of session "${params.session}" is gone (strict session)`,
@@ -89,8 +90,12 @@ export class Connector {
       try {
         const tunnel = await relay.mux.open(target, { signal });
         relay.record(true, performance.now() - started);
-        if (params.session != null && !(stickyBusy && relay !== sticky))
-          this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
+        if (params.session != null) {
+          const outcome = sessionOutcome(bound != null, relay === sticky, busyWaits > 0, stickyBusy);
+          this.metrics.sessions.inc({ outcome });
+          if (outcome !== 'elsewhere')
+            this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
+        }
         return { tunnel, relay };
       } catch (err) {
         const error = toMeadowError(err, deadline.expired);
@@ -116,6 +121,7 @@ export class Connector {
         exclude.add(relay.peerId);
         if (signal.aborted) break;
         if (sticky === relay && params.strict) {
+          this.metrics.sessions.inc({ outcome: 'refused' });
           throw new MeadowError(
             'MEADOW_ERR_NO_RELAY',
             `the relay of session "${params.session}" ${stickyBusy ? 'stayed at its tunnel limit' : 'failed'} (strict session)`,
@@ -140,6 +146,13 @@ export class Connector {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** What a session's successful tunnel did to its binding (`meadow_gateway_session_tunnels_total`). */
+function sessionOutcome(wasBound: boolean, onItsRelay: boolean, waited: boolean, itsRelayFull: boolean): string {
+  if (!wasBound) return 'bound';
+  if (onItsRelay) return waited ? 'kept_after_wait' : 'kept';
+  return itsRelayFull ? 'elsewhere' : 'moved';
 }
 
 /** Waits `ms`; false if the signal aborted first. */

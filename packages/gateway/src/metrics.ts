@@ -7,6 +7,8 @@ export interface GatewayMetrics {
   bytes: Counter<'direction'>;
   activeTunnels: Gauge<'protocol'>;
   retries: Counter;
+  /** Sticky-session tunnels by what happened to the binding (see the metric's help). */
+  sessions: Counter<'outcome'>;
   authFailures: Counter<'protocol'>;
   relayLinks: Gauge;
   evictions: Counter<'reason'>;
@@ -82,6 +84,15 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     retries: new Counter({
       name: 'meadow_gateway_relay_retries_total',
       help: 'Tunnel opens retried on another relay after a relay-side failure',
+      registers: [registry],
+    }),
+    sessions: new Counter({
+      name: 'meadow_gateway_session_tunnels_total',
+      help:
+        'Tunnels of sticky sessions by what happened to the binding: bound (first tunnel), kept, ' +
+        'kept_after_wait (the relay was full for a moment), elsewhere (full: this tunnel went through ' +
+        'another relay, the session stayed), moved (its relay left or failed), refused (strict)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     authFailures: new Counter({

@@ -1,4 +1,4 @@
-import { formatBytes, formatMicros } from '@meadow/protocol';
+import { formatBitRate, formatBytes, formatMicros, shortPeerId } from '@meadow/protocol';
 import { type CheckedEarning, type StatusBody, WEEKDAYS } from '@meadow/relay';
 
 const STATE_TEXT: Record<string, string> = {
@@ -35,7 +35,7 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
     'rate limit',
     rate == null || (rate.fromTargetBytesPerSecond === 0 && rate.toTargetBytesPerSecond === 0)
       ? 'none'
-      : `${mbits(rate.fromTargetBytesPerSecond)} from websites, ${mbits(rate.toTargetBytesPerSecond)} to websites`,
+      : `${formatBitRate(rate.fromTargetBytesPerSecond)} from websites, ${formatBitRate(rate.toTargetBytesPerSecond)} to websites`,
   ]);
   lines.push([
     'schedule',
@@ -50,7 +50,7 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
       : s.gateways
           .map(
             (g) =>
-              `${short(g.peerId)} since ${when(g.since)}, ${g.activeTunnels} tunnel${g.activeTunnels === 1 ? '' : 's'}`,
+              `${shortPeerId(g.peerId)} since ${when(g.since)}, ${g.activeTunnels} tunnel${g.activeTunnels === 1 ? '' : 's'}`,
           )
           .join('; '),
   ]);
@@ -93,16 +93,8 @@ function quality(q: StatusBody['quality']): string {
   return `${Math.round(q.score * 100)} / 100 (${parts.join(', ')})${low.length === 0 ? '' : `; low: ${low.join('; ')}`}`;
 }
 
-function mbits(bytesPerSecond: number): string {
-  return bytesPerSecond === 0 ? 'no limit' : `${Number(((bytesPerSecond * 8) / 1e6).toFixed(2))} Mbit/s`;
-}
-
 function clock(minute: number): string {
   return `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
-}
-
-function short(peerId: string): string {
-  return `${peerId.slice(0, 8)}…${peerId.slice(-4)}`;
 }
 
 function localTime(iso: string, timeZone: string): string {

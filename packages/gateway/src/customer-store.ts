@@ -78,6 +78,7 @@ export class CustomerStore implements CustomerDirectory {
 
   /** Changes part of a customer's plan; false if there is no such customer. */
   setPlan(name: string, plan: Partial<Plan>): boolean {
+    this.cache.delete(name.toLowerCase()); // the parts not changed come from the row as stored now
     const row = this.find(name);
     if (row == null) return false;
     const p = {

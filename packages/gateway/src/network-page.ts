@@ -1,4 +1,4 @@
-import { formatBytes, type Html, html } from '@meadow/protocol';
+import { formatBytes, type Html, html, shortPeerId } from '@meadow/protocol';
 import type { NetworkReport } from './network-health.ts';
 
 const CSS = `body{margin:0;font:15px/1.45 system-ui,sans-serif;color:#1d2320;background:#f6f8f6}
@@ -44,7 +44,7 @@ ${
     (
       x,
     ) => html`<tr class="relay" data-peer="${x.peerId}" data-tunnels="${x.tunnels}" data-bytes="${x.bytes}" data-state="${x.state}">
-    <td title="${x.peerId}"><code>${x.peerId.slice(0, 8)}…${x.peerId.slice(-4)}</code></td><td>${x.country}</td><td>${x.state}</td>
+    <td title="${x.peerId}"><code>${shortPeerId(x.peerId)}</code></td><td>${x.country}</td><td>${x.state}</td>
     <td class="n">${x.activeTunnels}</td><td class="n">${x.tunnels}</td><td class="n">${formatBytes(x.bytes)}</td>
     <td class="n">${(x.successRate * 100).toFixed(1)}%</td><td class="n">${x.connectLatencyMs.toFixed(1)} ms</td><td class="n">${x.score.toFixed(3)}</td></tr>`,
   )}</tbody></table>`

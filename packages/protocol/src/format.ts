@@ -10,6 +10,16 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[unit]}`;
 }
 
+/** A household's rate limit as it buys bandwidth: Mbit/s, or "no limit" for 0. */
+export function formatBitRate(bytesPerSecond: number): string {
+  return bytesPerSecond === 0 ? 'no limit' : `${Number(((bytesPerSecond * 8) / 1e6).toFixed(2))} Mbit/s`;
+}
+
+/** A peer id short enough for a table or a line: its first 8 and last 4 characters. */
+export function shortPeerId(peerId: string): string {
+  return `${peerId.slice(0, 8)}…${peerId.slice(-4)}`;
+}
+
 /** Settlement amounts: whole units with six decimals, and the exact micro-units the ledger holds. */
 export function formatMicros(micros: number): string {
   return `${(micros / 1_000_000).toFixed(6)} (${micros.toLocaleString('en')} micro-units)`;

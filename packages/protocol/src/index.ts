@@ -20,7 +20,7 @@ export {
   MeadowError,
   type WireMapping,
 } from './errors.ts';
-export { formatBytes, formatMicros } from './format.ts';
+export { formatBitRate, formatBytes, formatMicros, shortPeerId } from './format.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
 export { escapeHtml, Html, html, raw } from './html.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';

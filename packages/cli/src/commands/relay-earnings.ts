@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { createSigner } from '@meadow/ledger';
-import { formatBytes, formatMicros } from '@meadow/protocol';
+import { formatBytes, formatMicros, shortPeerId } from '@meadow/protocol';
 import { checkedEarnings, ReceiptBook } from '@meadow/relay';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
 
@@ -51,7 +51,7 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
       );
       for (const r of rows) {
         out.push(
-          `${String(r.epoch).padStart(6)}  ${`${r.gateway.slice(0, 8)}…${r.gateway.slice(-4)}`.padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${(r.micros / 1_000_000).toFixed(6).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
+          `${String(r.epoch).padStart(6)}  ${shortPeerId(r.gateway).padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${(r.micros / 1_000_000).toFixed(6).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
         );
       }
       out.push('', `Total of verified epochs: ${formatMicros(total)}`);

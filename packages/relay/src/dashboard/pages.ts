@@ -1,4 +1,4 @@
-import { formatBytes, type Html, html } from '@meadow/protocol';
+import { formatBitRate, formatBytes, type Html, html, shortPeerId } from '@meadow/protocol';
 import type { QualityPart } from '../household/quality.ts';
 import { barChart } from './chart.ts';
 import type { DashboardModel, StatusBody } from './model.ts';
@@ -88,14 +88,14 @@ export function liveSection(s: StatusBody, ctx: PageContext): Html {
   <p id="rate">${
     s.rateLimit == null
       ? 'No rate limit.'
-      : html`Rate limit: ${rate(s.rateLimit.fromTargetBytesPerSecond)} from websites, ${rate(s.rateLimit.toTargetBytesPerSecond)} to websites.`
+      : html`Rate limit: ${formatBitRate(s.rateLimit.fromTargetBytesPerSecond)} from websites, ${formatBitRate(s.rateLimit.toTargetBytesPerSecond)} to websites.`
   }</p>
   <h3>Connected gateways</h3>
   ${
     s.gateways.length === 0
       ? html`<p id="gateways" data-count="0">None yet. If this lasts, run <code>meadow relay doctor</code>.</p>`
       : html`<table id="gateways" data-count="${s.gateways.length}"><thead><tr><th>Gateway</th><th>Linked since</th><th>Tunnels</th></tr></thead><tbody>
-      ${s.gateways.map((g) => html`<tr><td title="${g.peerId}"><code>${short(g.peerId)}</code></td><td>${localTime(g.since, s.timeZone)}</td><td>${g.activeTunnels}</td></tr>`)}
+      ${s.gateways.map((g) => html`<tr><td title="${g.peerId}"><code>${shortPeerId(g.peerId)}</code></td><td>${localTime(g.since, s.timeZone)}</td><td>${g.activeTunnels}</td></tr>`)}
       </tbody></table>`
   }
 </section>`;
@@ -123,7 +123,7 @@ function earningsSection(model: DashboardModel): Html {
         (
           e,
         ) => html`<tr class="epoch" data-epoch="${e.epoch}" data-gateway="${e.gateway}" data-bytes="${e.bytes}" data-micros="${e.micros}" data-verified="${e.proofVerified}">
-        <td>${e.epoch}</td><td title="${e.gateway}"><code>${short(e.gateway)}</code></td><td>${localTime(new Date(e.closedAt).toISOString(), model.status.timeZone)}</td>
+        <td>${e.epoch}</td><td title="${e.gateway}"><code>${shortPeerId(e.gateway)}</code></td><td>${localTime(new Date(e.closedAt).toISOString(), model.status.timeZone)}</td>
         <td>${formatBytes(e.bytes)}</td><td>${micros(e.micros)}</td>
         <td>${e.proofVerified ? html`<span class="ok" title="root ${e.merkleRoot}">✓</span>` : html`<span class="bad">✗ ${e.problem}</span>`}</td></tr>`,
       )}
@@ -214,14 +214,6 @@ export function loginPage(error: string | undefined, tokenPath: string): Html {
   <form method="post" action="/login"><label for="token">Control token</label>
   <input type="password" id="token" name="token" autocomplete="current-password" required><button id="signin">Sign in</button></form></section>`,
   );
-}
-
-function short(peerId: string): string {
-  return `${peerId.slice(0, 8)}…${peerId.slice(-4)}`;
-}
-
-function rate(bytesPerSecond: number): string {
-  return bytesPerSecond === 0 ? 'no limit' : `${Number(((bytesPerSecond * 8) / 1e6).toFixed(2))} Mbit/s`;
 }
 
 function micros(m: number): string {

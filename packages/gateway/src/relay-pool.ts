@@ -21,6 +21,8 @@ export interface PooledRelay {
    */
   readonly successRate: number;
   readonly connectLatencyMs: number;
+  /** When `RelayPool.choose` last picked it, as a count of choices (0: never). */
+  readonly lastChosen: number;
   /** Adds one tunnel setup to the moving averages: whether it worked, and how long it took. */
   record(ok: boolean, latencyMs?: number): void;
 }
@@ -39,9 +41,10 @@ const EWMA_WEIGHT = 0.2;
  */
 const QUALITY_HALF_LIFE_MS = 60_000;
 /**
- * Scores closer than this are a tie, broken at random. Relays a few milliseconds apart are
- * equally good to a crawler, and the strictly better one would otherwise win every comparison:
- * with three relays on one LAN, one would never carry a byte.
+ * Scores closer than this are a tie, won by the relay chosen less recently. Relays a few
+ * milliseconds apart are equally good to a crawler, and the strictly better one would otherwise win
+ * every comparison: with three relays on one LAN, one would never carry a byte. Less recently
+ * rather than at random, so a rotating crawler's consecutive tunnels leave from different exits.
  */
 const TIE_RATIO = 1.1;
 
@@ -63,6 +66,7 @@ export class RelayPool {
   private readonly everyone = new IndexedList<Entry>();
   private readonly byCountry = new Map<string, IndexedList<Entry>>();
   private readonly random: () => number;
+  private choices = 0;
 
   constructor(random: () => number = Math.random) {
     this.random = random;
@@ -103,13 +107,19 @@ export class RelayPool {
   }
 
   choose(options: ChooseOptions): PooledRelay | undefined {
+    const chosen = this.pick(options);
+    if (chosen != null) chosen.lastChosen = ++this.choices;
+    return chosen;
+  }
+
+  private pick(options: ChooseOptions): Entry | undefined {
     const list = options.country == null ? this.everyone : this.byCountry.get(options.country);
     if (list == null || list.size === 0) return undefined;
     const now = Date.now();
     const usable = (r: PooledRelay): boolean => !options.exclude.has(r.peerId) && this.isRoutable(r, options.port, now);
     if (list.size > SCAN_LIMIT) {
       // Draws with replacement, skipping unusable relays: each usable relay is equally likely.
-      let a: PooledRelay | undefined;
+      let a: Entry | undefined;
       for (let draw = 0; draw < MAX_DRAWS; draw++) {
         const r = list.at(Math.floor(this.random() * list.size));
         if (r === a || !usable(r)) continue;
@@ -229,20 +239,24 @@ export function countryOf(relay: PooledRelay): string {
 }
 
 /** The better of two distinct candidates drawn at random (power of two choices). */
-export function betterOfTwo(candidates: PooledRelay[], random: () => number): PooledRelay | undefined {
+export function betterOfTwo<R extends PooledRelay>(candidates: R[], random: () => number): R | undefined {
   if (candidates.length <= 1) return candidates[0];
-  const a = candidates[Math.floor(random() * candidates.length)] as PooledRelay;
-  let b = candidates[Math.floor(random() * (candidates.length - 1))] as PooledRelay;
-  if (b === a) b = candidates[candidates.length - 1] as PooledRelay;
+  const a = candidates[Math.floor(random() * candidates.length)] as R;
+  let b = candidates[Math.floor(random() * (candidates.length - 1))] as R;
+  if (b === a) b = candidates[candidates.length - 1] as R;
   return better(a, b, random);
 }
 
-/** The one with the higher score, or either at random when the scores are within `TIE_RATIO`. */
-function better(a: PooledRelay, b: PooledRelay, random: () => number): PooledRelay {
+/**
+ * The one with the higher score; when the scores are within `TIE_RATIO`, the one chosen less
+ * recently, and either at random when neither has been chosen yet.
+ */
+function better<R extends PooledRelay>(a: R, b: R, random: () => number): R {
   const sa = score(a);
   const sb = score(b);
   if (sa > sb * TIE_RATIO) return a;
   if (sb > sa * TIE_RATIO) return b;
+  if (a.lastChosen !== b.lastChosen) return a.lastChosen < b.lastChosen ? a : b;
   return random() < 0.5 ? a : b;
 }
 
@@ -267,6 +281,7 @@ class Entry implements PooledRelay {
   observedAddress?: string;
   pingFailures?: number;
   watch?: LinkWatch;
+  lastChosen = 0;
   private failureAverage = 0;
   private latencyAverage = 0;
   private measuredAt = 0;

@@ -28,6 +28,21 @@ function descriptor(country: string, overrides: Partial<RelayDescriptor> = {}): 
   };
 }
 
+/** Three relays on one fast network, 1–3 ms apart: none of them is strictly the one to use. */
+function nearEqualPool(): RelayPool {
+  const pool = new RelayPool();
+  for (const [name, ms] of [
+    ['a', 1],
+    ['b', 2],
+    ['c', 3],
+  ] as const) {
+    const relay = pool.addLink(name, fakeLink());
+    relay.descriptor = descriptor('DE');
+    for (let i = 0; i < 10; i++) relay.record(true, ms);
+  }
+  return pool;
+}
+
 describe('RelayPool', () => {
   it('routes only through linked relays with a valid serving descriptor for the country and port', () => {
     const pool = new RelayPool();
@@ -90,23 +105,25 @@ describe('RelayPool', () => {
   });
 
   it('shares tunnels between relays whose measured quality is about the same', () => {
-    // Three relays on one fast network, 1–3 ms apart: none of them is strictly the one to use.
-    const pool = new RelayPool();
-    for (const [name, ms] of [
-      ['a', 1],
-      ['b', 2],
-      ['c', 3],
-    ] as const) {
-      const relay = pool.addLink(name, fakeLink());
-      relay.descriptor = descriptor('DE');
-      for (let i = 0; i < 10; i++) relay.record(true, ms);
-    }
+    const pool = nearEqualPool();
     const counts = new Map<string, number>();
     for (let i = 0; i < 3_000; i++) {
       const id = pool.choose({ port: 80, exclude: new Set() })?.peerId as string;
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     for (const name of ['a', 'b', 'c']) expect(counts.get(name)).toBeGreaterThan(800);
+  });
+
+  it("sends a rotating crawler's consecutive tunnels through different relays when they are about as good", () => {
+    const pool = nearEqualPool();
+    const order: string[] = [];
+    for (let i = 0; i < 300; i++) order.push(pool.choose({ port: 80, exclude: new Set() })?.peerId as string);
+    for (let i = 1; i < order.length; i++) expect(order[i], `choice ${i}`).not.toBe(order[i - 1]);
+    for (const name of ['a', 'b', 'c']) {
+      const share = order.filter((id) => id === name).length / order.length;
+      expect(share, name).toBeGreaterThan(0.25);
+      expect(share, name).toBeLessThan(0.42);
+    }
   });
 
   it('tries a relay not measured yet before a measured one that is slower', () => {

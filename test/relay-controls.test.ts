@@ -232,6 +232,16 @@ describe('meadow relay init and config errors', () => {
   it('creates a 0600 identity and a commented config with every key, which starts', async () => {
     const configPath = join(dir, 'fresh', 'relay.yaml');
     await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'fresh')));
+    // A bad flag is named by the flag, and leaves nothing behind to block the corrected command.
+    const wrong = await run(['relay', 'init', '--config', configPath, '--country', 'uk', '--payout', '']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('relay init: nothing written');
+    expect(wrong.stderr).toContain(
+      '--country: "UK" is not an ISO 3166-1 alpha-2 code: the code for United Kingdom is GB',
+    );
+    expect(wrong.stderr).toContain('--payout: must not be empty');
+    await expect(stat(configPath)).rejects.toThrow('ENOENT');
+    await expect(stat(join(dir, 'fresh', '.meadow', 'relay.key'))).rejects.toThrow('ENOENT');
     const init = await run(['relay', 'init', '--config', configPath, '--country', 'nl', '--payout', 'addr-1']);
     expect(init.code).toBe(0);
     expect(init.stdout).toMatch(/Peer id: 12D3Koo/);

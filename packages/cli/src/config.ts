@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
+import { countryCodeProblem } from '@meadow/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -95,9 +96,15 @@ export const relayConfig = z.strictObject({
   dataDir: z.string().default('./.meadow/relay-data'),
   country: z
     .string()
-    .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code like DE')
+    .superRefine((code, ctx) => {
+      const problem = countryCodeProblem(code);
+      if (problem != null) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .transform((s) => s.toUpperCase()),
-  payoutAddress: z.string().min(1).max(128),
+  payoutAddress: z
+    .string()
+    .min(1, 'must not be empty: it is where your rewards are paid')
+    .max(128, 'must be at most 128 characters'),
   network: network,
   egress: z
     .strictObject({

@@ -1,3 +1,5 @@
+import { stringify } from 'yaml';
+
 /**
  * The commented relay config `meadow relay init` writes. config/relay.example.yaml is this
  * template with the placeholders below (a test keeps the two identical).
@@ -14,8 +16,13 @@ export const EXAMPLE_RELAY_VALUES: RelayTemplateValues = {
   bootstrap: ['/ip4/203.0.113.10/tcp/4001/p2p/12D3KooWReplaceWithTheBootstrapPeerId'],
 };
 
+/** A value as one YAML scalar: plain when that reads back the same, else quoted. */
+function scalar(value: string): string {
+  return stringify(value, { lineWidth: 0 }).trimEnd();
+}
+
 export function relayConfigTemplate(v: RelayTemplateValues): string {
-  const bootstrap = v.bootstrap.length === 0 ? ' []' : `\n${v.bootstrap.map((b) => `    - ${b}`).join('\n')}`;
+  const bootstrap = v.bootstrap.length === 0 ? ' []' : `\n${v.bootstrap.map((b) => `    - ${scalar(b)}`).join('\n')}`;
   return `# meadow relay start --config <this file>
 # A household relay. Every key is listed with its default; docs/relay.md explains each.
 # Paths are relative to this file's folder.
@@ -27,10 +34,10 @@ identity: ./.meadow/relay.key
 dataDir: ./.meadow/relay-data
 
 # Your country (ISO 3166-1 alpha-2). Gateways check it against the address they see.
-country: ${v.country}
+country: ${scalar(v.country)}
 
 # Where rewards are paid.
-payoutAddress: ${v.payoutAddress}
+payoutAddress: ${scalar(v.payoutAddress)}
 
 network:
   # A relay dials out to gateways, so it needs no open port. Listening helps other nodes find it.

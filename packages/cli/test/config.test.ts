@@ -44,10 +44,18 @@ describe('config validation', () => {
     expect((error as Error).message).toContain(`  ${key}:`);
   });
 
-  it('rejects a country that is not two letters', async () => {
-    await expect(load('identity: x\ncountry: Germany\npayoutAddress: p\nnetwork: {}\n')).rejects.toThrow(
-      /country: must be an ISO 3166-1/,
-    );
+  it.each([
+    ['Germany', 'country: "Germany" is not an ISO 3166-1 alpha-2 country code (e.g. DE, GB, US)'],
+    ['ZZ', 'country: "ZZ" is not an ISO 3166-1 alpha-2 country code'],
+    ['uk', 'country: "uk" is not an ISO 3166-1 alpha-2 code: the code for United Kingdom is GB'],
+  ])('rejects the country %j and names the code to use', async (country, message) => {
+    await expect(load(`identity: x\ncountry: ${country}\npayoutAddress: p\nnetwork: {}\n`)).rejects.toThrow(message);
+  });
+
+  it('accepts a country in any case and stores it in upper case', async () => {
+    await expect(load('identity: x\ncountry: nl\npayoutAddress: p\nnetwork: {}\n')).resolves.toMatchObject({
+      country: 'NL',
+    });
   });
 
   it('says which file is unreadable or not YAML', async () => {

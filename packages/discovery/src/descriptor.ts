@@ -1,5 +1,6 @@
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { countryCodeProblem } from '@meadow/protocol';
 import { peerIdFromDescriptorKey } from './keys.ts';
 
 /**
@@ -133,7 +134,8 @@ function checkFields(d: RelayDescriptor): void {
   if (typeof d.peerId !== 'string' || d.peerId.length > 128) fail('peerId');
   if (!Array.isArray(d.addrs) || d.addrs.length > 16 || d.addrs.some((a) => typeof a !== 'string' || a.length > 256))
     fail('addrs');
-  if (typeof d.country !== 'string' || !/^[A-Z]{2}$/.test(d.country)) fail('country');
+  if (typeof d.country !== 'string' || !/^[A-Z]{2}$/.test(d.country) || countryCodeProblem(d.country) != null)
+    fail('country');
   if (!isCount(d.capacityBytesPerSecond)) fail('capacityBytesPerSecond');
   if (typeof d.state !== 'string' || !STATES.has(d.state)) fail('state');
   if (d.remainingBytes !== null && !isCount(d.remainingBytes)) fail('remainingBytes');

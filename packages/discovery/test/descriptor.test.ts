@@ -81,6 +81,8 @@ describe('relay descriptors', () => {
   it('rejects oversized records and invalid fields with the field name', async () => {
     await expect(verifyDescriptor(descriptorKey(peerId), new Uint8Array(5000))).rejects.toThrow('oversized');
     await expect(encodeDescriptor(fields({ country: 'Germany' }), key)).rejects.toThrow('"country"');
+    // Two letters, but no country: a pool no crawler could ask for.
+    await expect(encodeDescriptor(fields({ country: 'ZZ' }), key)).rejects.toThrow('"country"');
     await expect(encodeDescriptor({ ...fields(), extra: 1 } as unknown as RelayDescriptor, key)).rejects.toThrow(
       '"extra"',
     );

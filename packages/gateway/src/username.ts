@@ -1,4 +1,4 @@
-import { MeadowError } from '@meadow/protocol';
+import { countryCodeProblem, MeadowError } from '@meadow/protocol';
 
 /**
  * Proxy username grammar (docs/username.md):
@@ -40,7 +40,10 @@ export function parseUsername(username: string): UsernameParams {
     if (value === undefined || value === '') bad(`"${key}" needs a value`);
     switch (key) {
       case 'country':
-        if (!/^[a-z]{2}$/i.test(value)) bad(`country "${value}" is not an ISO 3166-1 alpha-2 code`);
+        {
+          const problem = countryCodeProblem(value);
+          if (problem != null) bad(`country ${problem}`);
+        }
         params.country = value.toUpperCase();
         break;
       case 'session':

@@ -19,6 +19,8 @@ describe('proxy username grammar', () => {
 
   it.each([
     ['acme-country-deu', /ISO 3166-1/],
+    ['acme-country-xx', /country "xx" is not an ISO 3166-1 alpha-2 country code/],
+    ['acme-country-uk', /country "uk" is not an ISO 3166-1 alpha-2 code: the code for United Kingdom is GB/],
     ['acme-country', /needs a value/],
     ['acme-session-bad!id', /session id/],
     ['acme-session-s-sesstime-0', /sesstime/],

@@ -12,6 +12,7 @@
  * ```
  */
 export { type BridgeOptions, type BridgeResult, type ByteGate, bridge } from './bridge.ts';
+export { countryCodeProblem, countryName } from './countries.ts';
 export { Deadline } from './deadline.ts';
 export {
   ERROR_CODES,

@@ -4,7 +4,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import type { CheckedEarning, StatusBody } from '@meadow/relay';
 import { fetch } from 'undici';
-import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, loadConfig, relativeTo, relayConfig, validateConfig } from '../config.ts';
 import { readStatusUrl } from '../relay-status-file.ts';
 import { relayStatusText } from '../relay-status-text.ts';
 import { relayConfigTemplate } from '../relay-template.ts';
@@ -66,6 +67,14 @@ async function ask(
   return body;
 }
 
+/** The flag of `relay init` that filled this config key, else the key. */
+function initFlag(key: string): string {
+  if (key === 'country') return '--country';
+  if (key === 'payoutAddress') return '--payout';
+  if (key.startsWith('network.bootstrap')) return '--bootstrap';
+  return key;
+}
+
 export async function relayInitCommand(args: {
   config: string;
   country: string;
@@ -74,8 +83,15 @@ export async function relayInitCommand(args: {
 }): Promise<number> {
   const existing = await readFile(args.config).catch(() => undefined);
   if (existing != null) throw new ConfigError(`${args.config} already exists: not overwriting it`);
-  await writeFile(args.config, relayConfigTemplate(args), { flag: 'wx' });
-  const config = await loadConfig(args.config, relayConfig);
+  const text = relayConfigTemplate(args);
+  // Checked before anything is written: a file with a bad value would block the corrected rerun.
+  const checked = validateConfig(relayConfig, parseYaml(text), args.config);
+  if (!checked.ok) {
+    const lines = checked.error.issues.map((i) => `  ${initFlag(i.key)}: ${i.message}`);
+    throw new ConfigError(`relay init: nothing written\n${lines.join('\n')}`, checked.error.issues);
+  }
+  const config = checked.config;
+  await writeFile(args.config, text, { flag: 'wx' });
   const { privateKey, created } = await loadOrCreateIdentity(relativeTo(args.config, config.identity));
   const peerId = peerIdFromPrivateKey(privateKey).toString();
   process.stdout.write(

@@ -7,17 +7,18 @@ const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer res
 Usage: meadow <command> [options]
 
 Commands:
-  demo                          run a whole local network and crawl through it
-  bootstrap --config <file>     run a DHT bootstrap node
-  relay init --config <file>    create a relay identity and a commented config
-  relay start --config <file>   run a household relay
-  relay pause|resume|status     control a running relay (--config <file>)
+  demo                            run a whole local network and crawl through it
+  bootstrap --config <file>       run a DHT bootstrap node
+  relay init --config <file>      create a relay identity and a commented config
+  relay start --config <file>     run a household relay
+  relay pause|resume|status       control a running relay (--config <file>)
   relay earnings --config <file>  the relay's receipts and rewards, proofs checked locally
-  relay doctor --config <file>  check a relay's setup, one line per check with a fix
-  gateway start --config <file> run a gateway (SOCKS5 + HTTP proxy for crawlers)
-  customer add|list|disable|enable|usage   manage a gateway's customers
-  ledger export|verify          export a gateway's ledger; re-check any export from scratch
-  origin [--port <n>]           run the small test web site the demo crawls
+  relay doctor --config <file>    check a relay's setup, one line per check with a fix
+  gateway start --config <file>   run a gateway (SOCKS5 + HTTP proxy for crawlers)
+  customer add|list|set|rotate-key|disable|enable|usage
+                                  manage a gateway's customers and their plans
+  ledger export|verify            export a gateway's ledger; re-check any export from scratch
+  origin [--port <n>]             run the small test web site the demo crawls
 
 Run 'meadow <command> --help' for a command's options. Example configs are in config/.`;
 
@@ -47,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
           options: { relays: { type: 'string' }, keep: { type: 'boolean' } },
         });
         return await demoCommand({
-          relays: values.relays == null ? undefined : Number(values.relays),
+          relays: values.relays == null ? undefined : wholeNumber('--relays', values.relays, 1, MAX_DEMO_RELAYS),
           keep: values.keep,
         });
       }
@@ -128,14 +129,15 @@ export async function main(argv: string[]): Promise<number> {
         const { originCommand, originHelp } = await import('./commands/origin.ts');
         if (wantsHelp) return print(originHelp);
         const { values } = parseArgs({ args: rest, options: { host: { type: 'string' }, port: { type: 'string' } } });
-        return await originCommand({ host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0) });
+        const port = values.port == null ? 0 : wholeNumber('--port', values.port, 0, 65_535);
+        return await originCommand({ host: values.host ?? '127.0.0.1', port });
       }
       default:
         process.stderr.write(`meadow: unknown command "${command}"\n\n${HELP}\n`);
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (err instanceof ConfigError || String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS_')) {
       process.stderr.write(`meadow: ${(err as Error).message}\n`);
       return 2;
     }
@@ -153,6 +155,16 @@ function usage(help: string, wantsHelp: boolean, sub: string | undefined): numbe
   if (wantsHelp) return print(help);
   process.stderr.write(`meadow: ${sub == null ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${help}\n`);
   return 2;
+}
+
+/** Each demo relay has its own egress address, 127.0.0.2 upwards; a machine's cores set the limit. */
+const MAX_DEMO_RELAYS = 16;
+
+function wholeNumber(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max)
+    throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  return n;
 }
 
 function requireConfig(args: string[], command: string): string {

@@ -1,26 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CustomerStore, hashApiKey } from '@meadow/gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meadow } from './run-meadow.ts';
 
-const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
 let dir: string;
 let config: string;
-
-function meadow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
-      resolve({
-        code: error == null ? 0 : Number((error as { code?: number }).code),
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meadow-customer-'));
@@ -124,5 +110,10 @@ describe('meadow customer', () => {
     const bad = await meadow('customer', 'add', '--config', config, '--name', 'x', '--quota-gb', 'lots');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--quota-gb must be a number/);
+    const half = await meadow('customer', 'add', '--config', config, '--name', 'x', '--max-tunnels', '2.5');
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('--max-tunnels must be a whole number ≥ 1, got "2.5"');
+    const empty = await meadow('customer', 'add', '--config', config, '--name', 'x', '--quota-gb', '');
+    expect(empty.stderr).toContain('--quota-gb must be a number ≥ 0, got ""');
   });
 });

@@ -54,10 +54,11 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         `meadow: warning: ${n} is also listed under customers: in ${values.config}, which the gateway writes into the database at every start; change it there too\n`,
       );
   };
-  const number = (flag: string, text: string | undefined, min: number): number | undefined => {
+  const number = (flag: string, text: string | undefined, min: number, whole = false): number | undefined => {
     if (text == null) return undefined;
     const n = Number(text);
-    if (!Number.isFinite(n) || n < min) throw new ConfigError(`--${flag} must be a number ≥ ${min}, got "${text}"`);
+    if (text.trim() === '' || !Number.isFinite(n) || n < min || (whole && !Number.isInteger(n)))
+      throw new ConfigError(`--${flag} must be a ${whole ? 'whole ' : ''}number ≥ ${min}, got "${text}"`);
     return n;
   };
   try {
@@ -65,7 +66,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
       case 'add': {
         const quotaGb = number('quota-gb', values['quota-gb'], 0);
         const price = number('price-per-gb', values['price-per-gb'], 0);
-        const maxTunnels = number('max-tunnels', values['max-tunnels'], 1);
+        const maxTunnels = number('max-tunnels', values['max-tunnels'], 1, true);
         const n = name();
         if (store.find(n) != null) {
           process.stderr.write(
@@ -94,7 +95,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         const n = name();
         const quota = values['quota-gb'];
         const price = number('price-per-gb', values['price-per-gb'], 0);
-        const maxTunnels = number('max-tunnels', values['max-tunnels'], 1);
+        const maxTunnels = number('max-tunnels', values['max-tunnels'], 1, true);
         const plan: Partial<Plan> = {};
         if (quota === 'none') plan.quotaBytes = null;
         else if (quota != null) plan.quotaBytes = Math.round((number('quota-gb', quota, 0) as number) * GB);

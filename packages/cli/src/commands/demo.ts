@@ -6,7 +6,7 @@ import { getViaAbsoluteUri, getViaConnect, getViaSocks5 } from '../crawl-clients
 import { type LocalNetwork, startLocalNetwork } from '../local-network.ts';
 import { showLedger } from './demo-ledger.ts';
 
-export const demoHelp = `meadow demo [--relays 3] [--keep]
+export const demoHelp = `meadow demo [--relays 3 (1–16)] [--keep]
 
 Starts a whole Meadow network on this machine — an origin web site, a DHT bootstrap node, a
 gateway and three relays (egress 127.0.0.2, 127.0.0.3, 127.0.0.4) — as separate processes,

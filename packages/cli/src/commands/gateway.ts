@@ -14,7 +14,8 @@ CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-sess
   curl --socks5-hostname 127.0.0.1:1080 -U 'acme-country-de:KEY' http://example.com/
   curl -x http://acme:KEY@127.0.0.1:8080 http://example.com/
 
-Admin API (loopback): /status, /usage, /metrics on admin.port.
+Admin (loopback, admin.port): / is the network health page; /network, /status, /usage and
+/metrics give the same as JSON and Prometheus text.
 
 Every byte relays carry is co-signed into the ledger (ledger.store); epochs close every
 ledger.epochSeconds. Check it with: meadow ledger export --config <file> > l.jsonl && meadow ledger verify l.jsonl`;

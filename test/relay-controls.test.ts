@@ -151,7 +151,7 @@ describe('household controls on a real relay', () => {
       /^state +hibernating: data cap for this period reached, until \d{4}-\d\d-\d\d \d\d:\d\d /m,
     );
     expect(text.stdout).toMatch(/^data cap +\d+\.\d\d MB of \d+\.\d\d MB used this period, 0 B left until /m);
-    expect(text.stdout).toMatch(/^gateways +12D3KooW…\w{4} since .*, 0 tunnels$/m);
+    expect(text.stdout).toMatch(/^gateways +12D3KooW…\w{4} linked since .*, 0 open now$/m);
     const json = await run(['relay', 'status', '--config', capped.configPath, '--json']);
     expect((JSON.parse(json.stdout) as Status).state).toBe('hibernating');
   });

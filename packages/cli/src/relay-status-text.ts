@@ -48,10 +48,7 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
     s.gateways.length === 0
       ? 'none linked yet (if this lasts, run: meadow relay doctor)'
       : s.gateways
-          .map(
-            (g) =>
-              `${shortPeerId(g.peerId)} since ${when(g.since)}, ${g.activeTunnels} tunnel${g.activeTunnels === 1 ? '' : 's'}`,
-          )
+          .map((g) => `${shortPeerId(g.peerId)} linked since ${when(g.since)}, ${g.activeTunnels} open now`)
           .join('; '),
   ]);
   lines.push(['listed', s.descriptorPublished ? 'descriptor published in the DHT' : 'not yet published in the DHT']);

@@ -39,13 +39,12 @@ export function parseUsername(username: string): UsernameParams {
     const value = parts.shift();
     if (value === undefined || value === '') bad(`"${key}" needs a value`);
     switch (key) {
-      case 'country':
-        {
-          const problem = countryCodeProblem(value);
-          if (problem != null) bad(`country ${problem}`);
-        }
+      case 'country': {
+        const problem = countryCodeProblem(value);
+        if (problem != null) bad(`country ${problem}`);
         params.country = value.toUpperCase();
         break;
+      }
       case 'session':
         if (!SESSION.test(value)) bad('session id must be 1-64 letters, digits or underscores');
         params.session = value;

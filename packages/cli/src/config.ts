@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { countryCodeProblem } from '@meadow/protocol';
+import { addressIsLoopback, countryCodeProblem } from '@meadow/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -185,6 +185,18 @@ export const relayConfig = z.strictObject({
   log: log.default({ level: 'info' }),
 });
 
+/**
+ * The gateway's admin API lists customers and their usage: off loopback it needs a token, which
+ * Prometheus sends with `authorization: { credentials_file: … }` and a browser as a Basic password.
+ */
+const adminListen = listen
+  .extend({ tokenFile: z.string().min(1).optional() })
+  .refine((a) => a.tokenFile != null || addressIsLoopback(a.host), {
+    message:
+      'is required when admin.host is not a loopback address: the admin API lists customers and their usage (a file with a long random token, e.g. from: openssl rand -hex 32)',
+    path: ['tokenFile'],
+  });
+
 export const gatewayConfig = z.strictObject({
   identity: z.string(),
   /** Folder for the customer database (SQLite). */
@@ -192,7 +204,7 @@ export const gatewayConfig = z.strictObject({
   network: network,
   socks: listen.default({ host: '127.0.0.1', port: 1080 }),
   http: listen.default({ host: '127.0.0.1', port: 8080 }),
-  admin: listen.default({ host: '127.0.0.1', port: 9090 }),
+  admin: adminListen.default({ host: '127.0.0.1', port: 9090 }),
   customers: z
     .array(
       z.strictObject({

@@ -28,6 +28,8 @@ export interface LocalNetworkInit {
   gatewayNetwork?: { listen?: string[]; announce?: string[] };
   /** Extra Node flags for the gateway and the relays, e.g. `--inspect=127.0.0.1:0` to profile them. */
   nodeFlags?: string[];
+  /** A token the gateway's admin API requires (written to a file for `admin.tokenFile`). */
+  adminToken?: string;
 }
 
 export interface LocalRelay {
@@ -48,6 +50,8 @@ export interface LocalNetwork {
     socks: { host: string; port: number };
     http: { host: string; port: number };
     adminUrl: string;
+    /** What a request to the admin API must carry: the bearer token, when the network has one. */
+    adminHeaders: Record<string, string>;
     configPath: string;
   };
   relays: LocalRelay[];
@@ -136,6 +140,10 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
   };
   const extraCustomers = (init.customers ?? []).map((c) => ({ ...c, apiKey: randomBytes(18).toString('base64url') }));
   const gatewayConfigPath = join(init.dir, 'gateway.yaml');
+  const adminTokenFile = init.adminToken == null ? undefined : join(init.dir, 'admin.token');
+  if (adminTokenFile != null) await writeFile(adminTokenFile, `${init.adminToken}\n`, { mode: 0o600 });
+  const adminHeaders: Record<string, string> =
+    init.adminToken == null ? {} : { authorization: `Bearer ${init.adminToken}` };
   await writeFile(
     gatewayConfigPath,
     stringify({
@@ -149,7 +157,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       },
       socks: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0, ...(adminTokenFile == null ? {} : { tokenFile: adminTokenFile }) },
       customers: [customer, ...extraCustomers].map((c) => ({
         name: c.name,
         apiKeySha256: hashApiKey(c.apiKey),
@@ -245,6 +253,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       socks: hostPort(gatewayReady.socks),
       http: hostPort(gatewayReady.http),
       adminUrl,
+      adminHeaders,
       configPath: gatewayConfigPath,
     },
     relays,
@@ -260,7 +269,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       const port = (hostAndPort: string): number => Number(hostAndPort.slice(hostAndPort.lastIndexOf(':') + 1));
       config.socks = { host: '127.0.0.1', port: network.gateway.socks.port };
       config.http = { host: '127.0.0.1', port: network.gateway.http.port };
-      config.admin = { host: '127.0.0.1', port: port(adminUrl) };
+      config.admin = { ...(config.admin as Record<string, unknown>), host: '127.0.0.1', port: port(adminUrl) };
       config.network = {
         ...(config.network as Record<string, unknown>),
         listen: init.gatewayNetwork?.listen ?? gatewayReady.multiaddrs.map((a) => a.replace(/\/p2p\/.*$/, '')),
@@ -286,7 +295,8 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       let seen = 0;
       while (Date.now() < deadline) {
         try {
-          const status = (await (await fetch(`${adminUrl}/status`)).json()) as { relays: Array<{ routable: boolean }> };
+          const response = await fetch(`${adminUrl}/status`, { headers: adminHeaders });
+          const status = (await response.json()) as { relays: Array<{ routable: boolean }> };
           seen = status.relays.filter((r) => r.routable).length;
           if (seen >= count) return;
         } catch {

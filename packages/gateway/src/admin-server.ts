@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import { hostIsLoopback } from '@meadow/protocol';
@@ -14,18 +15,27 @@ const HEADERS = {
   'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 };
 
+export interface AdminListen {
+  host: string;
+  port: number;
+  /** When set, every request must carry it: `Authorization: Bearer <token>`, or as a Basic password. */
+  token?: string;
+}
+
 /**
  * Operator API, on loopback by default: / (network health page), /network (the same as JSON),
  * /status (pool), /usage (per customer and relay), /metrics. On a loopback address, requests whose
- * Host is not a loopback name are refused (DNS-rebinding defence).
+ * Host is not a loopback name are refused (DNS-rebinding defence); with a token, requests without
+ * it get 401.
  */
 export async function startAdminServer(
   gateway: Gateway,
   registry: Registry,
-  listen: { host: string; port: number },
+  listen: AdminListen,
 ): Promise<{ server: ReturnType<typeof createServer>; health: NetworkHealth }> {
   const health = new NetworkHealth(gateway);
   const checkHost = LOOPBACK.includes(listen.host);
+  const tokenDigest = listen.token == null ? undefined : digest(listen.token);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string): void => {
@@ -38,6 +48,19 @@ export async function startAdminServer(
     };
     if (checkHost && !hostIsLoopback(req.headers.host)) {
       send(403, 'application/json', JSON.stringify({ error: 'Host must be 127.0.0.1, [::1] or localhost' }));
+    } else if (tokenDigest != null && !carriesToken(req.headers.authorization, tokenDigest)) {
+      res
+        .writeHead(401, {
+          ...HEADERS,
+          'content-type': 'application/json',
+          'www-authenticate': 'Basic realm="meadow gateway admin", charset="UTF-8"',
+        })
+        .end(
+          JSON.stringify({
+            error:
+              'the admin token is missing or wrong: send Authorization: Bearer <token>, or the token as a Basic password',
+          }),
+        );
     } else if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/metrics') {
@@ -85,4 +108,20 @@ export async function startAdminServer(
   health.start();
   server.once('close', () => health.stop());
   return { server, health };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Compared as digests, in constant time: the answer's timing says nothing about the token. */
+function carriesToken(authorization: string | undefined, tokenDigest: Buffer): boolean {
+  const m = /^(Bearer|Basic)\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (m == null) return false;
+  let given = m[2] as string;
+  if ((m[1] as string).toLowerCase() === 'basic') {
+    const decoded = Buffer.from(given, 'base64').toString('utf8');
+    given = decoded.slice(decoded.indexOf(':') + 1); // any user name: the password is the token
+  }
+  return timingSafeEqual(digest(given), tokenDigest);
 }

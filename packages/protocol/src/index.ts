@@ -26,7 +26,7 @@ export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } 
 export { escapeHtml, Html, html, raw } from './html.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';
 export { LiveCounter, type LiveCounts } from './live-counter.ts';
-export { hostIsLoopback } from './loopback-host.ts';
+export { addressIsLoopback, hostIsLoopback } from './loopback-host.ts';
 export {
   DEFAULT_WINDOW_BYTES,
   NOTICE_DESCRIPTOR_CHANGED,

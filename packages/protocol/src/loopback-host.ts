@@ -1,3 +1,12 @@
+import { isIPv4 } from 'node:net';
+
+/** True for a listen address only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function addressIsLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1') return true;
+  return isIPv4(h) && h.startsWith('127.');
+}
+
 /**
  * DNS-rebinding defence for local web servers: true only when the request's Host header names
  * the loopback address or localhost, so a page served for evil.example that re-resolves to

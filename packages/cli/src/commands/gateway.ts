@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
-import { gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
+import { ConfigError, gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
@@ -14,11 +15,24 @@ CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-sess
   curl --socks5-hostname 127.0.0.1:1080 -U 'acme-country-de:KEY' http://example.com/
   curl -x http://acme:KEY@127.0.0.1:8080 http://example.com/
 
-Admin (loopback, admin.port): / is the network health page; /network, /status, /usage and
-/metrics give the same as JSON and Prometheus text.
+Admin (admin.port, loopback by default; elsewhere only with admin.tokenFile): / is the network
+health page; /network, /status, /usage and /metrics give the same as JSON and Prometheus text.
 
 Every byte relays carry is co-signed into the ledger (ledger.store); epochs close every
 ledger.epochSeconds. Check it with: meadow ledger export --config <file> > l.jsonl && meadow ledger verify l.jsonl`;
+
+/** The admin token from its file; a missing, unreadable or short one stops the start, naming the key. */
+async function readAdminToken(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(`admin.tokenFile: cannot read ${path} (${err.code ?? err.message})`);
+  });
+  const token = text.trim();
+  if (token.length < 16 || /\s/.test(token))
+    throw new ConfigError(
+      `admin.tokenFile: ${path} must hold one token of at least 16 characters without spaces (e.g. from: openssl rand -hex 32)`,
+    );
+  return token;
+}
 
 export async function gatewayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, gatewayConfig);
@@ -33,7 +47,14 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       allowPrivateAddresses: config.network.allowPrivateAddresses,
       socks: config.socks,
       http: config.http,
-      admin: config.admin,
+      admin: {
+        host: config.admin.host,
+        port: config.admin.port,
+        token:
+          config.admin.tokenFile == null
+            ? undefined
+            : await readAdminToken(relativeTo(args.config, config.admin.tokenFile)),
+      },
       connectTimeoutMs: config.timeouts.connectMs,
       handshakeTimeoutMs: config.timeouts.handshakeMs,
       idleTimeoutMs: config.timeouts.idleMs,

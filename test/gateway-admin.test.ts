@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMeadow } from './harness.ts';
+
+// The admin API lists customers and their usage: with a token, nothing answers without it, and a
+// gateway will not put it on a non-loopback address without one.
+
+let net: LocalNetwork;
+let dir: string;
+const token = randomBytes(24).toString('hex');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-admin-'));
+  net = await startLocalNetwork({ dir, relays: 1, adminToken: token });
+  await net.waitForRoutableRelays(1, 60_000); // through the token: the launcher sends it
+});
+
+afterAll(async () => {
+  await net?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const get = (path: string, authorization?: string) =>
+  fetch(`${net.gateway.adminUrl}${path}`, { headers: authorization == null ? {} : { authorization } });
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+describe('gateway admin API with a token', () => {
+  it.each(['/', '/network', '/status', '/usage', '/metrics', '/nowhere'])(
+    'answers %s with 401 and a Basic challenge without the token, or with a wrong one',
+    async (path) => {
+      for (const authorization of [undefined, `Bearer ${token.slice(1)}`, basic('ops', 'guess'), 'Token x']) {
+        const res = await get(path, authorization);
+        expect(res.status, String(authorization)).toBe(401);
+        expect(res.headers.get('www-authenticate')).toBe('Basic realm="meadow gateway admin", charset="UTF-8"');
+        const body = await res.text();
+        expect(body).toContain('the admin token is missing or wrong');
+        expect(body).not.toContain(net.gateway.peerId); // not a byte of what the API guards
+      }
+    },
+  );
+
+  it('answers with the token as a bearer token (Prometheus) or as a Basic password (a browser)', async () => {
+    const usage = await get('/usage', `Bearer ${token}`);
+    expect(usage.status).toBe(200);
+    expect(await usage.json()).toEqual({ customers: expect.any(Object), relays: expect.any(Object) });
+    const status = (await (await get('/status', `Bearer ${token}`)).json()) as { peerId: string };
+    expect(status.peerId).toBe(net.gateway.peerId);
+    const metrics = await get('/metrics', `Bearer ${token}`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^meadow_build_info\{/m);
+    const page = await get('/', basic('anyone', token));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+  });
+});
+
+describe('gateway admin address', () => {
+  it('refuses a non-loopback admin address without a token file, and a short token', async () => {
+    const config = join(dir, 'open-admin.yaml');
+    const base = `identity: ${join(dir, 'other.key')}\nnetwork: {}\n`;
+    await writeFile(config, `${base}admin: { host: 0.0.0.0, port: 0 }\n`);
+    const open = await runMeadow(['gateway', 'start', '--config', config]);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain(
+      'admin.tokenFile: is required when admin.host is not a loopback address: the admin API lists customers and their usage',
+    );
+    expect(open.stdout).not.toContain('"msg":"ready"');
+
+    await writeFile(join(dir, 'short.token'), 'abc\n');
+    await writeFile(config, `${base}admin: { host: 127.0.0.1, port: 0, tokenFile: short.token }\n`);
+    const short = await runMeadow(['gateway', 'start', '--config', config]);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('must hold one token of at least 16 characters');
+    expect(short.stdout).not.toContain('"msg":"ready"');
+  });
+});

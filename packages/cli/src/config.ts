@@ -62,6 +62,8 @@ const network = z.strictObject({
 const networkName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 characters of a-z, 0-9 and -');
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  /** auto: text on a terminal, JSON lines otherwise (a pipe, journald, a log shipper). */
+  format: z.enum(['auto', 'json', 'text']).default('auto'),
 });
 
 export const bootstrapConfig = z.strictObject({
@@ -74,7 +76,7 @@ export const bootstrapConfig = z.strictObject({
     dhtServer: false,
   }),
   metrics: loopbackListen.optional(),
-  log: log.default({ level: 'info' }),
+  log: log.default({ level: 'info', format: 'auto' }),
 });
 
 const exactTarget = z.string().refine(
@@ -182,7 +184,7 @@ export const relayConfig = z.strictObject({
     .default({ network: 'meadow', toleranceBytes: 4_194_304, tolerancePercent: 1 }),
   descriptorTtlMs: z.number().int().min(10_000).max(86_400_000).default(1_800_000),
   status: loopbackListen.default({ host: '127.0.0.1', port: 7070 }),
-  log: log.default({ level: 'info' }),
+  log: log.default({ level: 'info', format: 'auto' }),
 });
 
 /**
@@ -274,7 +276,7 @@ export const gatewayConfig = z.strictObject({
       receiptIntervalSeconds: 30,
       receiptEveryBytes: 268_435_456,
     }),
-  log: log.default({ level: 'info' }),
+  log: log.default({ level: 'info', format: 'auto' }),
 });
 
 export type BootstrapConfig = z.infer<typeof bootstrapConfig>;

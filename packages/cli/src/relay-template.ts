@@ -108,5 +108,6 @@ status:
 
 log:
   level: info   # fatal | error | warn | info | debug | trace
+  format: auto  # auto: text on a terminal, JSON lines otherwise | json | text
 `;
 }

@@ -18,7 +18,7 @@ Example config: config/bootstrap.example.yaml`;
 
 export async function bootstrapCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, bootstrapConfig);
-  const log = createLogger('bootstrap', config.log.level);
+  const log = createLogger('bootstrap', config.log.level, config.log.format);
   const registry = createRegistry('bootstrap');
   const handle = await createDiscovery({
     identityPath: relativeTo(args.config, config.identity),

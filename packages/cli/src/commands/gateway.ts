@@ -36,7 +36,7 @@ async function readAdminToken(path: string): Promise<string> {
 
 export async function gatewayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, gatewayConfig);
-  const log = createLogger('gateway', config.log.level);
+  const log = createLogger('gateway', config.log.level, config.log.format);
   const registry = createRegistry('gateway');
   const handle = await createGateway(
     {

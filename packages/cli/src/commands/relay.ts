@@ -83,7 +83,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
     throw new ConfigError(`${args.config}: invalid configuration\n  egress.exitPolicy: ${(err as Error).message}`);
   }
   const household = householdFromConfig(config, args.config);
-  const log = createLogger('relay', config.log.level);
+  const log = createLogger('relay', config.log.level, config.log.format);
   if (config.egress.testOnlyAllowExactTargets.length > 0) {
     log.warn(
       { targets: config.egress.testOnlyAllowExactTargets },

@@ -19,6 +19,8 @@ afterAll(async () => {
 
 describe('meadow customer', () => {
   it('adds a customer, prints its key once and stores only its hash', async () => {
+    const none = await meadow('customer', 'list', '--config', config);
+    expect(none.stdout).toBe(`No customers yet: meadow customer add --config ${config} --name <name>\n`);
     const added = await meadow(
       'customer',
       'add',

@@ -87,10 +87,13 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         }
         return 0;
       }
-      case 'list':
-        for (const c of store.list())
-          out(`${c.name.padEnd(20)} ${c.disabled ? 'disabled' : 'active  '} ${planText(c)}`);
+      case 'list': {
+        const customers = store.list();
+        if (customers.length === 0)
+          out(`No customers yet: meadow customer add --config ${values.config} --name <name>`);
+        for (const c of customers) out(`${c.name.padEnd(20)} ${c.disabled ? 'disabled' : 'active  '} ${planText(c)}`);
         return 0;
+      }
       case 'set': {
         const n = name();
         const quota = values['quota-gb'];

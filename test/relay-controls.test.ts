@@ -251,6 +251,43 @@ describe('meadow relay init and config errors', () => {
     expect(again.stderr).toMatch(/already exists/);
   });
 
+  it('refuses a private bootstrap address the DHT would drop, naming the key', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const config = join(dir, 'private-bootstrap.yaml');
+    const bootstrap = '/ip4/192.168.1.10/tcp/4001/p2p/12D3KooWMBGKLbyZMcX6S75GUve4RDEAMCFH7JaeeDEiLNE69sBi';
+    await writeFile(
+      config,
+      `identity: ./pb.key\ncountry: DE\npayoutAddress: p\nnetwork: { bootstrap: [${bootstrap}] }\n`,
+    );
+    const result = await run(['relay', 'start', '--config', config]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      'network.bootstrap.0: is a private address (loopback, LAN or a documentation range), which the DHT drops: for a network on one machine or a LAN set network.allowPrivateAddresses: true',
+    );
+    await expect(stat(join(dir, 'pb.key'))).rejects.toThrow('ENOENT');
+  });
+
+  it('logs a bootstrap node that stays down once per error, not at every retry', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const config = join(dir, 'dead-bootstrap.yaml');
+    const dead = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWMBGKLbyZMcX6S75GUve4RDEAMCFH7JaeeDEiLNE69sBi';
+    await writeFile(
+      config,
+      `identity: ./db.key\ndataDir: ./db-data\ncountry: DE\npayoutAddress: p\nnetwork: { bootstrap: [${dead}], allowPrivateAddresses: true }\nstatus: { port: 0 }\n`,
+    );
+    // Seven seconds: the descriptor is tried about four times, the bootstrap node dialled twice.
+    const result = await runMeadow(['relay', 'start', '--config', config], 7_000);
+    const events = result.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; err?: string; retryInMs?: number });
+    const publish = events.filter((e) => e.msg === 'could not publish the descriptor in the DHT; retrying');
+    expect(publish).toEqual([
+      expect.objectContaining({ err: 'the descriptor reached no DHT server yet', failures: 1, retryInMs: 1_000 }),
+    ]);
+    expect(events.filter((e) => e.msg === 'bootstrap peer unreachable')).toHaveLength(1);
+  });
+
   it('refuses to start on a bad key, names it, and starts nothing', async () => {
     const { writeFile } = await import('node:fs/promises');
     const bad = join(dir, 'bad.yaml');

@@ -60,6 +60,8 @@ export function logLineAsText(line: string): string {
     const { message, stack } = err as { message?: string; stack?: string };
     text += ` err=${JSON.stringify(message ?? '')}`;
     if (stack != null) text += `\n${stack.replace(/^/gm, '    ')}`;
+  } else if (err !== undefined) {
+    text += ` err=${fieldText(err)}`;
   }
   return `${text}\n`;
 }

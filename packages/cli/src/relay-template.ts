@@ -13,7 +13,7 @@ export interface RelayTemplateValues {
 export const EXAMPLE_RELAY_VALUES: RelayTemplateValues = {
   country: 'DE',
   payoutAddress: 'your-payout-address',
-  bootstrap: ['/ip4/203.0.113.10/tcp/4001/p2p/12D3KooWReplaceWithTheBootstrapPeerId'],
+  bootstrap: ['/dns4/bootstrap.meadow.example/tcp/4001/p2p/12D3KooWReplaceWithTheBootstrapPeerId'],
 };
 
 /** A value as one YAML scalar: plain when that reads back the same, else quoted. */

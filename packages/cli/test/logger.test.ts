@@ -33,6 +33,15 @@ describe('logs', () => {
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARN {2}relay: gateway link closed gateway=12D3KooWabc addrs=\["\/ip4\/1.2.3.4\/tcp\/1"\] reason="no reply in 5 s"\n$/,
     );
     expect(logLineAsText('not json\n')).toBe('not json\n');
+    // Most of our events carry the error as its message alone.
+    const retry = JSON.stringify({
+      level: 40,
+      time: '2026-11-27T13:42:38.050Z',
+      role: 'relay',
+      err: 'no DHT server',
+      msg: 'x',
+    });
+    expect(logLineAsText(retry)).toMatch(/ WARN {2}relay: x err="no DHT server"\n$/);
   });
 
   it('redacts credentials in text as in JSON, and puts an error stack on indented lines', async () => {

@@ -96,6 +96,15 @@ export function keepBootstrapped(
   options: { intervalMs?: number; onError?: (addr: string, err: Error) => void } = {},
 ): () => void {
   const addrs = bootstrap.map((a) => multiaddr(a));
+  // A bootstrap node that stays down fails every 5 s: report it when its error changes, and at
+  // most once a minute while it stays the same, so the log stays readable.
+  const reported = new Map<string, { message: string; at: number }>();
+  const report = (addr: string, err: Error): void => {
+    const last = reported.get(addr);
+    if (last?.message === err.message && Date.now() - last.at < 60_000) return;
+    reported.set(addr, { message: err.message, at: Date.now() });
+    options.onError?.(addr, err);
+  };
   let stopped = false;
   let running = false;
   const tick = async (): Promise<void> => {
@@ -108,8 +117,9 @@ export function keepBootstrapped(
           if (peer != null && connectionsTo(node, peer).length > 0) return;
           try {
             await node.dial(addr, { signal: AbortSignal.timeout(5_000) });
+            reported.delete(addr.toString());
           } catch (err) {
-            options.onError?.(addr.toString(), err as Error);
+            report(addr.toString(), err as Error);
           }
         }),
       );

@@ -42,6 +42,9 @@ import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
 /** An idle relay hands memory back after carrying nothing this long, and again every minute (IdleTrim). */
 const IDLE_TRIM = { quietMs: 20_000, repeatMs: 60_000 };
 
+/** How long a failing background task waits before its next try: the 1st, 2nd, 3rd, later failures. */
+const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
+
 export interface RelayInit {
   identityPath: string;
   /** Folder for the relay's SQLite meter and control token. */
@@ -213,8 +216,13 @@ export class Relay {
       ownPorts,
       allowExactTargets: new Set(this.init.allowExactTargets),
     });
-    this.schedule(() => this.publish(), Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)), 250);
-    this.schedule(() => this.maintainGatewayLinks(), 5_000, 300);
+    this.schedule(
+      'publish the descriptor in the DHT',
+      () => this.publish(),
+      Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)),
+      250,
+    );
+    this.schedule('find gateways to link to', () => this.maintainGatewayLinks(), 5_000, 300);
     this.every(1_000, () => controls.evaluate());
     this.every(1_000, () => this.checkGatewayLinks());
     const gc = exposedMajorGc();
@@ -320,16 +328,35 @@ export class Relay {
     }
   }
 
-  /** Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`, never overlapping. */
-  private schedule(task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+  /**
+   * Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`, never overlapping; every
+   * second while the relay has no descriptor or no gateway yet. A failing task is retried after 1,
+   * 2, 4, then every 8 s, and logged when its error changes and at most once a minute otherwise.
+   */
+  private schedule(what: string, task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+    let failures = 0;
+    let lastError = '';
+    let loggedAt = 0;
     const run = async (): Promise<void> => {
       if (this.stopping) return;
+      let retryInMs: number | undefined;
       try {
         await task();
+        if (failures > 0) this.log.info({ failures }, `${what}: working again`);
+        failures = 0;
+        lastError = '';
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'background task failed; will retry');
+        failures++;
+        retryInMs = RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number;
+        const message = (err as Error).message;
+        if (message !== lastError || Date.now() - loggedAt >= 60_000) {
+          this.log.warn({ err: message, failures, retryInMs }, `could not ${what}; retrying`);
+          lastError = message;
+          loggedAt = Date.now();
+        }
       }
-      if (!this.stopping) arm(this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs);
+      if (this.stopping) return;
+      arm(retryInMs ?? (this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs));
     };
     const arm = (delayMs: number): void => this.timers.arm(delayMs, () => void run());
     arm(firstDelayMs);

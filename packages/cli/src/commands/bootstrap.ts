@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { createDiscovery } from '@meadow/discovery';
 import { MEADOW_VERSION } from '@meadow/protocol';
 import { Gauge } from 'prom-client';
+import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { bootstrapConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
@@ -18,6 +19,7 @@ Example config: config/bootstrap.example.yaml`;
 
 export async function bootstrapCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, bootstrapConfig);
+  checkBootstrapAddresses(args.config, config.network);
   const log = createLogger('bootstrap', config.log.level, config.log.format);
   const registry = createRegistry('bootstrap');
   const handle = await createDiscovery({

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
+import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { ConfigError, gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
@@ -36,6 +37,7 @@ async function readAdminToken(path: string): Promise<string> {
 
 export async function gatewayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, gatewayConfig);
+  checkBootstrapAddresses(args.config, config.network);
   const log = createLogger('gateway', config.log.level, config.log.format);
   const registry = createRegistry('gateway');
   const handle = await createGateway(

@@ -10,6 +10,7 @@ import { createDiscovery, type DiscoveryHandle, loadOrCreateIdentity } from '@me
 import { DEFAULT_EXIT_POLICY, egressSelfTest } from '@meadow/relay';
 import { multiaddr } from '@multiformats/multiaddr';
 import { fetch } from 'undici';
+import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
 import { householdFromConfig } from './relay.ts';
 
@@ -55,6 +56,7 @@ export async function relayDoctorCommand(configPath: string, options: { json?: b
   try {
     config = await loadConfig(configPath, relayConfig);
     householdFromConfig(config, configPath);
+    checkBootstrapAddresses(configPath, config.network);
     report({ name: 'config', verdict: 'ok', detail: `${configPath} is valid` });
   } catch (err) {
     report({

@@ -10,6 +10,7 @@ import {
   parseTimeOfDay,
   WEEKDAYS,
 } from '@meadow/relay';
+import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { ConfigError, loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
@@ -83,6 +84,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
     throw new ConfigError(`${args.config}: invalid configuration\n  egress.exitPolicy: ${(err as Error).message}`);
   }
   const household = householdFromConfig(config, args.config);
+  checkBootstrapAddresses(args.config, config.network);
   const log = createLogger('relay', config.log.level, config.log.format);
   if (config.egress.testOnlyAllowExactTargets.length > 0) {
     log.warn(

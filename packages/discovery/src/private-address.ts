@@ -1,0 +1,15 @@
+import { isPrivate } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
+
+/**
+ * True when the DHT drops this address from its answers unless `allowPrivateAddresses` is on:
+ * loopback, RFC 1918, link-local, documentation ranges and the like, by libp2p's own rule (the one
+ * its peer-info mapper applies). A node whose every bootstrap address is such reaches no DHT server.
+ */
+export function dhtDropsAddress(address: string): boolean {
+  try {
+    return isPrivate(multiaddr(address));
+  } catch {
+    return false;
+  }
+}

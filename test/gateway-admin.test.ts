@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { ChildService, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMeadow } from './harness.ts';
@@ -77,5 +77,33 @@ describe('gateway admin address', () => {
     expect(short.code).toBe(2);
     expect(short.stderr).toContain('must hold one token of at least 16 characters');
     expect(short.stdout).not.toContain('"msg":"ready"');
+  });
+});
+
+describe('bootstrap metrics with a token', () => {
+  it('answers /metrics only with the token, and refuses an address off loopback without one', async () => {
+    const config = join(dir, 'bootstrap-metrics.yaml');
+    const base = `identity: ${join(dir, 'bs.key')}\nnetwork: { listen: [/ip4/127.0.0.1/tcp/0], allowPrivateAddresses: true }\n`;
+    await writeFile(config, `${base}metrics: { host: 0.0.0.0, port: 0 }\n`);
+    const open = await runMeadow(['bootstrap', '--config', config]);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain('metrics.tokenFile: is required when metrics.host is not a loopback address');
+
+    await writeFile(join(dir, 'metrics.token'), `${token}\n`);
+    await writeFile(config, `${base}metrics: { host: 127.0.0.1, port: 0, tokenFile: metrics.token }\n`);
+    const node = new ChildService('bootstrap', ['bootstrap', '--config', config]);
+    try {
+      const { metricsUrl } = (await node.ready) as { metricsUrl: string };
+      const without = await fetch(metricsUrl);
+      expect(without.status).toBe(401);
+      expect(without.headers.get('www-authenticate')).toBe('Basic realm="meadow bootstrap metrics", charset="UTF-8"');
+      expect(await without.text()).not.toContain('meadow_');
+      expect((await fetch(metricsUrl, { headers: { authorization: `Bearer ${token}x` } })).status).toBe(401);
+      const scraped = await fetch(metricsUrl, { headers: { authorization: `Bearer ${token}` } });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/^meadow_dht_connected_peers /m);
+    } finally {
+      await node.stop();
+    }
   });
 });

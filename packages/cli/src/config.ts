@@ -75,7 +75,7 @@ export const bootstrapConfig = z.strictObject({
     allowPrivateAddresses: false,
     dhtServer: false,
   }),
-  metrics: loopbackListen.optional(),
+  metrics: tokenGuardedListen('metrics', 'the metrics show who is connected and how much').optional(),
   log: log.default({ level: 'info', format: 'auto' }),
 });
 
@@ -188,16 +188,17 @@ export const relayConfig = z.strictObject({
 });
 
 /**
- * The gateway's admin API lists customers and their usage: off loopback it needs a token, which
- * Prometheus sends with `authorization: { credentials_file: … }` and a browser as a Basic password.
+ * An HTTP endpoint that needs a token off loopback (`what` says what it would give away): Prometheus
+ * sends it with `authorization: { credentials_file: … }`, a browser as a Basic password.
  */
-const adminListen = listen
-  .extend({ tokenFile: z.string().min(1).optional() })
-  .refine((a) => a.tokenFile != null || addressIsLoopback(a.host), {
-    message:
-      'is required when admin.host is not a loopback address: the admin API lists customers and their usage (a file with a long random token, e.g. from: openssl rand -hex 32)',
-    path: ['tokenFile'],
-  });
+function tokenGuardedListen(key: string, what: string) {
+  return listen
+    .extend({ tokenFile: z.string().min(1).optional() })
+    .refine((a) => a.tokenFile != null || addressIsLoopback(a.host), {
+      message: `is required when ${key}.host is not a loopback address: ${what} (a file with a long random token, e.g. from: openssl rand -hex 32)`,
+      path: ['tokenFile'],
+    });
+}
 
 export const gatewayConfig = z.strictObject({
   identity: z.string(),
@@ -206,7 +207,10 @@ export const gatewayConfig = z.strictObject({
   network: network,
   socks: listen.default({ host: '127.0.0.1', port: 1080 }),
   http: listen.default({ host: '127.0.0.1', port: 8080 }),
-  admin: adminListen.default({ host: '127.0.0.1', port: 9090 }),
+  admin: tokenGuardedListen('admin', 'the admin API lists customers and their usage').default({
+    host: '127.0.0.1',
+    port: 9090,
+  }),
   customers: z
     .array(
       z.strictObject({

@@ -1,7 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
-import { hostIsLoopback } from '@meadow/protocol';
+import { hostIsLoopback, tokenChallenge, tokenCheck } from '@meadow/protocol';
 import type { Registry } from 'prom-client';
 import type { Gateway } from './gateway.ts';
 import { NetworkHealth } from './network-health.ts';
@@ -35,7 +34,7 @@ export async function startAdminServer(
 ): Promise<{ server: ReturnType<typeof createServer>; health: NetworkHealth }> {
   const health = new NetworkHealth(gateway);
   const checkHost = LOOPBACK.includes(listen.host);
-  const tokenDigest = listen.token == null ? undefined : digest(listen.token);
+  const carriesToken = listen.token == null ? undefined : tokenCheck(listen.token);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string): void => {
@@ -48,12 +47,12 @@ export async function startAdminServer(
     };
     if (checkHost && !hostIsLoopback(req.headers.host)) {
       send(403, 'application/json', JSON.stringify({ error: 'Host must be 127.0.0.1, [::1] or localhost' }));
-    } else if (tokenDigest != null && !carriesToken(req.headers.authorization, tokenDigest)) {
+    } else if (carriesToken != null && !carriesToken(req.headers.authorization)) {
       res
         .writeHead(401, {
           ...HEADERS,
           'content-type': 'application/json',
-          'www-authenticate': 'Basic realm="meadow gateway admin", charset="UTF-8"',
+          'www-authenticate': tokenChallenge('meadow gateway admin'),
         })
         .end(
           JSON.stringify({
@@ -108,20 +107,4 @@ export async function startAdminServer(
   health.start();
   server.once('close', () => health.stop());
   return { server, health };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-/** Compared as digests, in constant time: the answer's timing says nothing about the token. */
-function carriesToken(authorization: string | undefined, tokenDigest: Buffer): boolean {
-  const m = /^(Bearer|Basic)\s+(\S+)\s*$/i.exec(authorization ?? '');
-  if (m == null) return false;
-  let given = m[2] as string;
-  if ((m[1] as string).toLowerCase() === 'basic') {
-    const decoded = Buffer.from(given, 'base64').toString('utf8');
-    given = decoded.slice(decoded.indexOf(':') + 1); // any user name: the password is the token
-  }
-  return timingSafeEqual(digest(given), tokenDigest);
 }

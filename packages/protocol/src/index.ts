@@ -11,6 +11,8 @@
  * await bridge(clientSocket, tunnel)
  * ```
  */
+
+export { tokenChallenge, tokenCheck } from './access-token.ts';
 export { type BridgeOptions, type BridgeResult, type ByteGate, bridge } from './bridge.ts';
 export { countryCodeProblem, countryName } from './countries.ts';
 export { Deadline } from './deadline.ts';

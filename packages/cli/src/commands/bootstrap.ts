@@ -1,13 +1,14 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { createDiscovery } from '@meadow/discovery';
-import { MEADOW_VERSION } from '@meadow/protocol';
+import { MEADOW_VERSION, tokenChallenge, tokenCheck } from '@meadow/protocol';
 import { Gauge } from 'prom-client';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { bootstrapConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
+import { readTokenFile } from '../token-file.ts';
 
 export const bootstrapHelp = `meadow bootstrap --config <file>
 
@@ -46,10 +47,19 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
     },
   });
   let metricsUrl: string | undefined;
+  const tokenFile = config.metrics?.tokenFile;
+  const carriesToken =
+    tokenFile == null
+      ? undefined
+      : tokenCheck(await readTokenFile('metrics.tokenFile', relativeTo(args.config, tokenFile)));
   const server =
     config.metrics == null
       ? undefined
       : createServer((req, res) => {
+          if (carriesToken != null && !carriesToken(req.headers.authorization))
+            return void res
+              .writeHead(401, { 'www-authenticate': tokenChallenge('meadow bootstrap metrics') })
+              .end('the metrics token is missing or wrong\n');
           if (req.url !== '/metrics') return void res.writeHead(404).end();
           void registry
             .metrics()

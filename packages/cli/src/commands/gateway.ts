@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
-import { ConfigError, gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
+import { gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
+import { readTokenFile } from '../token-file.ts';
 
 export const gatewayHelp = `meadow gateway start --config <file>
 
@@ -21,19 +21,6 @@ health page; /network, /status, /usage and /metrics give the same as JSON and Pr
 
 Every byte relays carry is co-signed into the ledger (ledger.store); epochs close every
 ledger.epochSeconds. Check it with: meadow ledger export --config <file> > l.jsonl && meadow ledger verify l.jsonl`;
-
-/** The admin token from its file; a missing, unreadable or short one stops the start, naming the key. */
-async function readAdminToken(path: string): Promise<string> {
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new ConfigError(`admin.tokenFile: cannot read ${path} (${err.code ?? err.message})`);
-  });
-  const token = text.trim();
-  if (token.length < 16 || /\s/.test(token))
-    throw new ConfigError(
-      `admin.tokenFile: ${path} must hold one token of at least 16 characters without spaces (e.g. from: openssl rand -hex 32)`,
-    );
-  return token;
-}
 
 export async function gatewayCommand(args: { config: string }): Promise<number> {
   const config = await loadConfig(args.config, gatewayConfig);
@@ -55,7 +42,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
         token:
           config.admin.tokenFile == null
             ? undefined
-            : await readAdminToken(relativeTo(args.config, config.admin.tokenFile)),
+            : await readTokenFile('admin.tokenFile', relativeTo(args.config, config.admin.tokenFile)),
       },
       connectTimeoutMs: config.timeouts.connectMs,
       handshakeTimeoutMs: config.timeouts.handshakeMs,

@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
 import { createLedger, createSigner, type Ledger, openLedgerStore } from '@meadow/ledger';
-import { MEADOW_VERSION, TimerSet, TUNNEL_PROTOCOL } from '@meadow/protocol';
+import { MEADOW_VERSION, repeatTask, TimerSet, TUNNEL_PROTOCOL } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
@@ -202,10 +202,12 @@ export class Gateway {
     this.socksServer.listen(this.init.socks.port, this.init.socks.host);
     this.httpServer.listen(this.init.http.port, this.init.http.host);
     await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
-    this.repeat(() => this.advertise(), 60_000, 200);
-    this.repeat(() => keeper.refreshAll(), this.init.descriptorRefreshMs, this.init.descriptorRefreshMs);
-    this.repeat(() => keeper.checkHealth(), this.init.pool.healthCheckIntervalMs, this.init.pool.healthCheckIntervalMs);
-    this.repeat(async () => keeper.checkStalls(), 1_000, 1_000);
+    this.repeat('advertise this gateway in the DHT', () => this.advertise(), 60_000, 200);
+    const { descriptorRefreshMs: refreshMs } = this.init;
+    this.repeat("refresh the relays' descriptors", () => keeper.refreshAll(), refreshMs, refreshMs);
+    const { healthCheckIntervalMs: healthMs } = this.init.pool;
+    this.repeat('check the health of relay links', () => keeper.checkHealth(), healthMs, healthMs);
+    this.repeat('check relay links for stalls', async () => keeper.checkStalls(), 1_000, 1_000);
     const flush = setInterval(() => {
       const write = (store: 'usage' | 'sessions', task: () => boolean): void => {
         try {
@@ -248,20 +250,16 @@ export class Gateway {
     }
   }
 
-  private repeat(task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
-    const run = async (): Promise<void> => {
-      if (this.stopping) return;
-      let ok = true;
-      try {
-        await task();
-      } catch (err) {
-        ok = false;
-        this.log.warn({ err: (err as Error).message }, 'background task failed; will retry');
-      }
-      if (!this.stopping) arm(ok ? intervalMs : 1_000);
-    };
-    const arm = (delayMs: number): void => this.timers.arm(delayMs, () => void run());
-    arm(firstDelayMs);
+  private repeat(what: string, task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+    repeatTask({
+      what,
+      task,
+      firstDelayMs,
+      nextDelayMs: () => intervalMs,
+      timers: this.timers,
+      log: this.log,
+      stopped: () => this.stopping,
+    });
   }
 
   private async advertise(): Promise<void> {

@@ -36,6 +36,7 @@ export {
   TunnelMux,
   type TunnelMuxInit,
 } from './mux.ts';
+export { type RepeatTaskInit, repeatTask, type TaskLog } from './repeat-task.ts';
 export {
   bytesToIpv6,
   decodeTarget,

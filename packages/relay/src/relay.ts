@@ -19,6 +19,7 @@ import {
   MeadowError,
   NOTICE_DESCRIPTOR_CHANGED,
   type OpenRequest,
+  repeatTask,
   streamLink,
   TimerSet,
   TUNNEL_PROTOCOL,
@@ -41,9 +42,6 @@ import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
 
 /** An idle relay hands memory back after carrying nothing this long, and again every minute (IdleTrim). */
 const IDLE_TRIM = { quietMs: 20_000, repeatMs: 60_000 };
-
-/** How long a failing background task waits before its next try: the 1st, 2nd, 3rd, later failures. */
-const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
 
 export interface RelayInit {
   identityPath: string;
@@ -329,37 +327,19 @@ export class Relay {
   }
 
   /**
-   * Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`, never overlapping; every
-   * second while the relay has no descriptor or no gateway yet. A failing task is retried after 1,
-   * 2, 4, then every 8 s, and logged when its error changes and at most once a minute otherwise.
+   * Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`; every second while the
+   * relay has no descriptor or no gateway yet (`repeatTask` retries and logs failures).
    */
   private schedule(what: string, task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
-    let failures = 0;
-    let lastError = '';
-    let loggedAt = 0;
-    const run = async (): Promise<void> => {
-      if (this.stopping) return;
-      let retryInMs: number | undefined;
-      try {
-        await task();
-        if (failures > 0) this.log.info({ failures }, `${what}: working again`);
-        failures = 0;
-        lastError = '';
-      } catch (err) {
-        failures++;
-        retryInMs = RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number;
-        const message = (err as Error).message;
-        if (message !== lastError || Date.now() - loggedAt >= 60_000) {
-          this.log.warn({ err: message, failures, retryInMs }, `could not ${what}; retrying`);
-          lastError = message;
-          loggedAt = Date.now();
-        }
-      }
-      if (this.stopping) return;
-      arm(retryInMs ?? (this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs));
-    };
-    const arm = (delayMs: number): void => this.timers.arm(delayMs, () => void run());
-    arm(firstDelayMs);
+    repeatTask({
+      what,
+      task,
+      firstDelayMs,
+      nextDelayMs: () => (this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs),
+      timers: this.timers,
+      log: this.log,
+      stopped: () => this.stopping,
+    });
   }
 
   private async publish(): Promise<void> {

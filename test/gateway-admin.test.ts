@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ChildService, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMeadow } from './harness.ts';
+import { runMeadow, waitFor } from './harness.ts';
 
 // The admin API lists customers and their usage: with a token, nothing answers without it, and a
 // gateway will not put it on a non-loopback address without one.
@@ -77,6 +77,24 @@ describe('gateway admin address', () => {
     expect(short.code).toBe(2);
     expect(short.stderr).toContain('must hold one token of at least 16 characters');
     expect(short.stdout).not.toContain('"msg":"ready"');
+  });
+});
+
+describe('a gateway without customers', () => {
+  it('says so at start, with the command that adds one', async () => {
+    const config = join(dir, 'no-customers.yaml');
+    await writeFile(
+      config,
+      `identity: ${join(dir, 'lonely.key')}\ndataDir: ${join(dir, 'lonely-data')}\nnetwork: { listen: [/ip4/127.0.0.1/tcp/0] }\nsocks: { port: 0 }\nhttp: { port: 0 }\nadmin: { port: 0 }\n`,
+    );
+    const gateway = new ChildService('gateway', ['gateway', 'start', '--config', config]);
+    try {
+      expect(await gateway.ready).toMatchObject({ customers: 0 });
+      await waitFor(() => gateway.tail().includes('no active customer yet'), 10_000, 'the warning');
+      expect(gateway.tail()).toContain(`"fix":"meadow customer add --config ${config} --name <name>"`);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
 

@@ -66,6 +66,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
     },
     { logger: log, registry },
   );
+  const customers = handle.gateway.service.store.list().filter((c) => !c.disabled);
   log.info(
     {
       peerId: handle.peerId,
@@ -73,9 +74,14 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       socks: `${handle.socks.address}:${handle.socks.port}`,
       http: `${handle.http.address}:${handle.http.port}`,
       admin: `http://${handle.admin.address}:${handle.admin.port}`,
-      customers: config.customers.length,
+      customers: customers.length,
     },
     'ready',
   );
+  if (customers.length === 0)
+    log.warn(
+      { fix: `meadow customer add --config ${args.config} --name <name>` },
+      'no active customer yet: every crawler gets 407 until one is added (a running gateway sees it within two seconds)',
+    );
   return runUntilSignal(log, () => handle.stop());
 }

@@ -251,6 +251,27 @@ describe('meadow relay init and config errors', () => {
     expect(again.stderr).toMatch(/already exists/);
   });
 
+  it('says how to start a relay that is not running when asked for its status', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { createServer } = await import('node:net');
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve)); // a port nothing listens on
+    const config = join(dir, 'stopped.yaml');
+    await writeFile(
+      config,
+      `identity: ./st.key\ndataDir: ./st-data\ncountry: DE\npayoutAddress: p\nnetwork: {}\nstatus: { port: ${port} }\n`,
+    );
+    for (const command of ['status', 'pause']) {
+      const result = await run(['relay', command, '--config', config]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `meadow: the relay is not answering at http://127.0.0.1:${port} (nothing listens there). Is it running? Start it with: meadow relay start --config ${config}\n`,
+      );
+    }
+  });
+
   it('refuses a private bootstrap address the DHT would drop, naming the key', async () => {
     const { writeFile } = await import('node:fs/promises');
     const config = join(dir, 'private-bootstrap.yaml');

@@ -21,7 +21,7 @@ async function localApi(configPath: string): Promise<{ url: string; token: strin
 /** `meadow relay pause|resume`: asks the running relay through its local API, with its control token. */
 export async function relayControlCommand(action: 'pause' | 'resume', configPath: string): Promise<number> {
   const { url, token } = await localApi(configPath);
-  const body = await ask(url, action, () =>
+  const body = await ask(configPath, url, action, () =>
     fetch(`${url}/control/${action}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }),
   );
   if (body == null) return 1;
@@ -32,13 +32,13 @@ export async function relayControlCommand(action: 'pause' | 'resume', configPath
 /** `meadow relay status`: the running relay's state, usage, caps and quality, for people or (`--json`) scripts. */
 export async function relayStatusCommand(configPath: string, options: { json?: boolean }): Promise<number> {
   const { url } = await localApi(configPath);
-  const body = await ask(url, 'status', () => fetch(`${url}/status`));
+  const body = await ask(configPath, url, 'status', () => fetch(`${url}/status`));
   if (body == null) return 1;
   if (options.json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
-  const earnings = await ask(url, 'earnings', () => fetch(`${url}/earnings`));
+  const earnings = await ask(configPath, url, 'earnings', () => fetch(`${url}/earnings`));
   if (earnings == null) return 1;
   process.stdout.write(
     relayStatusText(body as unknown as StatusBody, (earnings as { epochs: CheckedEarning[] }).epochs, url),
@@ -48,6 +48,7 @@ export async function relayStatusCommand(configPath: string, options: { json?: b
 
 /** The relay's JSON answer, or undefined after saying on stderr why there is none. */
 async function ask(
+  configPath: string,
   url: string,
   action: string,
   request: () => ReturnType<typeof fetch>,
@@ -56,7 +57,12 @@ async function ask(
   try {
     res = await request();
   } catch (err) {
-    process.stderr.write(`meadow: the relay is not answering at ${url} (${(err as Error).message}). Is it running?\n`);
+    // undici says "fetch failed"; the reason is the cause's code (ECONNREFUSED: nothing listens).
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code === 'ECONNREFUSED' ? 'nothing listens there' : (cause?.code ?? (err as Error).message);
+    process.stderr.write(
+      `meadow: the relay is not answering at ${url} (${why}). Is it running? Start it with: meadow relay start --config ${configPath}\n`,
+    );
     return undefined;
   }
   const body = (await res.json()) as Record<string, unknown>;

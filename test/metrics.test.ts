@@ -87,6 +87,15 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
     ).toBe(true);
     const ok = families.get('meadow_gateway_tunnels_total')?.samples.find((s) => s.labels.result === 'ok');
     expect(ok?.value).toBeGreaterThanOrEqual(1);
+    // Every background task's failure series exists from the start (at 0 on a healthy network), so
+    // an alert on it works before the first failure.
+    const tasks = families.get('meadow_gateway_background_task_failures_total')?.samples;
+    expect(Object.fromEntries(tasks?.map((s) => [s.labels.task, s.value]) ?? [])).toEqual({
+      advertise: 0,
+      refresh_descriptors: 0,
+      health_check: 0,
+      stall_check: 0,
+    });
   });
 
   it('relay: tunnels, bytes, state, receipts, process and libp2p families', async () => {
@@ -99,6 +108,8 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
       'meadow_relay_receipts_total',
     ])
       expect(families.has(name), name).toBe(true);
+    const tasks = families.get('meadow_relay_background_task_failures_total')?.samples;
+    expect(tasks?.map((s) => s.labels.task).sort()).toEqual(['find_gateways', 'publish_descriptor']);
     expect(
       [...families.keys()].some((n) => n.startsWith('libp2p_')),
       'libp2p metrics',

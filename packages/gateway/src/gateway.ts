@@ -11,7 +11,7 @@ import { type CustomerStore, DEFAULT_PLAN } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
 import { MeterSnapshots } from './meter-snapshots.ts';
 import { guardedLedgerStore, MeteringGuard } from './metering-guard.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import type { GATEWAY_TASKS, GatewayMetrics } from './metrics.ts';
 import { PoolKeeper, type PoolKeeperInit } from './pool-keeper.ts';
 import { ReceiptClerk, type ReceiptClerkInit } from './receipt-clerk.ts';
 import { RelayPool } from './relay-pool.ts';
@@ -202,12 +202,13 @@ export class Gateway {
     this.socksServer.listen(this.init.socks.port, this.init.socks.host);
     this.httpServer.listen(this.init.http.port, this.init.http.host);
     await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
-    this.repeat('advertise this gateway in the DHT', () => this.advertise(), 60_000, 200);
+    this.repeat('advertise', 'advertise this gateway in the DHT', () => this.advertise(), 60_000, 200);
     const { descriptorRefreshMs: refreshMs } = this.init;
-    this.repeat("refresh the relays' descriptors", () => keeper.refreshAll(), refreshMs, refreshMs);
+    const refresh = () => keeper.refreshAll();
+    this.repeat('refresh_descriptors', "refresh the relays' descriptors", refresh, refreshMs, refreshMs);
     const { healthCheckIntervalMs: healthMs } = this.init.pool;
-    this.repeat('check the health of relay links', () => keeper.checkHealth(), healthMs, healthMs);
-    this.repeat('check relay links for stalls', async () => keeper.checkStalls(), 1_000, 1_000);
+    this.repeat('health_check', 'check the health of relay links', () => keeper.checkHealth(), healthMs, healthMs);
+    this.repeat('stall_check', 'check relay links for stalls', async () => keeper.checkStalls(), 1_000, 1_000);
     const flush = setInterval(() => {
       const write = (store: 'usage' | 'sessions', task: () => boolean): void => {
         try {
@@ -250,7 +251,13 @@ export class Gateway {
     }
   }
 
-  private repeat(what: string, task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+  private repeat(
+    name: (typeof GATEWAY_TASKS)[number],
+    what: string,
+    task: () => Promise<void>,
+    intervalMs: number,
+    firstDelayMs: number,
+  ): void {
     repeatTask({
       what,
       task,
@@ -259,6 +266,7 @@ export class Gateway {
       timers: this.timers,
       log: this.log,
       stopped: () => this.stopping,
+      onFailure: () => this.metrics.taskFailures.inc({ task: name }),
     });
   }
 

@@ -10,6 +10,8 @@ export interface GatewayMetrics {
   /** Sticky-session tunnels by what happened to the binding (see the metric's help). */
   sessions: Counter<'outcome'>;
   authFailures: Counter<'protocol'>;
+  /** Failed runs of the background tasks, by task (`GATEWAY_TASKS`). */
+  taskFailures: Counter<'task'>;
   relayLinks: Gauge;
   evictions: Counter<'reason'>;
   countryMismatches: Counter;
@@ -17,6 +19,15 @@ export interface GatewayMetrics {
   metering: { failures: Counter<'store'>; available: Gauge };
   /** Reads the routable pool per country at scrape time. */
   observePool(read: () => Record<string, number>): void;
+}
+
+/** The gateway's background tasks, as the `task` label of their failure counter. */
+export const GATEWAY_TASKS = ['advertise', 'refresh_descriptors', 'health_check', 'stall_check'] as const;
+
+/** Every task's series present at 0, so an alert sees it before the task first fails. */
+function zeroed(counter: Counter<'task'>): Counter<'task'> {
+  for (const task of GATEWAY_TASKS) counter.inc({ task }, 0);
+  return counter;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -101,6 +112,14 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       labelNames: ['protocol'],
       registers: [registry],
     }),
+    taskFailures: zeroed(
+      new Counter({
+        name: 'meadow_gateway_background_task_failures_total',
+        help: `Failed runs of the gateway's background tasks, by task (${GATEWAY_TASKS.join(', ')}); each is retried`,
+        labelNames: ['task'],
+        registers: [registry],
+      }),
+    ),
     evictions: new Counter({
       name: 'meadow_gateway_relay_evictions_total',
       help: 'Relay links dropped or refused, by reason (ping, stalled, stale, no_descriptor, sybil_limit)',

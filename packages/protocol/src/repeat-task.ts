@@ -21,6 +21,8 @@ export interface RepeatTaskInit {
   timers: TimerSet;
   log: TaskLog;
   stopped: () => boolean;
+  /** Called on every failed run, e.g. to count it in a metric. */
+  onFailure?: () => void;
 }
 
 /**
@@ -43,6 +45,7 @@ export function repeatTask(init: RepeatTaskInit): void {
       lastError = '';
     } catch (err) {
       failures++;
+      init.onFailure?.();
       const backoff = RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number;
       retryInMs = Math.min(backoff, init.nextDelayMs());
       const message = (err as Error).message;

@@ -8,6 +8,7 @@ describe('repeatTask', () => {
 
   function start(outcomes: Array<string | null>, nextDelayMs = 30_000) {
     const runs: number[] = [];
+    let failed = 0;
     const lines: Array<{ level: string; msg: string; fields: object }> = [];
     const timers = new TimerSet();
     let stopped = false;
@@ -26,14 +27,16 @@ describe('repeatTask', () => {
         info: (fields, msg) => lines.push({ level: 'info', msg, fields }),
       },
       stopped: () => stopped,
+      onFailure: () => failed++,
     });
-    return { runs, lines, stop: () => (stopped = true), timers };
+    return { runs, lines, stop: () => (stopped = true), timers, failed: () => failed };
   }
 
   it('retries a failing task after 1, 2, 4, then every 8 s, and logs a repeated error once', async () => {
     const t = start(Array(8).fill('no DHT server'));
     await vi.advanceTimersByTimeAsync(40_000);
     expect(t.runs.slice(0, 7)).toEqual([100, 1_100, 3_100, 7_100, 15_100, 23_100, 31_100]);
+    expect(t.failed()).toBe(t.runs.length); // every failed run counted, though logged once
     expect(t.lines).toEqual([
       {
         level: 'warn',

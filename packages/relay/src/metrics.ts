@@ -7,6 +7,8 @@ export interface RelayMetrics {
   tunnels: Counter<'result'>;
   bytes: Counter<'direction'>;
   refusals: Counter<'reason'>;
+  /** Failed runs of the background tasks, by task (`RELAY_TASKS`). */
+  taskFailures: Counter<'task'>;
   activeTunnels: Gauge;
   gatewayLinks: Gauge;
   /** Receipt proposals answered: signed, disputed, settled, or refused_<reason>. */
@@ -14,6 +16,15 @@ export interface RelayMetrics {
   setState(state: RelayState): void;
   /** Reads rate-limit waits from the household controls at scrape time. */
   observeRateLimits(read: () => { waits: number; waitedSeconds: number }): void;
+}
+
+/** The relay's background tasks, as the `task` label of their failure counter. */
+export const RELAY_TASKS = ['publish_descriptor', 'find_gateways'] as const;
+
+/** Every task's series present at 0, so an alert sees it before the task first fails. */
+function zeroed(counter: Counter<'task'>): Counter<'task'> {
+  for (const task of RELAY_TASKS) counter.inc({ task }, 0);
+  return counter;
 }
 
 export function createRelayMetrics(registry: Registry): RelayMetrics {
@@ -61,6 +72,14 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    taskFailures: zeroed(
+      new Counter({
+        name: 'meadow_relay_background_task_failures_total',
+        help: `Failed runs of the relay's background tasks, by task (${RELAY_TASKS.join(', ')}); each is retried`,
+        labelNames: ['task'],
+        registers: [registry],
+      }),
+    ),
     activeTunnels: new Gauge({ name: 'meadow_relay_active_tunnels', help: 'Tunnels open now', registers: [registry] }),
     gatewayLinks: new Gauge({
       name: 'meadow_relay_gateway_links',

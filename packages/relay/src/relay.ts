@@ -35,7 +35,7 @@ import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
 import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
-import type { RelayMetrics } from './metrics.ts';
+import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
 import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
 import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
@@ -215,12 +215,13 @@ export class Relay {
       allowExactTargets: new Set(this.init.allowExactTargets),
     });
     this.schedule(
+      'publish_descriptor',
       'publish the descriptor in the DHT',
       () => this.publish(),
       Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)),
       250,
     );
-    this.schedule('find gateways to link to', () => this.maintainGatewayLinks(), 5_000, 300);
+    this.schedule('find_gateways', 'find gateways to link to', () => this.maintainGatewayLinks(), 5_000, 300);
     this.every(1_000, () => controls.evaluate());
     this.every(1_000, () => this.checkGatewayLinks());
     const gc = exposedMajorGc();
@@ -330,7 +331,13 @@ export class Relay {
    * Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`; every second while the
    * relay has no descriptor or no gateway yet (`repeatTask` retries and logs failures).
    */
-  private schedule(what: string, task: () => Promise<void>, intervalMs: number, firstDelayMs: number): void {
+  private schedule(
+    name: (typeof RELAY_TASKS)[number],
+    what: string,
+    task: () => Promise<void>,
+    intervalMs: number,
+    firstDelayMs: number,
+  ): void {
     repeatTask({
       what,
       task,
@@ -339,6 +346,7 @@ export class Relay {
       timers: this.timers,
       log: this.log,
       stopped: () => this.stopping,
+      onFailure: () => this.metrics.taskFailures.inc({ task: name }),
     });
   }
 

@@ -27,7 +27,7 @@ export interface RepeatTaskInit {
 
 /**
  * Runs a service's background task again and again, never overlapping, until `stopped()`. A failing
- * task is retried after 1, 2, 4, then every 8 s (never later than its usual wait), and logged when
+ * task is retried after 1, 2, 4, then every 8 s, whatever its usual wait, and logged when
  * its error changes and at most once a minute otherwise, with a line when it works again: a task
  * that fails every second writes one line, not sixty a minute.
  */
@@ -46,8 +46,7 @@ export function repeatTask(init: RepeatTaskInit): void {
     } catch (err) {
       failures++;
       init.onFailure?.();
-      const backoff = RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number;
-      retryInMs = Math.min(backoff, init.nextDelayMs());
+      retryInMs = RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number;
       const message = (err as Error).message;
       if (message !== lastError || Date.now() - loggedAt >= RELOG_MS) {
         init.log.warn({ err: message, failures, retryInMs }, `could not ${init.what}; retrying`);

@@ -58,13 +58,13 @@ describe('repeatTask', () => {
     expect(t.lines[3]?.fields).toEqual({ failures: 12 });
   });
 
-  it('waits its usual delay after a success, never longer than that for a retry, and stops', async () => {
-    const t = start(['x', null, null], 1_500);
-    await vi.advanceTimersByTimeAsync(4_000);
-    expect(t.runs).toEqual([100, 1_100, 2_600]);
+  it('waits its usual delay after a success, backs off after a failure even when that is longer, and stops', async () => {
+    const t = start(['x', 'x', null, null], 1_500);
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(t.runs).toEqual([100, 1_100, 3_100, 4_600]);
     t.stop();
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(t.runs).toHaveLength(3);
+    expect(t.runs).toHaveLength(4);
     expect(t.timers.size).toBe(0);
   });
 });

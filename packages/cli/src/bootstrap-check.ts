@@ -1,5 +1,5 @@
 import { dhtDropsAddress } from '@meadow/discovery';
-import { ConfigError } from './config.ts';
+import { invalidConfig } from './config.ts';
 
 /**
  * Stops a start whose bootstrap addresses the DHT would drop (private ones, without
@@ -22,7 +22,5 @@ export function checkBootstrapAddresses(
         ]
       : [],
   );
-  if (issues.length === 0) return;
-  const lines = issues.map((i) => `  ${i.key}: ${i.message}`);
-  throw new ConfigError(`${configPath}: invalid configuration\n${lines.join('\n')}`, issues);
+  if (issues.length > 0) throw invalidConfig(configPath, issues);
 }

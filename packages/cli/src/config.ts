@@ -29,8 +29,13 @@ export function validateConfig<S extends z.ZodType>(
     key: issue.path.length === 0 ? '(top level)' : issue.path.join('.'),
     message: issue.message,
   }));
+  return { ok: false, error: invalidConfig(path, issues) };
+}
+
+/** The error for a config file with these problems: one line per bad key, under the file's name. */
+export function invalidConfig(path: string, issues: Array<{ key: string; message: string }>): ConfigError {
   const lines = issues.map((i) => `  ${i.key}: ${i.message}`);
-  return { ok: false, error: new ConfigError(`${path}: invalid configuration\n${lines.join('\n')}`, issues) };
+  return new ConfigError(`${path}: invalid configuration\n${lines.join('\n')}`, issues);
 }
 
 const listen = z.strictObject({

@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
 import { createLedger, createSigner, type Ledger, openLedgerStore } from '@meadow/ledger';
-import { MEADOW_VERSION, repeatTask, TimerSet, TUNNEL_PROTOCOL } from '@meadow/protocol';
+import { MEADOW_VERSION, repeatTask, type TaskContext, TimerSet, TUNNEL_PROTOCOL } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
@@ -202,13 +202,39 @@ export class Gateway {
     this.socksServer.listen(this.init.socks.port, this.init.socks.host);
     this.httpServer.listen(this.init.http.port, this.init.http.host);
     await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
-    this.repeat('advertise', 'advertise this gateway in the DHT', () => this.advertise(), 60_000, 200);
-    const { descriptorRefreshMs: refreshMs } = this.init;
-    const refresh = () => keeper.refreshAll();
-    this.repeat('refresh_descriptors', "refresh the relays' descriptors", refresh, refreshMs, refreshMs);
-    const { healthCheckIntervalMs: healthMs } = this.init.pool;
-    this.repeat('health_check', 'check the health of relay links', () => keeper.checkHealth(), healthMs, healthMs);
-    this.repeat('stall_check', 'check relay links for stalls', async () => keeper.checkStalls(), 1_000, 1_000);
+    const tasks: TaskContext<(typeof GATEWAY_TASKS)[number]> = {
+      timers: this.timers,
+      log: this.log,
+      stopped: () => this.stopping,
+      failed: (task) => this.metrics.taskFailures.inc({ task }),
+    };
+    const every = (ms: number) => ({ firstDelayMs: ms, nextDelayMs: () => ms });
+    const { descriptorRefreshMs, pool } = this.init;
+    repeatTask(tasks, {
+      name: 'advertise',
+      what: 'advertise this gateway in the DHT',
+      task: () => this.advertise(),
+      firstDelayMs: 200,
+      nextDelayMs: () => 60_000,
+    });
+    repeatTask(tasks, {
+      name: 'refresh_descriptors',
+      what: "refresh the relays' descriptors",
+      task: () => keeper.refreshAll(),
+      ...every(descriptorRefreshMs),
+    });
+    repeatTask(tasks, {
+      name: 'health_check',
+      what: 'check the health of relay links',
+      task: () => keeper.checkHealth(),
+      ...every(pool.healthCheckIntervalMs),
+    });
+    repeatTask(tasks, {
+      name: 'stall_check',
+      what: 'check relay links for stalls',
+      task: async () => keeper.checkStalls(),
+      ...every(1_000),
+    });
     const flush = setInterval(() => {
       const write = (store: 'usage' | 'sessions', task: () => boolean): void => {
         try {
@@ -249,25 +275,6 @@ export class Gateway {
         this.log.error({ store: what, err: (err as Error).message }, 'could not write the last usage at stop');
       }
     }
-  }
-
-  private repeat(
-    name: (typeof GATEWAY_TASKS)[number],
-    what: string,
-    task: () => Promise<void>,
-    intervalMs: number,
-    firstDelayMs: number,
-  ): void {
-    repeatTask({
-      what,
-      task,
-      firstDelayMs,
-      nextDelayMs: () => intervalMs,
-      timers: this.timers,
-      log: this.log,
-      stopped: () => this.stopping,
-      onFailure: () => this.metrics.taskFailures.inc({ task: name }),
-    });
   }
 
   private async advertise(): Promise<void> {

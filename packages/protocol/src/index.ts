@@ -36,7 +36,7 @@ export {
   TunnelMux,
   type TunnelMuxInit,
 } from './mux.ts';
-export { type RepeatTaskInit, repeatTask, type TaskLog } from './repeat-task.ts';
+export { type RepeatTaskInit, repeatTask, type TaskContext, type TaskLog } from './repeat-task.ts';
 export {
   bytesToIpv6,
   decodeTarget,

@@ -11,18 +11,24 @@ const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
 /** A failure that repeats with the same error is logged again after this long. */
 const RELOG_MS = 60_000;
 
-export interface RepeatTaskInit {
+/** What the background tasks of one service share. */
+export interface TaskContext<Name extends string = string> {
+  timers: TimerSet;
+  log: TaskLog;
+  stopped: () => boolean;
+  /** Called on every failed run of the named task, e.g. to count it in a metric. */
+  failed?: (name: Name) => void;
+}
+
+export interface RepeatTaskInit<Name extends string = string> {
+  /** The task's name in metrics, e.g. 'publish_descriptor'. */
+  name: Name;
   /** What the task does, as the end of "could not …": e.g. 'publish the descriptor in the DHT'. */
   what: string;
   task: () => Promise<void>;
   firstDelayMs: number;
   /** The wait after a run that worked (asked each time, so it can depend on the service's state). */
   nextDelayMs: () => number;
-  timers: TimerSet;
-  log: TaskLog;
-  stopped: () => boolean;
-  /** Called on every failed run, e.g. to count it in a metric. */
-  onFailure?: () => void;
 }
 
 /**
@@ -31,31 +37,31 @@ export interface RepeatTaskInit {
  * its error changes and at most once a minute otherwise, with a line when it works again: a task
  * that fails every second writes one line, not sixty a minute.
  */
-export function repeatTask(init: RepeatTaskInit): void {
+export function repeatTask<Name extends string>(context: TaskContext<Name>, init: RepeatTaskInit<Name>): void {
   let failures = 0;
   let lastError = '';
   let loggedAt = 0;
   const run = async (): Promise<void> => {
-    if (init.stopped()) return;
+    if (context.stopped()) return;
     let retryInMs: number | undefined;
     try {
       await init.task();
-      if (failures > 0) init.log.info({ failures }, `${init.what}: working again`);
+      if (failures > 0) context.log.info({ failures }, `${init.what}: working again`);
       failures = 0;
       lastError = '';
     } catch (err) {
       failures++;
-      init.onFailure?.();
+      context.failed?.(init.name);
       retryInMs = RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number;
       const message = (err as Error).message;
       if (message !== lastError || Date.now() - loggedAt >= RELOG_MS) {
-        init.log.warn({ err: message, failures, retryInMs }, `could not ${init.what}; retrying`);
+        context.log.warn({ err: message, failures, retryInMs }, `could not ${init.what}; retrying`);
         lastError = message;
         loggedAt = Date.now();
       }
     }
-    if (init.stopped()) return;
-    init.timers.arm(retryInMs ?? init.nextDelayMs(), () => void run());
+    if (context.stopped()) return;
+    context.timers.arm(retryInMs ?? init.nextDelayMs(), () => void run());
   };
-  init.timers.arm(init.firstDelayMs, () => void run());
+  context.timers.arm(init.firstDelayMs, () => void run());
 }

@@ -12,7 +12,20 @@ describe('repeatTask', () => {
     const lines: Array<{ level: string; msg: string; fields: object }> = [];
     const timers = new TimerSet();
     let stopped = false;
-    repeatTask({
+    const context = {
+      timers,
+      log: {
+        warn: (fields: object, msg: string) => lines.push({ level: 'warn', msg, fields }),
+        info: (fields: object, msg: string) => lines.push({ level: 'info', msg, fields }),
+      },
+      stopped: () => stopped,
+      failed: (name: string) => {
+        expect(name).toBe('publish_descriptor');
+        failed++;
+      },
+    };
+    repeatTask(context, {
+      name: 'publish_descriptor',
       what: 'publish the descriptor',
       task: async () => {
         runs.push(Date.now());
@@ -21,13 +34,6 @@ describe('repeatTask', () => {
       },
       firstDelayMs: 100,
       nextDelayMs: () => nextDelayMs,
-      timers,
-      log: {
-        warn: (fields, msg) => lines.push({ level: 'warn', msg, fields }),
-        info: (fields, msg) => lines.push({ level: 'info', msg, fields }),
-      },
-      stopped: () => stopped,
-      onFailure: () => failed++,
     });
     return { runs, lines, stop: () => (stopped = true), timers, failed: () => failed };
   }

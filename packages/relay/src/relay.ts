@@ -21,6 +21,7 @@ import {
   type OpenRequest,
   repeatTask,
   streamLink,
+  type TaskContext,
   TimerSet,
   TUNNEL_PROTOCOL,
   type Tunnel,
@@ -214,14 +215,28 @@ export class Relay {
       ownPorts,
       allowExactTargets: new Set(this.init.allowExactTargets),
     });
-    this.schedule(
-      'publish_descriptor',
-      'publish the descriptor in the DHT',
-      () => this.publish(),
-      Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3)),
-      250,
-    );
-    this.schedule('find_gateways', 'find gateways to link to', () => this.maintainGatewayLinks(), 5_000, 300);
+    const tasks: TaskContext<(typeof RELAY_TASKS)[number]> = {
+      timers: this.timers,
+      log: this.log,
+      stopped: () => this.stopping,
+      failed: (task) => this.metrics.taskFailures.inc({ task }),
+    };
+    // Every second until the relay has a descriptor and a gateway, then at the task's own pace.
+    const untilReady = (ms: number) => () => (this.descriptor == null || this.links.size === 0 ? 1_000 : ms);
+    repeatTask(tasks, {
+      name: 'publish_descriptor',
+      what: 'publish the descriptor in the DHT',
+      task: () => this.publish(),
+      firstDelayMs: 250,
+      nextDelayMs: untilReady(Math.max(1_000, Math.floor(this.init.descriptorTtlMs / 3))),
+    });
+    repeatTask(tasks, {
+      name: 'find_gateways',
+      what: 'find gateways to link to',
+      task: () => this.maintainGatewayLinks(),
+      firstDelayMs: 300,
+      nextDelayMs: untilReady(5_000),
+    });
     this.every(1_000, () => controls.evaluate());
     this.every(1_000, () => this.checkGatewayLinks());
     const gc = exposedMajorGc();
@@ -325,29 +340,6 @@ export class Relay {
       this.log.warn({ gateway: from, err: (err as Error).message }, 'receipt exchange failed');
       stream.abort(err as Error);
     }
-  }
-
-  /**
-   * Runs `task` now-ish (after `firstDelayMs`) and then every `intervalMs`; every second while the
-   * relay has no descriptor or no gateway yet (`repeatTask` retries and logs failures).
-   */
-  private schedule(
-    name: (typeof RELAY_TASKS)[number],
-    what: string,
-    task: () => Promise<void>,
-    intervalMs: number,
-    firstDelayMs: number,
-  ): void {
-    repeatTask({
-      what,
-      task,
-      firstDelayMs,
-      nextDelayMs: () => (this.descriptor == null || this.links.size === 0 ? 1_000 : intervalMs),
-      timers: this.timers,
-      log: this.log,
-      stopped: () => this.stopping,
-      onFailure: () => this.metrics.taskFailures.inc({ task: name }),
-    });
   }
 
   private async publish(): Promise<void> {

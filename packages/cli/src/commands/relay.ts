@@ -11,7 +11,7 @@ import {
   WEEKDAYS,
 } from '@meadow/relay';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
-import { ConfigError, loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
+import { invalidConfig, loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { configFileSettings } from '../relay-settings.ts';
@@ -44,7 +44,7 @@ Metrics:       GET http://127.0.0.1:<status.port>/metrics  (Prometheus)`;
 /** Turns the validated config into the relay's household settings, naming the key of any semantic error. */
 export function householdFromConfig(config: RelayConfig, path: string): HouseholdInit {
   const bad = (key: string, message: string): never => {
-    throw new ConfigError(`${path}: invalid configuration\n  ${key}: ${message}`, [{ key, message }]);
+    throw invalidConfig(path, [{ key, message }]);
   };
   const timeZone = config.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (!isValidTimeZone(timeZone)) bad('schedule.timezone', `"${timeZone}" is not an IANA time zone like Europe/Berlin`);
@@ -81,7 +81,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
     policy = config.egress.exitPolicy ?? DEFAULT_EXIT_POLICY;
     new ExitPolicy(policy);
   } catch (err) {
-    throw new ConfigError(`${args.config}: invalid configuration\n  egress.exitPolicy: ${(err as Error).message}`);
+    throw invalidConfig(args.config, [{ key: 'egress.exitPolicy', message: (err as Error).message }]);
   }
   const household = householdFromConfig(config, args.config);
   checkBootstrapAddresses(args.config, config.network);

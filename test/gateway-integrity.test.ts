@@ -18,6 +18,8 @@ let dir: string;
 let echoOnEnd: { server: Server; port: number };
 let closesFirst: { server: Server; port: number; received: Promise<number>[] };
 let holder: { server: Server; port: number; sockets: Socket[] };
+/** An HTTP server whose responses carry X-Meadow- headers of their own. */
+let forger: { server: Server; port: number };
 
 async function listen(handler: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
   const server = createServer({ allowHalfOpen: true }, (socket) => {
@@ -58,10 +60,22 @@ beforeAll(async () => {
   };
   const sockets: Socket[] = [];
   holder = { ...(await listen((socket) => sockets.push(socket))), sockets };
+  forger = await listen((socket) =>
+    socket.once('data', () =>
+      socket.end(
+        'HTTP/1.1 200 OK\r\nX-Meadow-Relay: forged\r\nx-meadow-error: MEADOW_ERR_INTERNAL\r\nX-Site: kept\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok',
+      ),
+    ),
+  );
   net = await startLocalNetwork({
     dir,
     relays: 2,
-    extraAllowedTargets: [`127.0.0.1:${echoOnEnd.port}`, `127.0.0.1:${closesFirst.port}`, `127.0.0.1:${holder.port}`],
+    extraAllowedTargets: [
+      `127.0.0.1:${echoOnEnd.port}`,
+      `127.0.0.1:${closesFirst.port}`,
+      `127.0.0.1:${holder.port}`,
+      `127.0.0.1:${forger.port}`,
+    ],
     customers: [
       { name: 'small', quotaBytes: 1 * MiB },
       { name: 'narrow', maxTunnels: 2 },
@@ -72,7 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await net?.stop();
-  for (const s of [echoOnEnd, closesFirst, holder]) s?.server.close();
+  for (const s of [echoOnEnd, closesFirst, holder, forger]) s?.server.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -354,10 +368,42 @@ describe('strict HTTP parsing', () => {
     }
     const { data } = await reply;
     const established = split(data);
-    expect(established.head).toMatch(/^HTTP\/1\.1 200 Connection Established$/);
+    // The 200 says where the tunnel leaves: the relay's peer id and its country.
+    expect(established.head).toMatch(
+      /^HTTP\/1\.1 200 Connection Established\r\nX-Meadow-Relay: 12D3KooW\w+\r\nX-Meadow-Country: [A-Z]{2}$/,
+    );
     const response = split(established.body);
     expect(response.head).toMatch(/^HTTP\/1\.1 200 /);
     expect(response.body.byteLength).toBe(3000);
+  });
+
+  it('names the exit on absolute-URI responses, and drops X-Meadow- headers the web site sent', async () => {
+    const reply = await raw(
+      `GET http://127.0.0.1:${forger.port}/ HTTP/1.1\r\nHost: x\r\n${auth()}Connection: close\r\n\r\n`,
+    );
+    const head = reply.slice(0, reply.indexOf('\r\n\r\n'));
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(head).toContain('X-Site: kept');
+    expect(head).not.toMatch(/forged|MEADOW_ERR_INTERNAL/);
+    const relays = [...head.matchAll(/^X-Meadow-Relay: (.*)$/gim)].map((m) => m[1]);
+    expect(relays).toHaveLength(1);
+    expect(net.relays.map((r) => r.peerId)).toContain(relays[0]);
+    expect(head).toMatch(/^X-Meadow-Country: [A-Z]{2}$/m);
+    expect(reply.endsWith('\r\n\r\nok')).toBe(true);
+  });
+
+  it('answers HEAD through absolute-URI forwarding, and the next request on the connection works', async () => {
+    const socket = connect(net.gateway.http.port, '127.0.0.1');
+    const reply = collect(socket);
+    const url = `http://127.0.0.1:${net.origin.port}/bytes/5000`;
+    socket.write(
+      `HEAD ${url} HTTP/1.1\r\nHost: x\r\n${auth()}\r\nGET ${url} HTTP/1.1\r\nHost: x\r\n${auth()}Connection: close\r\n\r\n`,
+    );
+    const text = (await reply).data.toString('latin1');
+    const [head, second] = text.split(/(?=HTTP\/1\.1 )/);
+    expect(head).toMatch(/^HTTP\/1\.1 200 .*content-length: 5000\r\n.*\r\n\r\n$/is);
+    expect(second).toMatch(/^HTTP\/1\.1 200 /);
+    expect(second?.endsWith(patternBytes(0, 5000).toString('latin1'))).toBe(true);
   });
 
   it('routes absolute-URI requests by the URL, not the Host header', async () => {

@@ -197,8 +197,14 @@ describe('routing', () => {
       30_000,
       'gateway drops the killed relay',
     );
-    const moved = egressOf((await viaHttp('demo-country-de-session-move')).body);
+    const movedReply = await viaHttp('demo-country-de-session-move');
+    const moved = egressOf(movedReply.body);
     expect(moved).not.toBe(first);
+    // The move is not silent: the response that moved the session says so.
+    expect(movedReply.headers).toMatch(/^X-Meadow-Session: moved\r$/m);
+    expect(movedReply.headers).toContain(
+      `X-Meadow-Relay: ${net.relays.find((r) => r.egressAddress === moved)?.peerId}\r\n`,
+    );
     expect(net.relays.find((r) => r.egressAddress === moved)?.country).toBe('DE');
     const metrics = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^meadow_gateway_session_tunnels_total\{outcome="moved"\} [1-9]/m);

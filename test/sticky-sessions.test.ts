@@ -29,12 +29,17 @@ afterAll(async () => {
 });
 
 const proxy = () => `http://127.0.0.1:${net.gateway.http.port}`;
-const exitOf = async (username: string): Promise<{ status: number; exit?: string; headers: string }> => {
+/** Where a request left, as the origin saw it, and what the gateway told the crawler (`X-Meadow-Session`). */
+const exitOf = async (
+  username: string,
+): Promise<{ status: number; exit?: string; session?: string; relay?: string; headers: string }> => {
   const res = await curl(['-x', proxy(), '--proxy-user', `${username}:${net.customer.apiKey}`, net.origin.url]);
   return {
     status: res.status,
     headers: res.headers,
     exit: res.status === 200 ? (JSON.parse(res.body) as { youAre: string }).youAre : undefined,
+    session: /^X-Meadow-Session: (\w+)\r$/m.exec(res.headers)?.[1],
+    relay: /^X-Meadow-Relay: (\w+)\r$/m.exec(res.headers)?.[1],
   };
 };
 
@@ -66,15 +71,18 @@ async function activeTunnels(relay: LocalRelay): Promise<number> {
 describe('sticky sessions on a relay at its tunnel limit', () => {
   it('serve a request elsewhere while the relay is full, and keep the session on it', async () => {
     const user = `${net.customer.name}-country-de-session-s1`;
-    const home = (await exitOf(user)).exit;
+    const first = await exitOf(user);
+    const home = first.exit;
     const homeRelay = net.relays.find((r) => r.egressAddress === home) as LocalRelay;
     const other = net.relays.find((r) => r !== homeRelay) as LocalRelay;
     expect(homeRelay).toBeDefined();
+    // The crawler is told where each request left and what it did to the session.
+    expect(first).toMatchObject({ session: 'bound', relay: homeRelay.peerId });
 
     const held = await fill('s1');
     expect(await activeTunnels(homeRelay)).toBe(2);
     // Full for longer than the gateway waits for a slot: this request goes out through the other relay…
-    expect((await exitOf(user)).exit).toBe(other.egressAddress);
+    expect(await exitOf(user)).toMatchObject({ exit: other.egressAddress, session: 'elsewhere', relay: other.peerId });
     // …and a strict session answers 503 instead of changing its exit.
     const strict = await exitOf(`${user}-strict`);
     expect(strict.status).toBe(503);
@@ -83,7 +91,7 @@ describe('sticky sessions on a relay at its tunnel limit', () => {
     for (const socket of held) socket.destroy();
     await waitFor(async () => (await activeTunnels(homeRelay)) === 0, 5_000, 'the held tunnels to close');
     // The session did not move: its next request leaves from its own relay again.
-    expect((await exitOf(user)).exit).toBe(home);
+    expect(await exitOf(user)).toMatchObject({ exit: home, session: 'kept', relay: homeRelay.peerId });
     // Operators see the same in the gateway's metrics: one tunnel bound the session, three kept it
     // (the two held ones and the last), one went elsewhere while its relay was full, one strict
     // request was refused, and nothing moved.
@@ -98,7 +106,7 @@ describe('sticky sessions on a relay at its tunnel limit', () => {
     expect(await activeTunnels(homeRelay)).toBe(2);
     const request = exitOf(user);
     setTimeout(() => held[0]?.destroy(), 100);
-    expect((await request).exit).toBe(home);
+    expect(await request).toMatchObject({ exit: home, session: 'kept_after_wait' });
     for (const socket of held) socket.destroy();
   });
 });

@@ -6,9 +6,14 @@ import type { PooledRelay, RelayPool } from './relay-pool.ts';
 import type { StickySessions } from './sessions.ts';
 import type { UsernameParams } from './username.ts';
 
+/** What a session's tunnel did to its binding: the `outcome` of `meadow_gateway_session_tunnels_total`. */
+export type SessionOutcome = 'bound' | 'kept' | 'kept_after_wait' | 'moved' | 'elsewhere';
+
 export interface OpenedTunnel {
   tunnel: Tunnel;
   relay: PooledRelay;
+  /** Set when the request named a session. */
+  session?: SessionOutcome;
 }
 
 export interface ConnectorInit {
@@ -90,13 +95,12 @@ export class Connector {
       try {
         const tunnel = await relay.mux.open(target, { signal });
         relay.record(true, performance.now() - started);
-        if (params.session != null) {
-          const outcome = sessionOutcome(bound != null, relay === sticky, busyWaits > 0, stickyBusy);
-          this.metrics.sessions.inc({ outcome });
-          if (outcome !== 'elsewhere')
-            this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
-        }
-        return { tunnel, relay };
+        if (params.session == null) return { tunnel, relay };
+        const session = sessionOutcome(bound != null, relay === sticky, busyWaits > 0, stickyBusy);
+        this.metrics.sessions.inc({ outcome: session });
+        if (session !== 'elsewhere')
+          this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
+        return { tunnel, relay, session };
       } catch (err) {
         const error = toMeadowError(err, deadline.expired);
         if (!error.wire.retryable) {
@@ -148,8 +152,12 @@ export class Connector {
   }
 }
 
-/** What a session's successful tunnel did to its binding (`meadow_gateway_session_tunnels_total`). */
-function sessionOutcome(wasBound: boolean, onItsRelay: boolean, waited: boolean, itsRelayFull: boolean): string {
+function sessionOutcome(
+  wasBound: boolean,
+  onItsRelay: boolean,
+  waited: boolean,
+  itsRelayFull: boolean,
+): SessionOutcome {
   if (!wasBound) return 'bound';
   if (onItsRelay) return waited ? 'kept_after_wait' : 'kept';
   return itsRelayFull ? 'elsewhere' : 'moved';

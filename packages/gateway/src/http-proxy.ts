@@ -2,8 +2,9 @@ import { Agent, request as httpRequest, type IncomingMessage, Server, type Serve
 import type { Socket } from 'node:net';
 import { bridge, MeadowError, normalizeTarget, type Target, type Tunnel } from '@meadow/protocol';
 import { parseConnectHead } from './connect-head.ts';
+import { exitHeaderLines, exitHeaderPairs, isMeadowHeader } from './exit-headers.ts';
 import { asMeadowError, sendErrorResponse, writeRawErrorResponse } from './proxy-errors.ts';
-import type { TunnelService } from './tunnel-service.ts';
+import type { TunnelExit, TunnelService } from './tunnel-service.ts';
 
 /** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1), plus proxy credentials. */
 const HOP_BY_HOP = new Set([
@@ -17,8 +18,6 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
-
-const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 
 export interface HttpProxyInit {
   handshakeTimeoutMs: number;
@@ -174,12 +173,12 @@ async function handleConnect(
   head: Buffer,
 ): Promise<void> {
   socket.setNoDelay(true);
-  let tunnel: Tunnel | undefined;
+  let tunnel: Tunnel;
+  let exit: TunnelExit;
   try {
     const target = parseAuthority(authority);
     const credentials = parseBasicCredentials(proxyAuthorization);
-    const opened = await service.open('http-connect', credentials, target, socket);
-    tunnel = opened;
+    ({ tunnel, exit } = await service.open('http-connect', credentials, target, socket));
   } catch (err) {
     writeRawErrorResponse(socket, asMeadowError(err));
     return;
@@ -188,7 +187,7 @@ async function handleConnect(
     tunnel.destroy();
     return;
   }
-  socket.write(CONNECTION_ESTABLISHED);
+  socket.write(`HTTP/1.1 200 Connection Established\r\n${exitHeaderLines(exit)}\r\n`, 'latin1');
   if (head.byteLength > 0) tunnel.write(head);
   await bridge(socket, tunnel);
 }
@@ -197,6 +196,8 @@ interface ConnectionAgents {
   agents: Map<string, Agent>;
 }
 const agentsBySocket = new WeakMap<Socket, ConnectionAgents>();
+/** Where each forwarding tunnel leaves, for the headers of every response it carries. */
+const exits = new WeakMap<object, TunnelExit>();
 
 /** One keep-alive agent per client connection and username, whose sockets are tunnels. */
 function agentFor(service: TunnelService, client: Socket, credentials: { username: string; password: string }): Agent {
@@ -225,7 +226,10 @@ function agentFor(service: TunnelService, client: Socket, credentials: { usernam
         return undefined;
       }
       service.open('http-forward', credentials, target, client).then(
-        (t) => callback(null, t),
+        ({ tunnel, exit }) => {
+          exits.set(tunnel, exit);
+          callback(null, tunnel);
+        },
         (err: Error) => callback(err),
       );
       return undefined;
@@ -297,9 +301,11 @@ async function handleForward(service: TunnelService, req: IncomingMessage, res: 
     const out: string[] = [];
     for (let i = 0; i < upstreamRes.rawHeaders.length; i += 2) {
       const lower = (upstreamRes.rawHeaders[i] as string).toLowerCase();
-      if (HOP_BY_HOP.has(lower) || tokens.has(lower)) continue;
+      if (HOP_BY_HOP.has(lower) || tokens.has(lower) || isMeadowHeader(lower)) continue;
       out.push(upstreamRes.rawHeaders[i] as string, upstreamRes.rawHeaders[i + 1] as string);
     }
+    const exit = exits.get(upstreamRes.socket);
+    if (exit != null) out.push(...exitHeaderPairs(exit));
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
     upstreamRes.pipe(res);
     upstreamRes.on('aborted', () => res.socket?.resetAndDestroy());

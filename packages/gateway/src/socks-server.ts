@@ -46,7 +46,7 @@ async function handleSocks(service: TunnelService, socket: Socket, init: SocksSe
     reader.release();
     handshake.clear();
     stage = 'connect';
-    tunnel = await service.open('socks5', principal, target, socket);
+    ({ tunnel } = await service.open('socks5', principal, target, socket));
   } catch (err) {
     if (stage !== 'auth') {
       const reply =

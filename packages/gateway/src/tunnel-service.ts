@@ -9,13 +9,29 @@ import {
   type Tunnel,
 } from '@meadow/protocol';
 import type { Logger } from 'pino';
-import type { Connector } from './connector.ts';
+import type { Connector, SessionOutcome } from './connector.ts';
 import type { CustomerStore } from './customer-store.ts';
 import { AuthThrottle, authenticate, type Customer, type Principal, VerifiedCredentials } from './customers.ts';
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { countryOf } from './relay-pool.ts';
 
 export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
+
+/** Where a tunnel leaves the network, as the crawler is told (`exit-headers.ts`). */
+export interface TunnelExit {
+  /** The relay's peer id. */
+  relay: string;
+  /** The country the gateway pools the relay under. */
+  country: string;
+  /** What the tunnel did to its session, when the request named one. */
+  session?: SessionOutcome;
+}
+
+export interface OpenTunnel {
+  tunnel: Tunnel;
+  exit: TunnelExit;
+}
 
 export interface Credentials {
   username: string;
@@ -89,7 +105,12 @@ export class TunnelService {
   }
 
   /** Opens a tunnel for `who`: credentials to check, or a principal the front end already checked. */
-  async open(protocol: ClientProtocol, who: Credentials | Principal, target: Target, client: Socket): Promise<Tunnel> {
+  async open(
+    protocol: ClientProtocol,
+    who: Credentials | Principal,
+    target: Target,
+    client: Socket,
+  ): Promise<OpenTunnel> {
     const { customer, params } = 'customer' in who ? who : this.authenticate(who, protocol, client);
     const started = performance.now();
     const deadline = this.connector.deadline();
@@ -110,7 +131,7 @@ export class TunnelService {
       if (budget != null && this.remaining(customer) <= 0) throw budget.exhausted();
       this.activeByCustomer.set(customer.name, running + 1);
       counted = true;
-      const { tunnel, relay } = await this.connector.open(customer.name, params, target, deadline);
+      const { tunnel, relay, session } = await this.connector.open(customer.name, params, target, deadline);
       tunnel.budget = budget;
       this.metrics.setupSeconds.observe({ protocol }, (performance.now() - started) / 1000);
       this.metrics.tunnels.inc({ protocol, result: 'ok' });
@@ -137,7 +158,7 @@ export class TunnelService {
       });
       counted = false;
       this.log.debug({ customer: customer.name, relay: relay.peerId, tunnel: tunnel.id, protocol }, 'tunnel open');
-      return tunnel;
+      return { tunnel, exit: { relay: relay.peerId, country: countryOf(relay), session } };
     } catch (err) {
       const code = err instanceof MeadowError ? err.code : 'MEADOW_ERR_INTERNAL';
       this.metrics.tunnels.inc({ protocol, result: code });

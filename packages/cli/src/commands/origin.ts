@@ -10,6 +10,7 @@ export const originHelp = `meadow origin [--host 127.0.0.1] [--port 0]
 A small web site for the demo and tests (never needed in production):
   GET  /               JSON: the address this request came from
   GET  /bytes/<n>      n deterministic bytes (a repeating pattern), streamed
+  HEAD                 either of the above without its body
   POST /upload         JSON: byte count and sha256 of the request body`;
 
 const PATTERN = Buffer.alloc(64 * 1024, 0);
@@ -26,15 +27,18 @@ export function createOriginServer(): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://origin');
     const peer = { address: req.socket.remoteAddress, port: req.socket.remotePort };
-    if (req.method === 'GET' && url.pathname === '/') {
+    // HEAD answers as GET does, without the body (Node's response drops it).
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && url.pathname === '/') {
       const body = JSON.stringify({ youAre: peer.address, port: peer.port, host: req.headers.host ?? null });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
       return;
     }
     const bytes = /^\/bytes\/(\d+)$/.exec(url.pathname);
-    if (req.method === 'GET' && bytes != null) {
+    if (get && bytes != null) {
       const total = Number(bytes[1]);
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
+      if (req.method === 'HEAD') return void res.end();
       let sent = 0;
       const pump = (): void => {
         while (sent < total) {

@@ -46,7 +46,7 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
   lines.push([
     'gateways',
     s.gateways.length === 0
-      ? 'none linked yet (if this lasts, run: meadow relay doctor)'
+      ? 'none linked now; the relay keeps looking (if this lasts, run: meadow relay doctor)'
       : s.gateways
           .map((g) => `${shortPeerId(g.peerId)} linked since ${when(g.since)}, ${g.activeTunnels} open now`)
           .join('; '),

@@ -285,21 +285,19 @@ async function checkNetwork(
       });
     } else {
       let answered: string | undefined;
+      const failures: unknown[] = [];
       for (const g of gateways) {
         try {
           const rtt = await node.services.ping.ping(g.id, { signal: AbortSignal.timeout(10_000) });
           answered = `${g.id.toString()} (${Math.round(rtt)} ms)`;
           break;
-        } catch {}
+        } catch (err) {
+          failures.push(err);
+        }
       }
       report(
         answered == null
-          ? {
-              name: 'gateway',
-              verdict: 'fail',
-              detail: `${gateways.length} advertised, none answered`,
-              fix: 'outbound TCP to the gateways may be blocked: allow outgoing connections for the relay',
-            }
+          ? { name: 'gateway', verdict: 'fail', ...noGatewayAnswered(gateways.length, failures) }
           : { name: 'gateway', verdict: 'ok', detail: `${gateways.length} advertised; ${answered} answers` },
       );
     }
@@ -368,4 +366,34 @@ async function retry<T>(task: () => Promise<T> | T, attempts: number): Promise<T
       await new Promise((r) => setTimeout(r, 1_000));
     }
   }
+}
+
+/**
+ * The gateway check's verdict when every advertised gateway failed to answer (the bootstrap node
+ * did answer, or the check would not have got here): why each dial failed, in a household's words,
+ * and whether there is anything for the household to do.
+ */
+export function noGatewayAnswered(advertised: number, failures: unknown[]): { detail: string; fix: string } {
+  const reasons = failures.map(dialFailure);
+  return {
+    detail: `${advertised} advertised, none answered (${[...new Set(reasons)].join('; ')})`,
+    fix: reasons.every((r) => r === REFUSED)
+      ? 'the advertised gateways are not running (the DHT remembers a gateway for a while after it stops): nothing to fix here, the relay links as soon as one is back'
+      : "the bootstrap node answers, so outbound TCP works in general: a firewall may block the gateways' ports, or they are down; the relay keeps trying",
+  };
+}
+
+const REFUSED = 'connection refused';
+
+/** Why a dial failed: libp2p wraps the socket's error, so its code is looked for in the whole chain. */
+function dialFailure(err: unknown): string {
+  let text = '';
+  for (let e = err as { stack?: string; cause?: unknown; errors?: unknown[] } | undefined; e != null; ) {
+    text += ` ${e.stack ?? String(e)}`;
+    for (const inner of e.errors ?? []) text += ` ${(inner as Error)?.stack ?? String(inner)}`;
+    e = e.cause as typeof e;
+  }
+  if (/ECONNREFUSED/.test(text)) return REFUSED;
+  if (/TimeoutError|AbortError|aborted|ETIMEDOUT/i.test(text)) return 'no answer';
+  return (err as Error)?.message ?? String(err);
 }

@@ -221,6 +221,74 @@ describe('half-close and reset', () => {
   });
 });
 
+interface Account {
+  customer: string;
+  plan: { quotaBytes: number | null };
+  usage: { tunnels: number; quotaRemainingBytes: number | null };
+  failuresSinceStart: Record<string, number>;
+  recentFailures: Array<{ protocol: string; target?: string; code: string; hop: string; message: string }>;
+}
+
+/** GET /account on the HTTP proxy port with a customer's own credentials. */
+async function accountOf(username: string, apiKey: string): Promise<Account> {
+  const res = await fetch(`http://127.0.0.1:${net.gateway.http.port}/account`, {
+    headers: { authorization: `Basic ${Buffer.from(`${username}:${apiKey}`).toString('base64')}` },
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  return (await res.json()) as Account;
+}
+
+describe('the customer account page', () => {
+  it('tells a SOCKS5 crawler why its tunnels failed, and only its own', async () => {
+    const demo = { username: 'demo', password: net.customer.apiKey };
+    // REP 0x02 is all SOCKS5 can say: the account page has the rest.
+    await expect(socksConnect(net.gateway.socks, demo, '127.0.0.1', 1)).rejects.toThrow();
+    // A username error looks like a wrong key to a SOCKS5 client (RFC 1929 has one failure status).
+    await expect(
+      socksConnect(net.gateway.socks, { ...demo, username: 'demo-country-uk' }, '127.0.0.1', net.origin.port),
+    ).rejects.toThrow();
+
+    const account = await accountOf('demo-country-de', net.customer.apiKey);
+    expect(account.customer).toBe('demo');
+    expect(account.recentFailures.slice(0, 2)).toEqual([
+      {
+        at: expect.any(String),
+        protocol: 'socks5',
+        code: 'MEADOW_ERR_BAD_USERNAME',
+        hop: 'gateway',
+        message: 'country "uk" is not an ISO 3166-1 alpha-2 code: the code for United Kingdom is GB',
+      },
+      {
+        at: expect.any(String),
+        protocol: 'socks5',
+        target: '127.0.0.1:1',
+        code: 'MEADOW_ERR_TARGET_FORBIDDEN',
+        hop: 'relay',
+        message: expect.stringContaining('loopback'),
+      },
+    ]);
+    expect(account.failuresSinceStart.MEADOW_ERR_TARGET_FORBIDDEN).toBeGreaterThanOrEqual(1);
+
+    const other = await accountOf('narrow', net.customers.narrow?.apiKey as string);
+    expect(
+      other.recentFailures.filter((f) => f.target === '127.0.0.1:1' || f.code === 'MEADOW_ERR_BAD_USERNAME'),
+    ).toEqual([]);
+  });
+
+  it('answers 401 with a Basic challenge to a wrong key, and 405 to anything but GET', async () => {
+    const url = `http://127.0.0.1:${net.gateway.http.port}/account`;
+    const wrong = await fetch(url, {
+      headers: { authorization: `Basic ${Buffer.from('demo:not-the-key').toString('base64')}` },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Basic realm="meadow account"');
+    expect(await wrong.text()).not.toContain('recentFailures');
+    const post = await fetch(url, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+  });
+});
+
 describe('plans', () => {
   it('cuts a tunnel at the byte quota and then answers 402', async () => {
     const socket = await socksConnect(
@@ -245,6 +313,17 @@ describe('plans', () => {
     expect(again.headers).toMatch(
       /proxy-status: meadow; error=proxy_internal_response; details="gateway: the quota of \d+\.\d\d [kMG]?B \(\d+ bytes, both directions\) is used up"/,
     );
+  });
+
+  it('shows the customer its quota used up and the refusal, at /account', async () => {
+    const account = await accountOf('small', net.customers.small?.apiKey as string);
+    expect(account.plan.quotaBytes).toBe(MiB);
+    expect(account.usage.quotaRemainingBytes).toBe(0);
+    expect(account.recentFailures[0]).toMatchObject({
+      protocol: 'http-forward',
+      code: 'MEADOW_ERR_QUOTA_EXHAUSTED',
+      message: expect.stringContaining('is used up'),
+    });
   });
 
   it('takes a raised quota and a rotated key from `meadow customer` while it runs', async () => {

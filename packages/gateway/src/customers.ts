@@ -55,6 +55,17 @@ export function authenticate(directory: CustomerDirectory, username: string, pas
   };
 }
 
+/** Proxy credentials from a `Basic` header (`Proxy-Authorization`, or `Authorization` for /account). */
+export function parseBasicCredentials(header: string | undefined): { username: string; password: string } {
+  if (header == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization is missing');
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (m == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization must be Basic');
+  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization has no password');
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
 /**
  * Credentials that authenticated within the last `ttlMs`, with what they authenticated as. A
  * crawler opens hundreds of tunnels a second with one key, and hashing it for each cost ~3% of

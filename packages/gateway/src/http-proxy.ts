@@ -1,7 +1,9 @@
 import { Agent, request as httpRequest, type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { bridge, MeadowError, normalizeTarget, type Target, type Tunnel } from '@meadow/protocol';
+import { ACCOUNT_PATH, handleAccount } from './account-page.ts';
 import { parseConnectHead } from './connect-head.ts';
+import { parseBasicCredentials } from './customers.ts';
 import { exitHeaderLines, exitHeaderPairs, isMeadowHeader } from './exit-headers.ts';
 import { asMeadowError, sendErrorResponse, writeRawErrorResponse } from './proxy-errors.ts';
 import type { TunnelExit, TunnelService } from './tunnel-service.ts';
@@ -22,16 +24,6 @@ const HOP_BY_HOP = new Set([
 export interface HttpProxyInit {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
-}
-
-export function parseBasicCredentials(header: string | undefined): { username: string; password: string } {
-  if (header == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization is missing');
-  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (m == null) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization must be Basic');
-  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'Proxy-Authorization has no password');
-  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 export function parseAuthority(authority: string): Target {
@@ -87,7 +79,8 @@ export class HttpProxyServer extends Server {
     });
     this.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.awaitingHead.delete(req.socket);
-      void handleForward(service, req, res);
+      if (req.url === ACCOUNT_PATH || req.url?.startsWith(`${ACCOUNT_PATH}?`)) handleAccount(service, req, res);
+      else void handleForward(service, req, res);
     });
     this.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       rejectHead(
@@ -252,7 +245,7 @@ async function handleForward(service: TunnelService, req: IncomingMessage, res: 
         'MEADOW_ERR_BAD_REQUEST',
         /^https:/i.test(req.url ?? '')
           ? 'use CONNECT for https:// targets'
-          : 'this is a proxy: send an absolute http:// URI or CONNECT',
+          : `this is a proxy: send an absolute http:// URI or CONNECT (your account: GET ${ACCOUNT_PATH} with your credentials)`,
       );
     }
     url = new URL(req.url as string);

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   type ByteBudget,
   formatBytes,
+  formatHostPort,
   LiveCounter,
   type LiveCounts,
   MeadowError,
@@ -10,10 +11,12 @@ import {
 } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Connector, SessionOutcome } from './connector.ts';
-import type { CustomerStore } from './customer-store.ts';
+import type { CustomerStore, CustomerUsage } from './customer-store.ts';
 import { AuthThrottle, authenticate, type Customer, type Principal, VerifiedCredentials } from './customers.ts';
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { asMeadowError } from './proxy-errors.ts';
+import { RecentFailures, type TunnelFailure } from './recent-failures.ts';
 import { countryOf } from './relay-pool.ts';
 
 export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
@@ -26,6 +29,19 @@ export interface TunnelExit {
   country: string;
   /** What the tunnel did to its session, when the request named one. */
   session?: SessionOutcome;
+}
+
+/** `GET /account` on the HTTP proxy port, for the customer whose key it is. */
+export interface CustomerAccount {
+  customer: string;
+  plan: { quotaBytes: number | null; maxTunnels: number; priceMicrosPerGb: number | null };
+  /** Closed tunnels, all time (both directions counted for the quota). */
+  usage: CustomerUsage & { quotaRemainingBytes: number | null };
+  openTunnels: number;
+  /** Tunnels that did not open, by error code, since this gateway process started. */
+  failuresSinceStart: Record<string, number>;
+  /** The last 20 of them, newest first. */
+  recentFailures: TunnelFailure[];
 }
 
 export interface OpenTunnel {
@@ -59,6 +75,7 @@ export class TunnelService {
 
   private readonly guard: MeteringGuard;
   private readonly openTunnels = new Set<Tunnel>();
+  private readonly failures = new RecentFailures();
 
   constructor(deps: {
     store: CustomerStore;
@@ -96,9 +113,14 @@ export class TunnelService {
       this.verified.remember(credentials.username, credentials.password, principal);
       return principal;
     } catch (err) {
-      if ((err as MeadowError).code === 'MEADOW_ERR_AUTH_REQUIRED') {
+      const code = (err as MeadowError).code;
+      if (code === 'MEADOW_ERR_AUTH_REQUIRED') {
         this.metrics.authFailures.inc({ protocol });
         this.throttle.fail(client.remoteAddress ?? 'unknown');
+      } else if (code === 'MEADOW_ERR_BAD_USERNAME') {
+        // The key was right (usernames are parsed after it is checked): the customer may see why.
+        const customer = this.store.find(credentials.username.split('-')[0] ?? '');
+        if (customer != null) this.failures.add(customer.name, protocol, err as MeadowError);
       }
       throw err;
     }
@@ -160,14 +182,34 @@ export class TunnelService {
       this.log.debug({ customer: customer.name, relay: relay.peerId, tunnel: tunnel.id, protocol }, 'tunnel open');
       return { tunnel, exit: { relay: relay.peerId, country: countryOf(relay), session } };
     } catch (err) {
-      const code = err instanceof MeadowError ? err.code : 'MEADOW_ERR_INTERNAL';
-      this.metrics.tunnels.inc({ protocol, result: code });
+      const error = asMeadowError(err);
+      this.metrics.tunnels.inc({ protocol, result: error.code });
+      this.failures.add(customer.name, protocol, error, formatHostPort(target.host, target.port));
       throw err;
     } finally {
       deadline.clear();
       if (counted) this.release(customer.name);
       client.removeListener('close', onClientGone);
     }
+  }
+
+  /** What a customer may see of its own account: plan, usage, open tunnels, why tunnels failed. */
+  account(name: string): CustomerAccount | undefined {
+    const row = this.store.find(name);
+    if (row == null) return undefined;
+    const usage = this.store.usage(row.name);
+    const quotaBytes = row.quotaBytes ?? null;
+    return {
+      customer: row.name,
+      plan: { quotaBytes, maxTunnels: row.maxTunnels ?? 256, priceMicrosPerGb: row.priceMicrosPerGb ?? null },
+      usage: {
+        ...usage,
+        quotaRemainingBytes: quotaBytes == null ? null : Math.max(0, quotaBytes - this.used(row.name)),
+      },
+      openTunnels: this.activeFor(row.name),
+      failuresSinceStart: this.failures.countsOf(row.name),
+      recentFailures: this.failures.of(row.name),
+    };
   }
 
   /** What this process has carried, per customer and per relay (the admin API's /usage). */

@@ -16,6 +16,10 @@ CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-sess
   curl --socks5-hostname 127.0.0.1:1080 -U 'acme-country-de:KEY' http://example.com/
   curl -x http://acme:KEY@127.0.0.1:8080 http://example.com/
 
+Every HTTP response names its exit (X-Meadow-Relay, X-Meadow-Country, X-Meadow-Session). A
+customer reads its plan, usage and why its tunnels failed (SOCKS5 replies cannot say) with
+  curl -u 'acme:KEY' http://127.0.0.1:8080/account
+
 Admin (admin.port, loopback by default; elsewhere only with admin.tokenFile): / is the network
 health page; /network, /status, /usage and /metrics give the same as JSON and Prometheus text.
 

@@ -1,0 +1,53 @@
+import type { MeadowError } from '@meadow/protocol';
+
+/** One tunnel a customer asked for that did not open, as the customer may see it (`GET /account`). */
+export interface TunnelFailure {
+  at: string;
+  protocol: string;
+  /** `host:port` as the customer asked for it; absent when the request failed before naming one. */
+  target?: string;
+  code: string;
+  hop: string;
+  message: string;
+}
+
+/**
+ * The last failures per customer, and counts by error code since the gateway started. A SOCKS5
+ * reply carries one byte of reason (and a bad username looks like a wrong key), so this is where a
+ * SOCKS5 crawler learns what went wrong. Bounded: `perCustomer` entries for each customer in the
+ * customer store.
+ */
+export class RecentFailures {
+  private readonly perCustomer: number;
+  private readonly recent = new Map<string, TunnelFailure[]>();
+  private readonly counts = new Map<string, Map<string, number>>();
+
+  constructor(perCustomer = 20) {
+    this.perCustomer = perCustomer;
+  }
+
+  add(customer: string, protocol: string, err: MeadowError, target?: string, now = new Date()): void {
+    let list = this.recent.get(customer);
+    if (list == null) {
+      list = [];
+      this.recent.set(customer, list);
+    }
+    list.push({ at: now.toISOString(), protocol, target, code: err.code, hop: err.hop, message: err.message });
+    if (list.length > this.perCustomer) list.shift();
+    let counts = this.counts.get(customer);
+    if (counts == null) {
+      counts = new Map();
+      this.counts.set(customer, counts);
+    }
+    counts.set(err.code, (counts.get(err.code) ?? 0) + 1);
+  }
+
+  /** Newest first. */
+  of(customer: string): TunnelFailure[] {
+    return [...(this.recent.get(customer) ?? [])].reverse();
+  }
+
+  countsOf(customer: string): Record<string, number> {
+    return Object.fromEntries(this.counts.get(customer) ?? []);
+  }
+}

@@ -471,6 +471,41 @@ describe('strict HTTP parsing', () => {
     expect(reply.endsWith('\r\n\r\nok')).toBe(true);
   });
 
+  it('sends concurrent first requests of a new session through one relay: one binds it, the rest keep it', async () => {
+    const user = `demo-session-burst${Date.now()}:${net.customer.apiKey}`;
+    const request = `GET http://127.0.0.1:${net.origin.port}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${Buffer.from(user).toString('base64')}\r\nConnection: close\r\n\r\n`;
+    // Connected first, then all twelve requests written in one turn: they reach the gateway together.
+    const sockets = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const socket = connect(net.gateway.http.port, '127.0.0.1');
+        await once(socket, 'connect');
+        return socket;
+      }),
+    );
+    const replies = sockets.map((socket) => collect(socket));
+    for (const socket of sockets) socket.write(request);
+    const texts = (await Promise.all(replies)).map((r) => r.data.toString('latin1'));
+    const exits = new Set(
+      texts.map((t) => (JSON.parse(t.slice(t.indexOf('\r\n\r\n') + 4)) as { youAre: string }).youAre),
+    );
+    expect(exits.size).toBe(1);
+    const outcomes = texts.map((t) => /^X-Meadow-Session: (\w+)\r$/m.exec(t)?.[1]).sort();
+    expect(outcomes).toEqual(['bound', ...Array(11).fill('kept')]);
+  });
+
+  it('says a kept-alive tunnel keeps its session: bound on the first response, kept on the next', async () => {
+    const socket = connect(net.gateway.http.port, '127.0.0.1');
+    const reply = collect(socket);
+    const session = `Proxy-Authorization: Basic ${Buffer.from(`demo-session-ka${Date.now()}:${net.customer.apiKey}`).toString('base64')}\r\n`;
+    const get = `GET http://127.0.0.1:${net.origin.port}/ HTTP/1.1\r\nHost: x\r\n${session}`;
+    socket.write(`${get}\r\n${get}Connection: close\r\n\r\n`);
+    const responses = (await reply).data.toString('latin1').split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses.map((r) => /^X-Meadow-Session: (\w+)\r$/m.exec(r)?.[1])).toEqual(['bound', 'kept']);
+    const relays = responses.map((r) => /^X-Meadow-Relay: (\w+)\r$/m.exec(r)?.[1]);
+    expect(relays[1]).toBe(relays[0]);
+  });
+
   it('answers HEAD through absolute-URI forwarding, and the next request on the connection works', async () => {
     const socket = connect(net.gateway.http.port, '127.0.0.1');
     const reply = collect(socket);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Deadline, isMeadowError, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
-import type { PooledRelay, RelayPool } from './relay-pool.ts';
+import { countryOf, type PooledRelay, type RelayPool } from './relay-pool.ts';
 import type { StickySessions } from './sessions.ts';
 import type { UsernameParams } from './username.ts';
 
@@ -65,19 +65,23 @@ export class Connector {
     const signal = deadline.signal;
     const exclude = new Set<string>();
     let lastError: MeadowError | undefined;
+    const session = params.session;
+    const ttlMs = params.sessionTtlMinutes * 60_000;
 
     let sticky: PooledRelay | undefined;
-    const bound = params.session == null ? undefined : this.sessions.get(customer, params.session);
+    const bound = session == null ? undefined : this.sessions.get(customer, session);
+    let wasBound = bound != null;
     if (bound != null) {
       await this.awaitReturningRelay(bound, target.port, signal);
-      const relay = this.pool.get(bound);
-      if (relay != null && this.pool.isRoutable(relay, target.port)) sticky = relay;
-      else if (params.strict) {
+      sticky = this.usableRelay(bound, params.country, target.port, exclude);
+      if (sticky == null && params.strict) {
         this.metrics.sessions.inc({ outcome: 'refused' });
-        throw new MeadowError(
-          'MEADOW_ERR_NO_RELAY',
-          `the relay of session "${params.session}" is gone (strict session)`,
-        );
+        const there = this.pool.get(bound);
+        const where =
+          there != null && params.country != null && countryOf(there) !== params.country
+            ? `is in ${countryOf(there)}, not ${params.country}`
+            : 'is gone';
+        throw new MeadowError('MEADOW_ERR_NO_RELAY', `the relay of session "${session}" ${where} (strict session)`);
       }
     }
 
@@ -85,25 +89,46 @@ export class Connector {
     // on it, and if it must go elsewhere after all, the session stays bound to its relay.
     let stickyBusy = false;
     let busyWaits = 0;
+    /** The relay this request bound the session to before its tunnel was up. */
+    let claimed: PooledRelay | undefined;
     let next = sticky;
     for (let attempt = 0; attempt < this.init.maxAttempts; attempt++) {
-      const relay = next ?? this.pool.choose({ country: params.country, port: target.port, exclude });
+      let relay = next;
       next = undefined;
+      if (relay == null && session != null && !stickyBusy) {
+        // Another request of the session may have bound it since this one started, or since this
+        // one's relay failed: this one goes there too.
+        const current = this.sessions.get(customer, session);
+        const joined = current == null ? undefined : this.usableRelay(current, params.country, target.port, exclude);
+        if (joined != null) {
+          relay = sticky = joined;
+          wasBound = true;
+        }
+      }
+      relay ??= this.pool.choose({ country: params.country, port: target.port, exclude });
       if (relay == null) break;
+      if (session != null && relay !== sticky && !stickyBusy) {
+        // The session's first request (or the one that moves it) binds it now, before its tunnel
+        // is up. Requests of the session that arrive meanwhile then join this relay; when each
+        // chose its own, eight concurrent first requests left from up to three exits, and the
+        // last to finish decided the binding.
+        this.sessions.bind(customer, session, relay.peerId, ttlMs);
+        claimed = relay;
+      }
       if (attempt > 0) this.metrics.retries.inc();
       const started = performance.now();
       try {
         const tunnel = await relay.mux.open(target, { signal });
         relay.record(true, performance.now() - started);
-        if (params.session == null) return { tunnel, relay };
-        const session = sessionOutcome(bound != null, relay === sticky, busyWaits > 0, stickyBusy);
-        this.metrics.sessions.inc({ outcome: session });
-        if (session !== 'elsewhere')
-          this.sessions.bind(customer, params.session, relay.peerId, params.sessionTtlMinutes * 60_000);
-        return { tunnel, relay, session };
+        if (session == null) return { tunnel, relay };
+        const outcome = sessionOutcome(wasBound, relay === sticky, busyWaits > 0, stickyBusy);
+        this.metrics.sessions.inc({ outcome });
+        if (outcome !== 'elsewhere') this.sessions.bind(customer, session, relay.peerId, ttlMs);
+        return { tunnel, relay, session: outcome };
       } catch (err) {
         const error = toMeadowError(err, deadline.expired);
         if (!error.wire.retryable) {
+          // The target's failure, not the relay's: a binding this request made stands.
           relay.record(true, performance.now() - started);
           throw error;
         }
@@ -117,6 +142,10 @@ export class Connector {
           stickyBusy = true;
         }
         relay.record(false);
+        if (claimed === relay && session != null) {
+          this.sessions.release(customer, session, relay.peerId);
+          claimed = undefined;
+        }
         this.log.info(
           { relay: relay.peerId, code: error.code, attempt },
           'relay failed before the tunnel was up; trying another',
@@ -128,7 +157,7 @@ export class Connector {
           this.metrics.sessions.inc({ outcome: 'refused' });
           throw new MeadowError(
             'MEADOW_ERR_NO_RELAY',
-            `the relay of session "${params.session}" ${stickyBusy ? 'stayed at its tunnel limit' : 'failed'} (strict session)`,
+            `the relay of session "${session}" ${stickyBusy ? 'stayed at its tunnel limit' : 'failed'} (strict session)`,
             { cause: error },
           );
         }
@@ -138,6 +167,23 @@ export class Connector {
     const none = this.pool.whyNone({ country: params.country, port: target.port, exclude });
     // Refused by every relay's exit policy: a 403, since trying again later would meet the same.
     throw new MeadowError(none.onlyPort ? 'MEADOW_ERR_TARGET_FORBIDDEN' : 'MEADOW_ERR_NO_RELAY', none.message);
+  }
+
+  /**
+   * A session's relay, if this request can use it: linked, routable for the port, not failed for
+   * this request already, and in the requested country (a session named again with another country
+   * moves to that country rather than leave from the wrong one).
+   */
+  private usableRelay(
+    peerId: string,
+    country: string | undefined,
+    port: number,
+    exclude: ReadonlySet<string>,
+  ): PooledRelay | undefined {
+    if (exclude.has(peerId)) return undefined;
+    const relay = this.pool.get(peerId);
+    if (relay == null || !this.pool.isRoutable(relay, port)) return undefined;
+    return country == null || countryOf(relay) === country ? relay : undefined;
   }
 
   /** While the gateway is young, waits for a session's relay that may still be re-linking. */

@@ -298,7 +298,13 @@ async function handleForward(service: TunnelService, req: IncomingMessage, res: 
       out.push(upstreamRes.rawHeaders[i] as string, upstreamRes.rawHeaders[i + 1] as string);
     }
     const exit = exits.get(upstreamRes.socket);
-    if (exit != null) out.push(...exitHeaderPairs(exit));
+    if (exit != null) {
+      out.push(...exitHeaderPairs(exit));
+      // Later requests on this kept-alive tunnel open nothing: their session stays where this one
+      // left it (on this relay, or still bound elsewhere).
+      if (exit.session != null && exit.session !== 'kept' && exit.session !== 'elsewhere')
+        exits.set(upstreamRes.socket, { ...exit, session: 'kept' });
+    }
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
     upstreamRes.pipe(res);
     upstreamRes.on('aborted', () => res.socket?.resetAndDestroy());

@@ -66,6 +66,18 @@ export class StickySessions {
     if (this.db != null) this.dirty.set(key, entry);
   }
 
+  /**
+   * Ends a binding to `relay`, made by a request whose tunnel then failed there, unless the session
+   * has been bound elsewhere since: its next request chooses afresh instead of trying that relay.
+   */
+  release(customer: string, session: string, relay: string, now = Date.now()): void {
+    const key = `${customer}\0${session}`;
+    if (this.entries.get(key)?.relay !== relay) return;
+    this.entries.delete(key);
+    // Written as expired: the same flush deletes it.
+    if (this.db != null) this.dirty.set(key, { relay, expiresAt: now });
+  }
+
   evictExpired(now = Date.now()): void {
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
   }

@@ -152,6 +152,19 @@ describe('routing', () => {
     );
   });
 
+  it('never serves a session from the wrong country: named with another country, it moves there', async () => {
+    const fr = net.relays.find((r) => r.country === 'FR');
+    const first = await viaHttp('demo-country-fr-session-travel');
+    expect(egressOf(first.body)).toBe(fr?.egressAddress);
+    const strict = await viaHttp('demo-country-de-session-travel-strict');
+    expect(strict.status).toBe(503);
+    expect(strict.headers).toContain("the relay of session 'travel' is in FR, not DE (strict session)");
+    const moved = await viaHttp('demo-country-de-session-travel');
+    expect(net.relays.find((r) => r.egressAddress === egressOf(moved.body))?.country).toBe('DE');
+    expect(moved.headers).toMatch(/^X-Meadow-Session: moved\r$/m);
+    expect(moved.headers).toMatch(/^X-Meadow-Country: DE\r$/m);
+  });
+
   it("refuses a port every relay's exit policy refuses with 403, and says so", async () => {
     const smtp = await curl([
       '-x',

@@ -148,4 +148,39 @@ describe('the private Meadow DHT', () => {
     expect(second.node.peerId.toString()).toBe(id);
     expect(second.identityCreated).toBe(false);
   });
+
+  it('still finds live gateways hours after another one died (its provider record outlives its peer record)', async () => {
+    const bootstrap = await node('expiry-bootstrap', []);
+    const addr = bootstrap.node
+      .getMultiaddrs()
+      .map(String)
+      .find((a) => a.includes('/p2p/')) as string;
+    const live = await node('expiry-live-gateway', [addr]);
+    const gone = await node('expiry-gone-gateway', [addr]);
+    // Advertised once the gateways know the bootstrap node as a DHT server, so the records are
+    // stored there and not only at the gateways themselves.
+    await new Promise((r) => setTimeout(r, 2_000));
+    for (const gateway of [live, gone])
+      await eventually(
+        () => gateway.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) }),
+        () => true,
+      );
+    const before = await node('expiry-check', [addr], []);
+    await eventually(
+      () => before.discovery.findGateways({ signal: AbortSignal.timeout(5_000) }),
+      (g) => g.length === 2,
+    );
+    await gone.stop();
+    // libp2p's peer store forgets a peer six hours after it was last seen (maxPeerAge), while the
+    // DHT keeps its provider records for 48 hours: every DHT server that holds the dead gateway's
+    // record forgets its peer record, deleted here as six hours would.
+    for (const server of [bootstrap, live]) await server.node.peerStore.delete(gone.node.peerId);
+
+    const relay = await node('expiry-relay', [addr], []);
+    const found = await eventually(
+      () => relay.discovery.findGateways({ signal: AbortSignal.timeout(5_000) }),
+      (g) => g.length > 0,
+    );
+    expect(found.map((g) => g.id.toString())).toEqual([live.node.peerId.toString()]);
+  });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ChildService, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMeadow, waitFor } from './harness.ts';
+import { curl, runMeadow, waitFor } from './harness.ts';
 
 // The admin API lists customers and their usage: with a token, nothing answers without it, and a
 // gateway will not put it on a non-loopback address without one.
@@ -30,7 +30,7 @@ const get = (path: string, authorization?: string) =>
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('gateway admin API with a token', () => {
-  it.each(['/', '/network', '/status', '/usage', '/metrics', '/nowhere'])(
+  it.each(['/', '/network', '/status', '/usage', '/customers/demo', '/metrics', '/nowhere'])(
     'answers %s with 401 and a Basic challenge without the token, or with a wrong one',
     async (path) => {
       for (const authorization of [undefined, `Bearer ${token.slice(1)}`, basic('ops', 'guess'), 'Token x']) {
@@ -56,6 +56,19 @@ describe('gateway admin API with a token', () => {
     const page = await get('/', basic('anyone', token));
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
+  });
+
+  it("shows an operator a customer's account as the customer sees it, failures included", async () => {
+    // A tunnel the relay refuses (loopback), over the HTTP proxy.
+    const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+    const refused = await curl(['-x', proxy, '--proxy-user', `demo:${net.customer.apiKey}`, 'http://127.0.0.1:1/']);
+    expect(refused.status).toBe(403);
+    const res = await get('/customers/demo', `Bearer ${token}`);
+    expect(res.status).toBe(200);
+    const account = (await res.json()) as { customer: string; recentFailures: Array<{ code: string; target: string }> };
+    expect(account.customer).toBe('demo');
+    expect(account.recentFailures[0]).toMatchObject({ code: 'MEADOW_ERR_TARGET_FORBIDDEN', target: '127.0.0.1:1' });
+    expect((await get('/customers/nobody', `Bearer ${token}`)).status).toBe(404);
   });
 });
 

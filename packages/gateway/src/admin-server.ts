@@ -23,7 +23,8 @@ export interface AdminListen {
 
 /**
  * Operator API, on loopback by default: / (network health page), /network (the same as JSON),
- * /status (pool), /usage (per customer and relay), /metrics. On a loopback address, requests whose
+ * /status (pool), /usage (per customer and relay), /customers/<name> (one customer's account, as
+ * the customer sees it at /account on the proxy port), /metrics. On a loopback address, requests whose
  * Host is not a loopback name are refused (DNS-rebinding defence); with a token, requests without
  * it get 401.
  */
@@ -94,11 +95,20 @@ export async function startAdminServer(
       });
     } else if (path === '/usage') {
       json(gateway.service.usage());
+    } else if (path?.startsWith('/customers/')) {
+      // What the customer itself sees at GET /account on the proxy port: an operator helping a
+      // customer reads the same plan, usage and recent failures.
+      const account = gateway.service.account(decodeURIComponent(path.slice('/customers/'.length)));
+      if (account != null) json(account);
+      else send(404, 'application/json', JSON.stringify({ error: 'no such customer' }));
     } else {
       send(
         404,
         'application/json',
-        JSON.stringify({ error: 'not found', paths: ['/', '/network', '/status', '/usage', '/metrics'] }),
+        JSON.stringify({
+          error: 'not found',
+          paths: ['/', '/network', '/status', '/usage', '/customers/<name>', '/metrics'],
+        }),
       );
     }
   });

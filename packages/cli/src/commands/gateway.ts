@@ -21,7 +21,8 @@ customer reads its plan, usage and why its tunnels failed (SOCKS5 replies cannot
   curl -u 'acme:KEY' http://127.0.0.1:8080/account
 
 Admin (admin.port, loopback by default; elsewhere only with admin.tokenFile): / is the network
-health page; /network, /status, /usage and /metrics give the same as JSON and Prometheus text.
+health page; /network, /status, /usage and /metrics give the same as JSON and Prometheus text;
+/customers/<name> shows a customer's account as the customer sees it at /account.
 
 Every byte relays carry is co-signed into the ledger (ledger.store); epochs close every
 ledger.epochSeconds. Check it with: meadow ledger export --config <file> > l.jsonl && meadow ledger verify l.jsonl`;

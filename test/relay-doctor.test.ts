@@ -5,7 +5,7 @@ import { type LocalNetwork, type RelayConfig, startLocalNetwork } from '@meadow/
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { runMeadow } from './harness.ts';
+import { runMeadow, waitFor } from './harness.ts';
 
 interface DoctorReport {
   ok: boolean;
@@ -53,6 +53,25 @@ describe('meadow relay doctor', () => {
     expect(verdict(report, 'egress')).toEqual(['ok', 'warn']);
     expect(report.checks.find((c) => c.name === 'egress')?.detail).toMatch(/all \d+ household addresses refused/);
     expect(text).toMatch(/^✓ listed +descriptor found: NL, serving/m);
+  });
+
+  // Right after the check that needs a healthy gateway: it freezes the gateway for good.
+  it('says why an advertised gateway does not answer, and that outbound TCP itself works', async () => {
+    // Frozen, as a hung machine would be. Its record is at the bootstrap node (the gateway
+    // advertises every 2 s until another DHT server holds it), so the DHT still lists it.
+    net.gateway.service.kill('SIGSTOP');
+    try {
+      const { code, report } = await doctor(net.relays[0]?.configPath as string);
+      expect(code).toBe(1);
+      expect(report.checks.find((c) => c.name === 'gateway')).toMatchObject({
+        verdict: 'fail',
+        detail: '1 advertised, none answered (no answer)',
+        fix: expect.stringContaining('the bootstrap node answers, so outbound TCP works in general'),
+      });
+    } finally {
+      net.gateway.service.kill('SIGKILL');
+      await waitFor(() => !net.gateway.service.running, 10_000, 'the gateway to exit');
+    }
   });
 
   it('fails the egress self-test, with the fix, when the config opens a LAN address', async () => {

@@ -53,10 +53,18 @@ export class Discovery {
   }
 
   /** Announces this node as a gateway relays can connect to. */
-  async advertiseGateway(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.metrics.observe('advertise', async () =>
-      this.node.contentRouting.provide(await topics.gateways(), options),
-    );
+  /**
+   * Advertises this node as a gateway. Returns how many other DHT servers stored the record: 0 when
+   * this node knew none yet (the DHT then keeps the record only here, and relays find this gateway
+   * only while it answers them itself).
+   */
+  async advertiseGateway(options: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.metrics.observe('advertise', async () => {
+      const stored = new Set<string>();
+      for await (const event of this.node.services.dht.provide(await topics.gateways(), options))
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') stored.add(event.from.toString());
+      return stored.size;
+    });
   }
 
   async findGateways(options: { signal?: AbortSignal; limit?: number } = {}): Promise<PeerInfo[]> {

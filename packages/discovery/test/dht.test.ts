@@ -77,10 +77,13 @@ describe('the private Meadow DHT', () => {
     expect(bootstrap.node.getProtocols()).not.toContain('/ipfs/kad/1.0.0');
     expect((await stat(join(dir, 'relay.key'))).mode & 0o777).toBe(0o600);
 
-    await eventually(
-      () => gateway.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) }),
-      () => true,
-    );
+    // Once the gateway knows the bootstrap node, the record is stored there, and the gateway knows it.
+    expect(
+      await eventually(
+        () => gateway.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) }),
+        (stored) => stored > 0,
+      ),
+    ).toBe(1);
     await eventually(
       () => relay.discovery.publishRelay(descriptorFields('NL'), { ttlMs: 60_000, signal: AbortSignal.timeout(5_000) }),
       () => true,
@@ -100,6 +103,11 @@ describe('the private Meadow DHT', () => {
       signal: AbortSignal.timeout(5_000),
     });
     expect(descriptor.country).toBe('NL');
+  });
+
+  it('says when a gateway advertisement reached no other DHT server', async () => {
+    const alone = await node('lonely-gateway', []);
+    expect(await alone.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) })).toBe(0);
   });
 
   it('takes a connected relay’s descriptor from the relay itself, checked like a DHT record', async () => {

@@ -215,7 +215,10 @@ export class Gateway {
       what: 'advertise this gateway in the DHT',
       task: () => this.advertise(),
       firstDelayMs: 200,
-      nextDelayMs: () => 60_000,
+      // Until another DHT server holds the record (at the first try the bootstrap connection is
+      // often not up yet), again in 2 s rather than in a minute: a gateway that hung in its first
+      // minute was otherwise in nobody's provider records, and a new relay found no gateway.
+      nextDelayMs: () => (this.advertised ? 60_000 : 2_000),
     });
     repeatTask(tasks, {
       name: 'refresh_descriptors',
@@ -278,8 +281,8 @@ export class Gateway {
   }
 
   private async advertise(): Promise<void> {
-    await this.handle?.discovery.advertiseGateway({ signal: AbortSignal.timeout(15_000) });
-    if (!this.advertised) this.log.info('advertised as a gateway in the DHT');
-    this.advertised = true;
+    const stored = (await this.handle?.discovery.advertiseGateway({ signal: AbortSignal.timeout(15_000) })) ?? 0;
+    if (stored > 0 && !this.advertised) this.log.info({ dhtServers: stored }, 'advertised as a gateway in the DHT');
+    this.advertised = stored > 0;
   }
 }

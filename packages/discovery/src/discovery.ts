@@ -52,19 +52,15 @@ export class Discovery {
     });
   }
 
-  /** Announces this node as a gateway relays can connect to. */
   /**
-   * Advertises this node as a gateway. Returns how many other DHT servers stored the record: 0 when
-   * this node knew none yet (the DHT then keeps the record only here, and relays find this gateway
-   * only while it answers them itself).
+   * Announces this node as a gateway relays can connect to. Returns how many other DHT servers
+   * stored the record: 0 when this node knew none yet (the DHT then keeps the record only here, and
+   * relays find this gateway only while it answers them itself).
    */
   async advertiseGateway(options: { signal?: AbortSignal } = {}): Promise<number> {
-    return this.metrics.observe('advertise', async () => {
-      const stored = new Set<string>();
-      for await (const event of this.node.services.dht.provide(await topics.gateways(), options))
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') stored.add(event.from.toString());
-      return stored.size;
-    });
+    return this.metrics.observe('advertise', async () =>
+      acknowledgements(this.node.services.dht.provide(await topics.gateways(), options), 'ADD_PROVIDER'),
+    );
   }
 
   async findGateways(options: { signal?: AbortSignal; limit?: number } = {}): Promise<PeerInfo[]> {
@@ -213,9 +209,17 @@ async function reached(
   messageName: 'PUT_VALUE' | 'ADD_PROVIDER',
   what: string,
 ): Promise<void> {
+  if ((await acknowledgements(events, messageName)) === 0) throw new Error(`${what} reached no DHT server yet`);
+}
+
+/** How many DHT servers answered a put or provide query's store message. */
+async function acknowledgements(
+  events: AsyncIterable<{ name: string; messageName?: string }>,
+  messageName: 'PUT_VALUE' | 'ADD_PROVIDER',
+): Promise<number> {
   let acknowledged = 0;
   for await (const event of events) {
     if (event.name === 'PEER_RESPONSE' && event.messageName === messageName) acknowledged++;
   }
-  if (acknowledged === 0) throw new Error(`${what} reached no DHT server yet`);
+  return acknowledged;
 }

@@ -69,6 +69,8 @@ describe('gateway admin API with a token', () => {
     expect(account.customer).toBe('demo');
     expect(account.recentFailures[0]).toMatchObject({ code: 'MEADOW_ERR_TARGET_FORBIDDEN', target: '127.0.0.1:1' });
     expect((await get('/customers/nobody', `Bearer ${token}`)).status).toBe(404);
+    expect((await get('/customers/%E0%A4%A', `Bearer ${token}`)).status).toBe(404);
+    expect((await get('/status', `Bearer ${token}`)).status).toBe(200); // still up
   });
 });
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MeadowError } from '@meadow/protocol';
 import { parseBasicCredentials } from './customers.ts';
 import { asMeadowError, sendErrorResponse } from './proxy-errors.ts';
-import type { TunnelService } from './tunnel-service.ts';
+import type { CustomerAccount, TunnelService } from './tunnel-service.ts';
 
 /** The path on the HTTP proxy port where a customer reads its own account. */
 export const ACCOUNT_PATH = '/account';
@@ -45,7 +45,14 @@ export function handleAccount(service: TunnelService, req: IncomingMessage, res:
       .end(body);
     return;
   }
-  const account = service.account(name);
+  let account: CustomerAccount | undefined;
+  try {
+    account = service.account(name);
+  } catch (err) {
+    // The customer database failed (a lost disk): an error answer, never a crash of the proxy.
+    sendErrorResponse(res, new MeadowError('MEADOW_ERR_INTERNAL', (err as Error).message, { cause: err }));
+    return;
+  }
   if (account == null) {
     sendErrorResponse(res, new MeadowError('MEADOW_ERR_AUTH_REQUIRED', 'customer removed'));
     return;

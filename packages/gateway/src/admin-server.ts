@@ -98,9 +98,17 @@ export async function startAdminServer(
     } else if (path?.startsWith('/customers/')) {
       // What the customer itself sees at GET /account on the proxy port: an operator helping a
       // customer reads the same plan, usage and recent failures.
-      const account = gateway.service.account(decodeURIComponent(path.slice('/customers/'.length)));
-      if (account != null) json(account);
-      else send(404, 'application/json', JSON.stringify({ error: 'no such customer' }));
+      let name: string | undefined;
+      try {
+        name = decodeURIComponent(path.slice('/customers/'.length));
+      } catch {} // a malformed %-escape: no such customer
+      try {
+        const account = name == null ? undefined : gateway.service.account(name);
+        if (account != null) json(account);
+        else send(404, 'application/json', JSON.stringify({ error: 'no such customer' }));
+      } catch (err) {
+        fail(res, err as Error);
+      }
     } else {
       send(
         404,

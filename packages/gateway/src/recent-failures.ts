@@ -11,11 +11,19 @@ export interface TunnelFailure {
   message: string;
 }
 
+const MAX_MESSAGE = 300;
+/** A host name (253) and a port. */
+const MAX_TARGET = 262;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 /**
  * The last failures per customer, and counts by error code since the gateway started. A SOCKS5
  * reply carries one byte of reason (and a bad username looks like a wrong key), so this is where a
- * SOCKS5 crawler learns what went wrong. Bounded: `perCustomer` entries for each customer in the
- * customer store.
+ * SOCKS5 crawler learns what went wrong. Bounded: `perCustomer` entries of bounded length for each
+ * customer in the customer store.
  */
 export class RecentFailures {
   private readonly perCustomer: number;
@@ -32,7 +40,15 @@ export class RecentFailures {
       list = [];
       this.recent.set(customer, list);
     }
-    list.push({ at: now.toISOString(), protocol, target, code: err.code, hop: err.hop, message: err.message });
+    list.push({
+      at: now.toISOString(),
+      protocol,
+      target: target == null ? undefined : clip(target, MAX_TARGET),
+      code: err.code,
+      hop: err.hop,
+      // A relay writes its own refusals' text: kept short, so no relay can grow this list's memory.
+      message: clip(err.message, MAX_MESSAGE),
+    });
     if (list.length > this.perCustomer) list.shift();
     let counts = this.counts.get(customer);
     if (counts == null) {

@@ -7,10 +7,16 @@ export function asMeadowError(err: unknown): MeadowError {
   return new MeadowError('MEADOW_ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
 }
 
+const MAX_DETAILS = 512;
+
 /** Status, headers and body of a proxy-made error response (RFC 9209 Proxy-Status on every one). */
 export function errorResponse(err: MeadowError): { status: number; headers: Record<string, string>; body: string } {
   const { httpStatus, proxyStatus } = err.wire;
-  const details = `${err.hop}: ${err.message}`.replace(/[\\"]/g, "'").replace(/[^\x20-\x7e]/g, '?');
+  // A relay writes its own refusals' text: clipped, so a header never outgrows a client's limit.
+  const details = `${err.hop}: ${err.message}`
+    .slice(0, MAX_DETAILS)
+    .replace(/[\\"]/g, "'")
+    .replace(/[^\x20-\x7e]/g, '?');
   const headers: Record<string, string> = {
     'proxy-status': `meadow${proxyStatus == null ? '' : `; error=${proxyStatus}`}; details="${details}"`,
     'content-type': 'text/plain; charset=utf-8',

@@ -105,7 +105,7 @@ export class PoolKeeper {
     relay = this.pool.addLink(peerId, mux);
     relay.observedAddress = observedAddress;
     this.metrics.relayLinks.set(this.pool.all().length);
-    this.log.info({ relay: peerId }, 'relay linked; fetching its descriptor from the DHT');
+    this.log.info({ relay: peerId }, 'relay linked; fetching its signed descriptor (from the relay, else the DHT)');
     void this.describe(relay);
   }
 

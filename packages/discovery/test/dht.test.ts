@@ -77,13 +77,14 @@ describe('the private Meadow DHT', () => {
     expect(bootstrap.node.getProtocols()).not.toContain('/ipfs/kad/1.0.0');
     expect((await stat(join(dir, 'relay.key'))).mode & 0o777).toBe(0o600);
 
-    // Once the gateway knows the bootstrap node, the record is stored there, and the gateway knows it.
-    expect(
-      await eventually(
-        () => gateway.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) }),
-        (stored) => stored > 0,
-      ),
-    ).toBe(1);
+    // Once the gateway knows the other DHT servers (the bootstrap node, and the relay, which
+    // listens), the record is stored there, and the gateway counts each that acknowledged it.
+    const stored = await eventually(
+      () => gateway.discovery.advertiseGateway({ signal: AbortSignal.timeout(5_000) }),
+      (n) => n > 0,
+    );
+    expect(stored).toBeGreaterThanOrEqual(1);
+    expect(stored).toBeLessThanOrEqual(2);
     await eventually(
       () => relay.discovery.publishRelay(descriptorFields('NL'), { ttlMs: 60_000, signal: AbortSignal.timeout(5_000) }),
       () => true,

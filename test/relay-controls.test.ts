@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,7 +231,7 @@ describe('household controls on a real relay', () => {
 describe('meadow relay init and config errors', () => {
   it('creates a 0600 identity and a commented config with every key, which starts', async () => {
     const configPath = join(dir, 'fresh', 'relay.yaml');
-    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'fresh')));
+    await mkdir(join(dir, 'fresh'));
     // A bad flag is named by the flag, and leaves nothing behind to block the corrected command.
     const wrong = await run(['relay', 'init', '--config', configPath, '--country', 'uk', '--payout', '']);
     expect(wrong.code).toBe(2);
@@ -252,7 +252,6 @@ describe('meadow relay init and config errors', () => {
   });
 
   it('says how to start a relay that is not running when asked for its status', async () => {
-    const { writeFile } = await import('node:fs/promises');
     const { createServer } = await import('node:net');
     const probe = createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
@@ -273,7 +272,6 @@ describe('meadow relay init and config errors', () => {
   });
 
   it('refuses a private bootstrap address the DHT would drop, naming the key', async () => {
-    const { writeFile } = await import('node:fs/promises');
     const config = join(dir, 'private-bootstrap.yaml');
     const bootstrap = '/ip4/192.168.1.10/tcp/4001/p2p/12D3KooWMBGKLbyZMcX6S75GUve4RDEAMCFH7JaeeDEiLNE69sBi';
     await writeFile(
@@ -289,7 +287,6 @@ describe('meadow relay init and config errors', () => {
   });
 
   it('logs a bootstrap node that stays down once per error, not at every retry', async () => {
-    const { writeFile } = await import('node:fs/promises');
     const config = join(dir, 'dead-bootstrap.yaml');
     const dead = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWMBGKLbyZMcX6S75GUve4RDEAMCFH7JaeeDEiLNE69sBi';
     await writeFile(
@@ -310,7 +307,6 @@ describe('meadow relay init and config errors', () => {
   });
 
   it('refuses to start on a bad key, names it, and starts nothing', async () => {
-    const { writeFile } = await import('node:fs/promises');
     const bad = join(dir, 'bad.yaml');
     await writeFile(
       bad,

@@ -36,6 +36,14 @@ async function node(name: string, bootstrap: string[], listen = ['/ip4/127.0.0.1
   return handle;
 }
 
+/** The multiaddr other nodes bootstrap from: the node's listen address with its peer id. */
+function dialAddress(handle: DiscoveryHandle): string {
+  return handle.node
+    .getMultiaddrs()
+    .map(String)
+    .find((a) => a.includes('/p2p/')) as string;
+}
+
 function descriptorFields(country: string): DescriptorFields {
   return {
     addrs: [],
@@ -67,10 +75,7 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeou
 describe('the private Meadow DHT', () => {
   it('publishes signed relay descriptors and gateway/relay provider records that other nodes find', async () => {
     const bootstrap = await node('bootstrap', []);
-    const addr = bootstrap.node
-      .getMultiaddrs()
-      .map(String)
-      .find((a) => a.includes('/p2p/')) as string;
+    const addr = dialAddress(bootstrap);
     const gateway = await node('gateway', [addr]);
     const relay = await node('relay', [addr], ['/ip4/127.0.0.2/tcp/0']);
     expect(bootstrap.node.getProtocols()).toContain(DHT_PROTOCOL);
@@ -160,10 +165,7 @@ describe('the private Meadow DHT', () => {
 
   it('still finds live gateways hours after another one died (its provider record outlives its peer record)', async () => {
     const bootstrap = await node('expiry-bootstrap', []);
-    const addr = bootstrap.node
-      .getMultiaddrs()
-      .map(String)
-      .find((a) => a.includes('/p2p/')) as string;
+    const addr = dialAddress(bootstrap);
     const live = await node('expiry-live-gateway', [addr]);
     const gone = await node('expiry-gone-gateway', [addr]);
     // Advertised once the gateways know the bootstrap node as a DHT server, so the records are

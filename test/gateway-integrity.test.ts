@@ -411,16 +411,24 @@ describe('strict HTTP parsing', () => {
     ],
     ['obs-fold', () => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-A: b\r\n c\r\n\r\n`],
     ['a NUL in a header', () => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-A: b\0c\r\n\r\n`],
-    [
-      'a header block over 64 KiB',
-      () => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-Big: ${'a'.repeat(70_000)}\r\n\r\n`,
-    ],
     ['CONNECT without a port', () => `CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth()}\r\n`],
     ['CONNECT to port 0', () => `CONNECT 127.0.0.1:0 HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth()}\r\n`],
   ])('answers 400 and closes for %s', async (_name, build) => {
     const reply = await raw(build());
     expect(reply).toMatch(/^HTTP\/1\.1 400 /);
     expect(reply).toMatch(/proxy-status: meadow; error=http_request_error/i);
+  });
+
+  it.each([
+    ['a request', (big: string) => `GET ${target()} HTTP/1.1\r\nHost: x\r\n${auth()}X-Big: ${big}\r\n\r\n`],
+    ['a CONNECT', (big: string) => `CONNECT 127.0.0.1:80 HTTP/1.1\r\nHost: x\r\n${auth()}X-Big: ${big}\r\n\r\n`],
+  ])('answers 431 and the limit for %s with a header block over 64 KiB', async (_name, build) => {
+    const reply = await raw(build('a'.repeat(70_000)));
+    expect(reply).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(reply).toMatch(
+      /proxy-status: meadow; error=http_request_error; details="gateway: header block over 64 KiB"/i,
+    );
+    expect(reply).toMatch(/x-meadow-error: MEADOW_ERR_BAD_REQUEST/i);
   });
 
   // The gateway reads a CONNECT head that arrives whole in one read itself and leaves every other

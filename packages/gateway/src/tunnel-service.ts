@@ -11,7 +11,8 @@ import {
 } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Connector, SessionOutcome } from './connector.ts';
-import type { CustomerStore, CustomerUsage } from './customer-store.ts';
+import type { CustomerBook } from './customer-book.ts';
+import type { CustomerUsage } from './customer-store.ts';
 import { AuthThrottle, authenticate, type Customer, type Principal, VerifiedCredentials } from './customers.ts';
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -63,7 +64,7 @@ export class TunnelService {
   /** Payload bytes per relay and per customer, live (receipts and revenue are made from these). */
   readonly relayBytes = new LiveCounter('gateway');
   readonly customerBytes = new LiveCounter('gateway');
-  readonly store: CustomerStore;
+  readonly store: CustomerBook;
   private readonly connector: Connector;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
@@ -78,13 +79,18 @@ export class TunnelService {
   private readonly failures = new RecentFailures();
 
   constructor(deps: {
-    store: CustomerStore;
+    store: CustomerBook;
     connector: Connector;
     metrics: GatewayMetrics;
     logger: Logger;
     guard: MeteringGuard;
   }) {
     this.store = deps.store;
+    // Several gateways sharing customers: bytes the others booked count against the quota here too.
+    this.store.onForeignUsage = (name, bytes) => {
+      const used = this.quotaUsed.get(name);
+      if (used != null) this.quotaUsed.set(name, used + bytes);
+    };
     this.connector = deps.connector;
     this.metrics = deps.metrics;
     this.log = deps.logger;

@@ -57,6 +57,7 @@ export { type ClosedEpoch, customerPseudonym, Ledger, type LedgerInit, type Sett
 export { inclusionProof, leafHash, merkleRoot, verifyInclusion } from './merkle.ts';
 export { peerIdFromPublicKey, peerPublicKey } from './peer-key.ts';
 export type { PostgresLedgerStore } from './postgres-store.ts';
+export { createPostgresSchema, inPostgresTransaction } from './postgres-transaction.ts';
 export {
   channelKey,
   RECEIPT_DOMAIN,

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { canonicalJson } from './canonical.ts';
 import type { EntryKind, LedgerEntry } from './entries.ts';
+import { createPostgresSchema, inPostgresTransaction } from './postgres-transaction.ts';
 import { assertConsecutive, fromRow } from './sqlite-store.ts';
 import type { LedgerStore } from './store.ts';
 
@@ -36,20 +37,12 @@ export class PostgresLedgerStore implements LedgerStore {
 
   static async open(connectionString: string): Promise<PostgresLedgerStore> {
     const pool = new pg.Pool({ connectionString, max: 4 });
-    const client = await pool.connect();
     try {
-      // Two gateways starting at once must not race on CREATE: serialise schema setup too.
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('meadow-ledger-schema'))");
-      await client.query(SCHEMA);
-      await client.query('COMMIT');
+      await createPostgresSchema(pool, 'meadow-ledger-schema', SCHEMA);
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      client.release();
       await pool.end();
       throw err;
     }
-    client.release();
     return new PostgresLedgerStore(pool);
   }
 
@@ -80,9 +73,7 @@ export class PostgresLedgerStore implements LedgerStore {
   async appendMany(entries: LedgerEntry[]): Promise<void> {
     const first = entries[0];
     if (first == null) return;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inPostgresTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [first.gateway]);
       const { rows } = await client.query(
         'SELECT idx, hash FROM ledger_entries WHERE gateway = $1 ORDER BY idx DESC LIMIT 1',
@@ -95,13 +86,7 @@ export class PostgresLedgerStore implements LedgerStore {
           [e.gateway, e.index, e.kind, canonicalJson(e.body), e.prev, e.hash],
         );
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async *entries(

@@ -96,8 +96,10 @@ export class HouseholdNetworks {
     for (const candidate of embedded == null ? [address] : [address, embedded.address]) {
       const family = familyOf(candidate);
       if (this.own.check(candidate, family)) return `${address} is this relay's own address`;
-      if (this.observed.size > 0 && this.observedList.check(candidate, family)) return `${address} is this household's public address`;
-      if (this.hasNetworks && this.networks.check(candidate, family)) return `${address} is on this household's network`;
+      if (this.observed.size > 0 && this.observedList.check(candidate, family))
+        return `${address} is this household's public address`;
+      if (this.hasNetworks && this.networks.check(candidate, family))
+        return `${address} is on this household's network`;
     }
     return undefined;
   }

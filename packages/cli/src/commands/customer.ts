@@ -1,13 +1,12 @@
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CustomerStore, DEFAULT_PLAN, type Plan } from '@meadow/gateway';
+import { DEFAULT_PLAN, openCustomerBook, type Plan } from '@meadow/gateway';
 import { formatBytes } from '@meadow/protocol';
-import { ConfigError, gatewayConfig, loadConfig, relativeTo } from '../config.ts';
+import { ConfigError, customerStoreLocation, gatewayConfig, loadConfig } from '../config.ts';
 
 export const customerHelp = `meadow customer <add|list|set|rotate-key|disable|enable|usage> --config <gateway config> [options]
 
-Manages the gateway's customers (kept in <dataDir>/customers.db, SQLite). A running gateway
-sees changes within two seconds.
+Manages the gateway's customers (the config's customerStore: <dataDir>/customers.db, SQLite, or a
+PostgreSQL database shared by several gateways). A running gateway sees changes within two seconds.
 
   meadow customer add --config gw.yaml --name acme [--quota-gb 100] [--price-per-gb 1.50] [--max-tunnels 256]
       creates the customer and prints its API key — once: only its SHA-256 is stored
@@ -37,7 +36,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
   });
   if (values.config == null) throw new ConfigError(`customer ${sub ?? ''}: --config <gateway config> is required`);
   const config = await loadConfig(values.config, gatewayConfig);
-  const store = new CustomerStore(join(relativeTo(values.config, config.dataDir), 'customers.db'));
+  const store = await openCustomerBook(customerStoreLocation(values.config, config));
   const out = (text: string): void => {
     process.stdout.write(`${text}\n`);
   };
@@ -74,7 +73,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
           );
           return 1;
         }
-        const { apiKey, customer } = store.add(n, {
+        const { apiKey, customer } = await store.add(n, {
           quotaBytes: quotaGb == null ? null : Math.round(quotaGb * GB),
           priceMicrosPerGb: price == null ? DEFAULT_PLAN.priceMicrosPerGb : Math.round(price * 1_000_000),
           maxTunnels: maxTunnels == null ? DEFAULT_PLAN.maxTunnels : Math.floor(maxTunnels),
@@ -106,14 +105,14 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         if (maxTunnels != null) plan.maxTunnels = Math.floor(maxTunnels);
         if (Object.keys(plan).length === 0)
           throw new ConfigError('customer set: give at least one of --quota-gb, --price-per-gb, --max-tunnels');
-        if (!store.setPlan(n, plan)) return noCustomer(n);
+        if (!(await store.setPlan(n, plan))) return noCustomer(n);
         warnIfSeeded(n);
         out(`Customer ${n}: ${planText(store.find(n) as Plan)}.`);
         return 0;
       }
       case 'rotate-key': {
         const n = name();
-        const apiKey = store.rotateKey(n);
+        const apiKey = await store.rotateKey(n);
         if (apiKey == null) return noCustomer(n);
         warnIfSeeded(n);
         if (values.json === true) out(JSON.stringify({ name: n, apiKey }));
@@ -126,7 +125,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
       case 'disable':
       case 'enable': {
         const n = name();
-        if (!store.setDisabled(n, sub === 'disable')) return noCustomer(n);
+        if (!(await store.setDisabled(n, sub === 'disable'))) return noCustomer(n);
         out(`Customer ${n} ${sub}d.`);
         return 0;
       }
@@ -154,7 +153,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         return 2;
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
-import { gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
+import { customerStoreLocation, gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
@@ -54,7 +54,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       idleTimeoutMs: config.timeouts.idleMs,
       maxAttempts: config.maxAttempts,
       descriptorRefreshMs: config.descriptorRefreshMs,
-      customerDatabase: join(relativeTo(args.config, config.dataDir), 'customers.db'),
+      customerDatabase: customerStoreLocation(args.config, config),
       sessionDatabase: join(relativeTo(args.config, config.dataDir), 'sessions.db'),
       meterDatabase: join(relativeTo(args.config, config.dataDir), 'meters.db'),
       customers: config.customers,

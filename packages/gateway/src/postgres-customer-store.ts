@@ -1,0 +1,276 @@
+import { createPostgresSchema, inPostgresTransaction } from '@meadow/ledger';
+import pg from 'pg';
+import type { CustomerBook } from './customer-book.ts';
+import { type CustomerRow, type CustomerUsage, DEFAULT_PLAN, newApiKey, type Plan } from './customer-store.ts';
+import { type CustomerRecord, hashApiKey } from './customers.ts';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS customers (
+    name_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    api_key_sha256 TEXT NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT false,
+    price_micros_per_gb BIGINT NOT NULL,
+    quota_bytes BIGINT,
+    max_tunnels INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS customer_usage (
+    name_key TEXT PRIMARY KEY,
+    tunnels BIGINT NOT NULL DEFAULT 0,
+    bytes_to_target BIGINT NOT NULL DEFAULT 0,
+    bytes_from_target BIGINT NOT NULL DEFAULT 0
+  );
+`;
+
+const PLAN_COLUMNS: Record<keyof Plan, string> = {
+  priceMicrosPerGb: 'price_micros_per_gb',
+  quotaBytes: 'quota_bytes',
+  maxTunnels: 'max_tunnels',
+};
+
+const ZERO: Readonly<CustomerUsage> = { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
+
+/**
+ * Customers in a PostgreSQL database shared by several gateways (and `meadow customer`). A gateway
+ * reads from a copy in memory, so a tunnel never waits for the database; `flush`, once a second,
+ * adds this gateway's recorded usage to the shared totals (atomic increments: gateways never
+ * overwrite each other) and reads the customers and totals again. So a change made anywhere
+ * reaches every gateway within about two seconds, as with SQLite.
+ */
+export class PostgresCustomerStore implements CustomerBook {
+  readonly kind = 'postgres';
+  onForeignUsage?: (name: string, bytes: number) => void;
+  private readonly pool: pg.Pool;
+  private customers = new Map<string, CustomerRow>();
+  private totals = new Map<string, CustomerUsage>();
+  private pending = new Map<string, CustomerUsage>();
+  /** Usage taken from `pending` by a flush under way: still counted until the new totals are read. */
+  private writing = new Map<string, CustomerUsage>();
+  /** The flush under way: a flush asked for meanwhile waits for it instead of starting another. */
+  private flushing: Promise<boolean> | undefined;
+  private loaded = false;
+
+  private constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  static async open(connectionString: string): Promise<PostgresCustomerStore> {
+    // A database that hangs must fail the flush (and so refuse traffic), not keep it waiting unmetered.
+    const pool = new pg.Pool({ connectionString, max: 2, connectionTimeoutMillis: 5_000, query_timeout: 10_000 });
+    // An idle client the server dropped would otherwise be an unhandled 'error' that ends the process.
+    pool.on('error', () => {});
+    const store = new PostgresCustomerStore(pool);
+    try {
+      await createPostgresSchema(pool, 'meadow-customers-schema', SCHEMA);
+      await store.read();
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  find(name: string): CustomerRow | undefined {
+    return this.customers.get(name.toLowerCase());
+  }
+
+  list(): CustomerRow[] {
+    return [...this.customers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  usage(name: string): CustomerUsage {
+    const key = name.toLowerCase();
+    const sum = { ...(this.totals.get(key) ?? ZERO) };
+    for (const part of [this.writing.get(key), this.pending.get(key)]) {
+      if (part == null) continue;
+      sum.tunnels += part.tunnels;
+      sum.bytesToTarget += part.bytesToTarget;
+      sum.bytesFromTarget += part.bytesFromTarget;
+    }
+    return sum;
+  }
+
+  recordUsage(name: string, usage: CustomerUsage): void {
+    addTo(this.pending, name.toLowerCase(), usage);
+  }
+
+  async add(name: string, plan: Partial<Plan> = {}): Promise<{ apiKey: string; customer: CustomerRow }> {
+    const apiKey = newApiKey();
+    const p = { ...DEFAULT_PLAN, ...plan };
+    const { rows } = await this.pool.query(
+      `INSERT INTO customers (name_key, name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at)
+       VALUES ($1, $2, $3, false, $4, $5, $6, $7) ON CONFLICT (name_key) DO NOTHING RETURNING *`,
+      [name.toLowerCase(), name, hashApiKey(apiKey), p.priceMicrosPerGb, p.quotaBytes, p.maxTunnels, now()],
+    );
+    if (rows[0] == null) throw new Error(`customer "${name}" already exists`);
+    return { apiKey, customer: this.keep(rows[0]) };
+  }
+
+  async rotateKey(name: string): Promise<string | undefined> {
+    const apiKey = newApiKey();
+    const row = await this.update(name, { api_key_sha256: hashApiKey(apiKey) });
+    return row == null ? undefined : apiKey;
+  }
+
+  async setPlan(name: string, plan: Partial<Plan>): Promise<boolean> {
+    const changes: Record<string, unknown> = {};
+    for (const [key, column] of Object.entries(PLAN_COLUMNS))
+      if (key in plan) changes[column] = plan[key as keyof Plan] ?? null;
+    return (await this.update(name, changes)) != null;
+  }
+
+  async setDisabled(name: string, disabled: boolean): Promise<boolean> {
+    return (await this.update(name, { disabled })) != null;
+  }
+
+  async upsert(record: CustomerRecord, plan: Partial<Plan> = {}): Promise<void> {
+    const p = { ...DEFAULT_PLAN, ...plan };
+    const { rows } = await this.pool.query(
+      `INSERT INTO customers (name_key, name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (name_key) DO UPDATE SET api_key_sha256 = excluded.api_key_sha256, disabled = excluded.disabled,
+         price_micros_per_gb = excluded.price_micros_per_gb, quota_bytes = excluded.quota_bytes,
+         max_tunnels = excluded.max_tunnels
+       RETURNING *`,
+      [
+        record.name.toLowerCase(),
+        record.name,
+        record.apiKeySha256,
+        record.disabled === true,
+        p.priceMicrosPerGb,
+        p.quotaBytes,
+        p.maxTunnels,
+        now(),
+      ],
+    );
+    this.keep(rows[0]);
+  }
+
+  /**
+   * Adds the recorded usage to the shared totals in one transaction, then reads customers and
+   * totals again. On failure nothing recorded is lost: it is written with the next flush.
+   */
+  flush(): Promise<boolean> {
+    if (this.flushing == null) {
+      this.flushing = this.write().finally(() => {
+        this.flushing = undefined;
+      });
+    }
+    return this.flushing;
+  }
+
+  private async write(): Promise<boolean> {
+    const batch = this.pending;
+    this.pending = new Map();
+    this.writing = batch;
+    let committed = false;
+    try {
+      if (batch.size > 0) {
+        await inPostgresTransaction(this.pool, async (client) => {
+          for (const [key, u] of batch) {
+            await client.query(
+              `INSERT INTO customer_usage (name_key, tunnels, bytes_to_target, bytes_from_target) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (name_key) DO UPDATE SET tunnels = customer_usage.tunnels + excluded.tunnels,
+                 bytes_to_target = customer_usage.bytes_to_target + excluded.bytes_to_target,
+                 bytes_from_target = customer_usage.bytes_from_target + excluded.bytes_from_target`,
+              [key, u.tunnels, u.bytesToTarget, u.bytesFromTarget],
+            );
+          }
+        });
+        committed = true;
+      }
+      await this.read(batch);
+      return batch.size > 0;
+    } catch (err) {
+      // Not written: it goes with the next flush. Written but not read back: counted in the totals.
+      for (const [key, u] of batch) addTo(committed ? this.totals : this.pending, key, u);
+      throw err;
+    } finally {
+      this.writing = new Map();
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flushing?.catch(() => {});
+      await this.flush();
+    } finally {
+      await this.pool.end();
+    }
+  }
+
+  /**
+   * Reads customers and usage totals. Growth of a total beyond what this gateway just wrote
+   * (`written`) was booked by another gateway, and is reported to `onForeignUsage`.
+   */
+  private async read(written = new Map<string, CustomerUsage>()): Promise<void> {
+    const [customers, usage] = await Promise.all([
+      this.pool.query('SELECT * FROM customers'),
+      this.pool.query('SELECT * FROM customer_usage'),
+    ]);
+    const rows = new Map<string, CustomerRow>();
+    for (const raw of customers.rows) rows.set(String(raw.name_key), toRow(raw));
+    const totals = new Map<string, CustomerUsage>();
+    for (const raw of usage.rows) {
+      const key = String(raw.name_key);
+      const total: CustomerUsage = {
+        tunnels: Number(raw.tunnels),
+        bytesToTarget: Number(raw.bytes_to_target),
+        bytesFromTarget: Number(raw.bytes_from_target),
+      };
+      totals.set(key, total);
+      const before = bytesOf(this.totals.get(key)) + bytesOf(written.get(key));
+      const foreign = bytesOf(total) - before;
+      if (foreign > 0 && this.loaded) this.onForeignUsage?.(rows.get(key)?.name ?? key, foreign);
+    }
+    this.customers = rows;
+    this.totals = totals;
+    this.loaded = true;
+  }
+
+  private async update(name: string, changes: Record<string, unknown>): Promise<CustomerRow | undefined> {
+    const columns = Object.keys(changes);
+    if (columns.length === 0) return this.find(name);
+    const set = columns.map((column, i) => `${column} = $${i + 2}`).join(', ');
+    const { rows } = await this.pool.query(`UPDATE customers SET ${set} WHERE name_key = $1 RETURNING *`, [
+      name.toLowerCase(),
+      ...Object.values(changes),
+    ]);
+    return rows[0] == null ? undefined : this.keep(rows[0]);
+  }
+
+  private keep(raw: Record<string, unknown>): CustomerRow {
+    const row = toRow(raw);
+    this.customers.set(row.name.toLowerCase(), row);
+    return row;
+  }
+}
+
+function addTo(map: Map<string, CustomerUsage>, key: string, usage: CustomerUsage): void {
+  const entry = map.get(key) ?? { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
+  entry.tunnels += usage.tunnels;
+  entry.bytesToTarget += usage.bytesToTarget;
+  entry.bytesFromTarget += usage.bytesFromTarget;
+  map.set(key, entry);
+}
+
+function bytesOf(usage: CustomerUsage | undefined): number {
+  return usage == null ? 0 : usage.bytesToTarget + usage.bytesFromTarget;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function toRow(raw: Record<string, unknown>): CustomerRow {
+  return {
+    name: String(raw.name),
+    apiKeySha256: String(raw.api_key_sha256),
+    disabled: raw.disabled === true,
+    priceMicrosPerGb: Number(raw.price_micros_per_gb),
+    quotaBytes: raw.quota_bytes == null ? null : Number(raw.quota_bytes),
+    maxTunnels: Number(raw.max_tunnels),
+    createdAt: String(raw.created_at),
+  };
+}

@@ -1,0 +1,146 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChildService, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { curl, getJson, runMeadow, waitFor } from './harness.ts';
+import { type PostgresServer, startPostgres } from './services/postgres.ts';
+
+// Two gateway processes of one operator share customers, plans and usage through PostgreSQL: a
+// customer added once works at both, and a quota counts the bytes of both.
+
+const QUOTA = 3_000_000;
+let postgres: PostgresServer;
+let net: LocalNetwork;
+let dir: string;
+let second: { service: ChildService; http: string; configPath: string };
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+  dir = await mkdtemp(join(tmpdir(), 'meadow-shared-'));
+  net = await startLocalNetwork({
+    dir,
+    relays: 2,
+    customers: [{ name: 'shared', quotaBytes: QUOTA }],
+    gatewayConfig: { customerStore: postgres.url, ledger: { store: postgres.url, epochSeconds: 3_600 } },
+    // Each relay links to both gateways.
+    relayConfig: { gateways: { keep: 2 } },
+  });
+  const config = parse(await readFile(net.gateway.configPath, 'utf8')) as Record<string, unknown>;
+  const configPath = join(dir, 'gateway-2.yaml');
+  await writeFile(
+    configPath,
+    stringify({
+      ...config,
+      identity: join(dir, 'gateway-2.key'),
+      dataDir: join(dir, 'gateway-2-data'),
+      admin: { host: '127.0.0.1', port: 0 },
+      // The first gateway wrote the config's customers already; this one only reads them.
+      customers: [],
+    }),
+  );
+  const service = new ChildService('gateway-2', ['gateway', 'start', '--config', configPath]);
+  const ready = (await service.ready) as { http: string; admin: string };
+  second = { service, http: ready.http, configPath };
+  await net.waitForRoutableRelays(2, 60_000);
+  await waitFor(
+    async () =>
+      (await getJson<{ relays: Array<{ routable: boolean }> }>(`${ready.admin}/status`)).relays.filter(
+        (r) => r.routable,
+      ).length === 2,
+    60_000,
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await second?.service.stop();
+  await net?.stop();
+  await postgres?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Status and bytes received of one request through a gateway's HTTP proxy (curl's own -w). */
+async function fetchVia(proxy: string, user: string, key: string, path: string) {
+  const url = `${net.origin.url.replace(/\/$/, '')}/${path}`;
+  const r = await curl([
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{size_download}\n%{http_code}',
+    '-x',
+    `http://${proxy}`,
+    '-U',
+    `${user}:${key}`,
+    url,
+  ]);
+  return { status: r.status, bytes: Number(r.body) };
+}
+
+async function account(proxy: string, user: string, key: string) {
+  const r = await curl(['-u', `${user}:${key}`, `http://${proxy}/account`]);
+  return JSON.parse(r.body) as { usage: { bytesFromTarget: number; quotaRemainingBytes: number | null } };
+}
+
+const first = () => `${net.gateway.http.host}:${net.gateway.http.port}`;
+
+describe('customers shared by two gateways through PostgreSQL', () => {
+  it('lets a customer added once with `meadow customer add` use both gateways within two seconds', async () => {
+    const added = await runMeadow(['customer', 'add', '--config', second.configPath, '--name', 'acme', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    const { apiKey } = JSON.parse(added.stdout) as { apiKey: string };
+    for (const proxy of [first(), second.http]) {
+      await waitFor(async () => (await fetchVia(proxy, 'acme', apiKey, 'bytes/10')).status === 200, 5_000, proxy);
+    }
+    const list = await runMeadow(['customer', 'list', '--config', net.gateway.configPath]);
+    expect(list.stdout).toMatch(/^acme\s+active/m);
+  });
+
+  it("counts one gateway's bytes against the quota at the other, and cuts the customer off at both", async () => {
+    const { apiKey } = net.customers.shared as { apiKey: string };
+    expect(await fetchVia(first(), 'shared', apiKey, 'bytes/2000000')).toEqual({ status: 200, bytes: 2_000_000 });
+    // The second gateway learns of the first one's bytes within two flushes.
+    await waitFor(async () => (await account(second.http, 'shared', apiKey)).usage.bytesFromTarget >= 2_000_000, 5_000);
+    const remaining = (await account(second.http, 'shared', apiKey)).usage.quotaRemainingBytes as number;
+    expect(remaining).toBeLessThan(QUOTA - 2_000_000);
+    // What is left is less than this download: the second gateway cuts it at the quota.
+    const cut = await fetchVia(second.http, 'shared', apiKey, 'bytes/2000000');
+    expect(cut.status).toBe(200);
+    expect(cut.bytes).toBeLessThan(remaining);
+    // The first gateway reads the second one's bytes within two flushes; then both refuse.
+    await waitFor(async () => (await account(first(), 'shared', apiKey)).usage.quotaRemainingBytes === 0, 5_000);
+    expect((await fetchVia(first(), 'shared', apiKey, 'bytes/10')).status).toBe(402);
+    expect((await fetchVia(second.http, 'shared', apiKey, 'bytes/10')).status).toBe(402);
+    const usage = await runMeadow([
+      'customer',
+      'usage',
+      '--config',
+      net.gateway.configPath,
+      '--name',
+      'shared',
+      '--json',
+    ]);
+    const [row] = JSON.parse(usage.stdout) as Array<{ bytesToTarget: number; bytesFromTarget: number }>;
+    const total = (row?.bytesToTarget ?? 0) + (row?.bytesFromTarget ?? 0);
+    expect(total).toBeGreaterThanOrEqual(2_000_000);
+    expect(total).toBeLessThanOrEqual(QUOTA);
+  });
+
+  it('refuses traffic at both while the database cannot take usage, and serves again once it can', async () => {
+    const { apiKey } = net.customers.demo as { apiKey: string };
+    await postgres.sql('ALTER TABLE customer_usage RENAME TO customer_usage_away');
+    try {
+      for (const proxy of [first(), second.http]) {
+        await waitFor(async () => (await fetchVia(proxy, 'demo', apiKey, 'bytes/10')).status === 503, 5_000, proxy);
+        const refused = await curl(['-x', `http://${proxy}`, '-U', `demo:${apiKey}`, `${net.origin.url}bytes/10`]);
+        expect(refused.headers).toMatch(/x-meadow-error: MEADOW_ERR_METERING_UNAVAILABLE/i);
+        expect(refused.body).toMatch(/usage store: .*customer_usage/);
+      }
+    } finally {
+      await postgres.sql('ALTER TABLE customer_usage_away RENAME TO customer_usage');
+    }
+    // No tunnel was carried meanwhile, so nothing waits to be written: reading again must be enough.
+    for (const proxy of [first(), second.http])
+      await waitFor(async () => (await fetchVia(proxy, 'demo', apiKey, 'bytes/10')).status === 200, 5_000, proxy);
+  });
+});

@@ -212,6 +212,17 @@ export const gatewayConfig = z.strictObject({
   network: network,
   socks: listen.default({ host: '127.0.0.1', port: 1080 }),
   http: listen.default({ host: '127.0.0.1', port: 8080 }),
+  /** The HTTP proxy over TLS too, so that API keys never cross the network in the clear. */
+  https: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535),
+      /** PEM certificate chain (e.g. Let's Encrypt's fullchain.pem), relative to this file. */
+      certFile: z.string().min(1),
+      /** Its PEM private key (privkey.pem). */
+      keyFile: z.string().min(1),
+    })
+    .optional(),
   admin: tokenGuardedListen('admin', 'the admin API lists customers and their usage').default({
     host: '127.0.0.1',
     port: 9090,

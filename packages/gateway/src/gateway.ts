@@ -18,6 +18,7 @@ import { ReceiptClerk, type ReceiptClerkInit } from './receipt-clerk.ts';
 import { RelayPool } from './relay-pool.ts';
 import { StickySessions } from './sessions.ts';
 import { createSocksServer } from './socks-server.ts';
+import { type LoadedCertificate, loadCertificate, type TlsListenAddress, TlsListener } from './tls-listener.ts';
 import { TunnelService } from './tunnel-service.ts';
 
 export interface ListenAddress {
@@ -34,6 +35,8 @@ export interface GatewayInit {
   allowPrivateAddresses: boolean;
   socks: ListenAddress;
   http: ListenAddress;
+  /** The HTTP proxy over TLS as well, with a certificate the gateway reloads when it is renewed. */
+  https?: TlsListenAddress;
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
@@ -70,6 +73,7 @@ export class Gateway {
   private handle: DiscoveryHandle | undefined;
   private socksServer: Server | undefined;
   private httpServer: HttpServer | undefined;
+  private tls: TlsListener | undefined;
   private readonly timers = new TimerSet();
   private stopping = false;
   private advertised = false;
@@ -146,7 +150,38 @@ export class Gateway {
     return this.httpServer?.address() as AddressInfo;
   }
 
+  get httpsAddress(): AddressInfo | undefined {
+    return this.tls?.server.address() as AddressInfo | undefined;
+  }
+
+  /**
+   * Loads the HTTPS port's certificate and key again (SIGHUP, and once a minute when the files
+   * changed); new connections get the new one. A pair that does not load leaves the old one in use.
+   */
+  async reloadCertificate(force = true): Promise<void> {
+    if (this.tls == null) return;
+    try {
+      const loaded = await this.tls.reload(force);
+      if (loaded != null) this.logCertificate(loaded, 'TLS certificate reloaded');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'TLS certificate not reloaded: the old one stays in use');
+    }
+  }
+
+  private logCertificate(certificate: LoadedCertificate, message: string): void {
+    const days = (certificate.validTo.getTime() - Date.now()) / 86_400_000;
+    const fields = { subject: certificate.subject, validTo: certificate.validTo.toISOString() };
+    if (days < 14)
+      this.log.warn(
+        fields,
+        `the HTTPS port's TLS certificate ${days < 0 ? 'has expired' : `expires in ${Math.floor(days)} days`}: renew it (the gateway loads the new one within a minute)`,
+      );
+    else this.log.info(fields, message);
+  }
+
   async start(): Promise<{ identityCreated: boolean }> {
+    // A certificate that does not load stops the start before anything listens.
+    const certificate = this.init.https == null ? undefined : await loadCertificate(this.init.https);
     this.handle = await createDiscovery({
       identityPath: this.init.identityPath,
       listen: this.init.listen,
@@ -202,7 +237,17 @@ export class Gateway {
     });
     this.socksServer.listen(this.init.socks.port, this.init.socks.host);
     this.httpServer.listen(this.init.http.port, this.init.http.host);
-    await Promise.all([once(this.socksServer, 'listening'), once(this.httpServer, 'listening')]);
+    const listening = [once(this.socksServer, 'listening'), once(this.httpServer, 'listening')];
+    if (this.init.https != null && certificate != null) {
+      this.tls = new TlsListener(this.init.https, certificate, this.httpServer, this.init.handshakeTimeoutMs);
+      this.tls.server.listen(this.init.https.port, this.init.https.host);
+      listening.push(once(this.tls.server, 'listening'));
+      this.logCertificate(certificate, 'TLS certificate loaded for the HTTPS proxy port');
+      const check = setInterval(() => void this.reloadCertificate(false), 60_000);
+      check.unref();
+      this.timers.keep(check);
+    }
+    await Promise.all(listening);
     const tasks: TaskContext<(typeof GATEWAY_TASKS)[number]> = {
       timers: this.timers,
       log: this.log,
@@ -267,7 +312,7 @@ export class Gateway {
     this.stopping = true;
     this.keeper?.stop();
     this.timers.clear();
-    const closing = [this.socksServer, this.httpServer].map(
+    const closing = [this.socksServer, this.httpServer, this.tls?.server].map(
       (server) => new Promise<void>((resolve) => (server == null ? resolve() : server.close(() => resolve()))),
     );
     this.httpServer?.closeAllConnections();

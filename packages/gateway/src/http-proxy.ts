@@ -1,6 +1,6 @@
 import { Agent, request as httpRequest, type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { bridge, MeadowError, normalizeTarget, type Target, type Tunnel } from '@meadow/protocol';
+import { bridge, MeadowError, normalizeTarget, resetSocket, type Target, type Tunnel } from '@meadow/protocol';
 import { ACCOUNT_PATH, handleAccount } from './account-page.ts';
 import { parseConnectHead } from './connect-head.ts';
 import { parseBasicCredentials } from './customers.ts';
@@ -303,8 +303,8 @@ async function handleForward(service: TunnelService, req: IncomingMessage, res: 
     }
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
     upstreamRes.pipe(res);
-    upstreamRes.on('aborted', () => res.socket?.resetAndDestroy());
-    upstreamRes.on('error', () => res.socket?.resetAndDestroy());
+    upstreamRes.on('aborted', () => res.socket != null && resetSocket(res.socket));
+    upstreamRes.on('error', () => res.socket != null && resetSocket(res.socket));
   });
   req.on('error', () => upstream.destroy());
   res.on('close', () => {

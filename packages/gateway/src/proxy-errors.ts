@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { isMeadowError, MeadowError } from '@meadow/protocol';
+import { isMeadowError, MeadowError, resetSocket } from '@meadow/protocol';
 
 export function asMeadowError(err: unknown): MeadowError {
   if (isMeadowError(err)) return err;
@@ -42,7 +42,7 @@ export function errorResponse(
 export function sendErrorResponse(res: ServerResponse, err: MeadowError): void {
   const { status, headers, body } = errorResponse(err);
   if (res.headersSent) {
-    res.socket?.resetAndDestroy();
+    if (res.socket != null) resetSocket(res.socket);
     return;
   }
   res.writeHead(status, headers).end(body);

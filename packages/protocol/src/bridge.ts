@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
+import { resetSocket } from './reset-socket.ts';
 
 export interface BridgeResult {
   /** Both directions ended with FIN; false if either side was reset or failed. */
@@ -41,7 +42,7 @@ export function bridge(socket: Socket, tunnel: Duplex, options: BridgeOptions = 
 
     const fail = (err: Error): void => {
       failure ??= err;
-      if (!socket.destroyed) socket.resetAndDestroy();
+      if (!socket.destroyed) resetSocket(socket);
       if (!tunnel.destroyed) tunnel.destroy(err);
     };
     const onClose = (): void => {

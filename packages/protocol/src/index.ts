@@ -37,6 +37,7 @@ export {
   type TunnelMuxInit,
 } from './mux.ts';
 export { type RepeatTaskInit, repeatTask, type TaskContext, type TaskLog } from './repeat-task.ts';
+export { resetSocket } from './reset-socket.ts';
 export {
   bytesToIpv6,
   decodeTarget,

@@ -15,6 +15,7 @@ CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-sess
 
   curl --socks5-hostname 127.0.0.1:1080 -U 'acme-country-de:KEY' http://example.com/
   curl -x http://acme:KEY@127.0.0.1:8080 http://example.com/
+  curl -x https://acme:KEY@gw.example:8443 https://example.com/   (https: the key encrypted on the wire)
 
 Every HTTP response names its exit (X-Meadow-Relay, X-Meadow-Country, X-Meadow-Session). A
 customer reads its plan, usage and why its tunnels failed (SOCKS5 replies cannot say) with
@@ -23,6 +24,9 @@ customer reads its plan, usage and why its tunnels failed (SOCKS5 replies cannot
 Admin (admin.port, loopback by default; elsewhere only with admin.tokenFile): / is the network
 health page; /network, /status, /usage and /metrics give the same as JSON and Prometheus text;
 /customers/<name> shows a customer's account as the customer sees it at /account.
+
+The https port's certificate (https.certFile, https.keyFile) is loaded again on SIGHUP
+(systemctl reload) and within a minute after the files change (a Let's Encrypt renewal).
 
 Every byte relays carry is co-signed into the ledger (ledger.store); epochs close every
 ledger.epochSeconds. Check it with: meadow ledger export --config <file> > l.jsonl && meadow ledger verify l.jsonl`;
@@ -41,6 +45,14 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       allowPrivateAddresses: config.network.allowPrivateAddresses,
       socks: config.socks,
       http: config.http,
+      https:
+        config.https == null
+          ? undefined
+          : {
+              ...config.https,
+              certFile: relativeTo(args.config, config.https.certFile),
+              keyFile: relativeTo(args.config, config.https.keyFile),
+            },
       admin: {
         host: config.admin.host,
         port: config.admin.port,
@@ -78,6 +90,9 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       multiaddrs: handle.gateway.multiaddrs,
       socks: `${handle.socks.address}:${handle.socks.port}`,
       http: `${handle.http.address}:${handle.http.port}`,
+      ...(handle.gateway.httpsAddress == null
+        ? {}
+        : { https: `${handle.gateway.httpsAddress.address}:${handle.gateway.httpsAddress.port}` }),
       admin: `http://${handle.admin.address}:${handle.admin.port}`,
       customers: customers.length,
     },
@@ -88,5 +103,9 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       { fix: `meadow customer add --config ${args.config} --name <name>` },
       'no active customer yet: every crawler gets 407 until one is added (a running gateway sees it within two seconds)',
     );
+  process.on('SIGHUP', () => {
+    if (handle.gateway.httpsAddress == null) log.info('SIGHUP: no https port, nothing to reload');
+    else void handle.gateway.reloadCertificate();
+  });
   return runUntilSignal(log, () => handle.stop());
 }

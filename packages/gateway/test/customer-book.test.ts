@@ -18,7 +18,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Some tests close their store themselves: a second close throws, synchronously for SQLite.
-  await Promise.all(open.map((book) => Promise.resolve().then(() => book.close()).catch(() => {})));
+  await Promise.all(
+    open.map((book) =>
+      Promise.resolve()
+        .then(() => book.close())
+        .catch(() => {}),
+    ),
+  );
   await postgres?.stop();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });

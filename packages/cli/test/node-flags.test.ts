@@ -57,11 +57,13 @@ describe('every way a service is started passes the service flags', () => {
     const scripts = (JSON.parse(repoFile('package.json')) as { scripts: Record<string, string> }).scripts;
     expect(scripts.demo).toBe(`${env.join(' ')} node ${flags} packages/cli/src/bin.js demo`);
     expect(scripts.meadow).toBe(`${env.join(' ')} node ${flags} packages/cli/src/bin.js`);
-    const unit = repoFile('config/meadow-relay.service');
-    expect(unit).toContain(
-      `ExecStart=/opt/meadow/node_modules/.bin/node ${flags} /opt/meadow/packages/cli/src/bin.js relay start`,
-    );
-    for (const assignment of env) expect(unit).toContain(`\nEnvironment=${assignment}\n`);
+    for (const role of ['relay', 'gateway']) {
+      const unit = repoFile(`config/meadow-${role}.service`);
+      expect(unit).toContain(
+        `ExecStart=/opt/meadow/node_modules/.bin/node ${flags} /opt/meadow/packages/cli/src/bin.js ${role} start`,
+      );
+      for (const assignment of env) expect(unit).toContain(`\nEnvironment=${assignment}\n`);
+    }
   });
 
   it('the local network starts its processes with the service environment', async () => {

@@ -126,6 +126,35 @@ describe('customers shared by two gateways through PostgreSQL', () => {
     expect(total).toBeLessThanOrEqual(QUOTA);
   });
 
+  it.each([
+    ['customerStore', { customerStore: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' }],
+    ['ledger.store', { ledger: { store: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' } }],
+  ])(
+    'will not start with a %s it cannot reach, and says which key in one line, password hidden',
+    async (key, change) => {
+      const config = parse(await readFile(second.configPath, 'utf8')) as Record<string, unknown>;
+      const path = join(dir, `gateway-unreachable-${key}.yaml`);
+      await writeFile(
+        path,
+        stringify({
+          ...config,
+          ...change,
+          identity: join(dir, 'gateway-unreachable.key'),
+          dataDir: join(dir, 'gateway-unreachable-data'),
+          socks: { host: '127.0.0.1', port: 0 },
+          http: { host: '127.0.0.1', port: 0 },
+        }),
+      );
+      const run = await runMeadow(['gateway', 'start', '--config', path], 30_000);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        `meadow: ${key}: cannot open postgres://meadow:***@127.0.0.1:1/meadow: connect ECONNREFUSED 127.0.0.1:1`,
+      );
+      expect(run.stdout + run.stderr).not.toContain('s3cret');
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+    },
+  );
+
   it('refuses traffic at both while the database cannot take usage, and serves again once it can', async () => {
     const { apiKey } = net.customers.demo as { apiKey: string };
     await postgres.sql('ALTER TABLE customer_usage RENAME TO customer_usage_away');

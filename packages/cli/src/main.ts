@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { MEADOW_VERSION } from '@meadow/protocol';
+import { MEADOW_VERSION, SetupError } from '@meadow/protocol';
 import { ConfigError } from './config.ts';
 
 const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer residential proxy network
@@ -140,6 +140,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError || String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS_')) {
       process.stderr.write(`meadow: ${(err as Error).message}\n`);
       return 2;
+    }
+    if (err instanceof SetupError) {
+      process.stderr.write(`meadow: ${err.message}\n`);
+      return 1;
     }
     process.stderr.write(`meadow: ${(err as Error).stack ?? String(err)}\n`);
     return 1;

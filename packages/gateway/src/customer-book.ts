@@ -1,3 +1,4 @@
+import { redactUrl, SetupError } from '@meadow/protocol';
 import type { CustomerRow, CustomerUsage, Plan } from './customer-store.ts';
 import { CustomerStore } from './customer-store.ts';
 import type { CustomerDirectory, CustomerRecord } from './customers.ts';
@@ -38,8 +39,14 @@ export function isPostgresUrl(location: string): boolean {
 
 /** A SQLite file path, or a postgres:// URL for a store shared by several gateways. */
 export async function openCustomerBook(location: string): Promise<CustomerBook> {
-  if (!isPostgresUrl(location)) return new CustomerStore(location);
-  // Loaded only here: a gateway on SQLite never loads `pg`.
-  const { PostgresCustomerStore } = await import('./postgres-customer-store.ts');
-  return PostgresCustomerStore.open(location);
+  try {
+    if (!isPostgresUrl(location)) return new CustomerStore(location);
+    // Loaded only here: a gateway on SQLite never loads `pg`.
+    const { PostgresCustomerStore } = await import('./postgres-customer-store.ts');
+    return await PostgresCustomerStore.open(location);
+  } catch (err) {
+    throw new SetupError('customerStore', `cannot open ${redactUrl(location)}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 }

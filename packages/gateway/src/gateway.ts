@@ -2,8 +2,16 @@ import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
-import { createLedger, createSigner, type Ledger, openLedgerStore } from '@meadow/ledger';
-import { MEADOW_VERSION, repeatTask, type TaskContext, TimerSet, TUNNEL_PROTOCOL } from '@meadow/protocol';
+import { createLedger, createSigner, type Ledger, type LedgerStore, openLedgerStore } from '@meadow/ledger';
+import {
+  MEADOW_VERSION,
+  redactUrl,
+  repeatTask,
+  SetupError,
+  type TaskContext,
+  TimerSet,
+  TUNNEL_PROTOCOL,
+} from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
@@ -168,6 +176,15 @@ export class Gateway {
     }
   }
 
+  private async openLedgerStore(): Promise<LedgerStore> {
+    try {
+      return await openLedgerStore(this.init.ledger.store);
+    } catch (err) {
+      const where = redactUrl(this.init.ledger.store);
+      throw new SetupError('ledger.store', `cannot open ${where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private logCertificate(certificate: LoadedCertificate, message: string): void {
     const days = (certificate.validTo.getTime() - Date.now()) / 86_400_000;
     const fields = { subject: certificate.subject, validTo: certificate.validTo.toISOString() };
@@ -210,7 +227,7 @@ export class Gateway {
       {
         network: this.init.ledger.network,
         feePpm: this.init.ledger.feePpm,
-        store: guardedLedgerStore(await openLedgerStore(this.init.ledger.store), this.guard),
+        store: guardedLedgerStore(await this.openLedgerStore(), this.guard),
       },
       { signer },
     );

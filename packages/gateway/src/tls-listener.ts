@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { createSecureContext, createServer, type Server as TlsServer } from 'node:tls';
+import { SetupError } from '@meadow/protocol';
 
 export interface TlsListenAddress {
   host: string;
@@ -28,7 +29,7 @@ export async function loadCertificate(
     try {
       return await readFile(init[key]);
     } catch (err) {
-      throw new Error(`https.${key}: cannot read ${init[key]} (${(err as NodeJS.ErrnoException).code ?? err})`);
+      throw new SetupError(`https.${key}`, `cannot read ${init[key]} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
   };
   const [cert, key] = await Promise.all([read('certFile'), read('keyFile')]);
@@ -36,13 +37,14 @@ export async function loadCertificate(
   try {
     parsed = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`https.certFile: ${init.certFile} holds no PEM certificate (${(err as Error).message})`);
+    throw new SetupError('https.certFile', `${init.certFile} holds no PEM certificate (${(err as Error).message})`);
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new Error(
-      `https.keyFile: ${init.keyFile} is not the private key of ${init.certFile} (${(err as Error).message})`,
+    throw new SetupError(
+      'https.keyFile',
+      `${init.keyFile} is not the private key of ${init.certFile} (${(err as Error).message})`,
     );
   }
   return {

@@ -13,14 +13,18 @@ const SCHEMA = `
     price_micros_per_gb BIGINT NOT NULL,
     quota_bytes BIGINT,
     max_tunnels INTEGER NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    tx BIGINT NOT NULL DEFAULT txid_current()
   );
+  CREATE INDEX IF NOT EXISTS customers_tx ON customers (tx);
   CREATE TABLE IF NOT EXISTS customer_usage (
     name_key TEXT PRIMARY KEY,
     tunnels BIGINT NOT NULL DEFAULT 0,
     bytes_to_target BIGINT NOT NULL DEFAULT 0,
-    bytes_from_target BIGINT NOT NULL DEFAULT 0
+    bytes_from_target BIGINT NOT NULL DEFAULT 0,
+    tx BIGINT NOT NULL DEFAULT txid_current()
   );
+  CREATE INDEX IF NOT EXISTS customer_usage_tx ON customer_usage (tx);
 `;
 
 const PLAN_COLUMNS: Record<keyof Plan, string> = {
@@ -50,6 +54,13 @@ export class PostgresCustomerStore implements CustomerBook {
   /** The flush under way: a flush asked for meanwhile waits for it instead of starting another. */
   private flushing: Promise<boolean> | undefined;
   private loaded = false;
+  /**
+   * Rows are stamped with the transaction that last wrote them (`tx`). A read asks only for rows
+   * stamped at or after the oldest transaction still running at the previous read: every write
+   * committed since then is among them, whatever order the writers committed in, so a gateway
+   * reads what changed, not every customer, each second.
+   */
+  private since = '0';
 
   private constructor(pool: pg.Pool) {
     this.pool = pool;
@@ -131,7 +142,7 @@ export class PostgresCustomerStore implements CustomerBook {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (name_key) DO UPDATE SET api_key_sha256 = excluded.api_key_sha256, disabled = excluded.disabled,
          price_micros_per_gb = excluded.price_micros_per_gb, quota_bytes = excluded.quota_bytes,
-         max_tunnels = excluded.max_tunnels
+         max_tunnels = excluded.max_tunnels, tx = txid_current()
        RETURNING *`,
       [
         record.name.toLowerCase(),
@@ -167,17 +178,18 @@ export class PostgresCustomerStore implements CustomerBook {
     let committed = false;
     try {
       if (batch.size > 0) {
-        await inPostgresTransaction(this.pool, async (client) => {
-          for (const [key, u] of batch) {
-            await client.query(
-              `INSERT INTO customer_usage (name_key, tunnels, bytes_to_target, bytes_from_target) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (name_key) DO UPDATE SET tunnels = customer_usage.tunnels + excluded.tunnels,
-                 bytes_to_target = customer_usage.bytes_to_target + excluded.bytes_to_target,
-                 bytes_from_target = customer_usage.bytes_from_target + excluded.bytes_from_target`,
-              [key, u.tunnels, u.bytesToTarget, u.bytesFromTarget],
-            );
-          }
-        });
+        // One statement for the whole batch: one round trip, however many customers were active.
+        const keys = [...batch.keys()];
+        const column = (pick: (u: CustomerUsage) => number) => keys.map((k) => pick(batch.get(k) as CustomerUsage));
+        await this.pool.query(
+          `INSERT INTO customer_usage (name_key, tunnels, bytes_to_target, bytes_from_target)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
+           ON CONFLICT (name_key) DO UPDATE SET tunnels = customer_usage.tunnels + excluded.tunnels,
+             bytes_to_target = customer_usage.bytes_to_target + excluded.bytes_to_target,
+             bytes_from_target = customer_usage.bytes_from_target + excluded.bytes_from_target,
+             tx = txid_current()`,
+          [keys, column((u) => u.tunnels), column((u) => u.bytesToTarget), column((u) => u.bytesFromTarget)],
+        );
         committed = true;
       }
       await this.read(batch);
@@ -205,13 +217,19 @@ export class PostgresCustomerStore implements CustomerBook {
    * (`written`) was booked by another gateway, and is reported to `onForeignUsage`.
    */
   private async read(written = new Map<string, CustomerUsage>()): Promise<void> {
-    const [customers, usage] = await Promise.all([
-      this.pool.query('SELECT * FROM customers'),
-      this.pool.query('SELECT * FROM customer_usage'),
-    ]);
-    const rows = new Map<string, CustomerRow>();
+    const { xmin, customers, usage } = await inPostgresTransaction(this.pool, async (client) => {
+      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      // The first query takes the snapshot that the other two read from.
+      const snapshot = await client.query('SELECT txid_snapshot_xmin(txid_current_snapshot())::text AS xmin');
+      return {
+        xmin: String(snapshot.rows[0].xmin),
+        customers: await client.query('SELECT * FROM customers WHERE tx >= $1', [this.since]),
+        usage: await client.query('SELECT * FROM customer_usage WHERE tx >= $1', [this.since]),
+      };
+    });
+    const rows = this.customers;
     for (const raw of customers.rows) rows.set(String(raw.name_key), toRow(raw));
-    const totals = new Map<string, CustomerUsage>();
+    const totals = this.totals;
     for (const raw of usage.rows) {
       const key = String(raw.name_key);
       const total: CustomerUsage = {
@@ -219,13 +237,11 @@ export class PostgresCustomerStore implements CustomerBook {
         bytesToTarget: Number(raw.bytes_to_target),
         bytesFromTarget: Number(raw.bytes_from_target),
       };
+      const foreign = bytesOf(total) - bytesOf(totals.get(key)) - bytesOf(written.get(key));
       totals.set(key, total);
-      const before = bytesOf(this.totals.get(key)) + bytesOf(written.get(key));
-      const foreign = bytesOf(total) - before;
       if (foreign > 0 && this.loaded) this.onForeignUsage?.(rows.get(key)?.name ?? key, foreign);
     }
-    this.customers = rows;
-    this.totals = totals;
+    this.since = xmin;
     this.loaded = true;
   }
 
@@ -233,10 +249,10 @@ export class PostgresCustomerStore implements CustomerBook {
     const columns = Object.keys(changes);
     if (columns.length === 0) return this.find(name);
     const set = columns.map((column, i) => `${column} = $${i + 2}`).join(', ');
-    const { rows } = await this.pool.query(`UPDATE customers SET ${set} WHERE name_key = $1 RETURNING *`, [
-      name.toLowerCase(),
-      ...Object.values(changes),
-    ]);
+    const { rows } = await this.pool.query(
+      `UPDATE customers SET ${set}, tx = txid_current() WHERE name_key = $1 RETURNING *`,
+      [name.toLowerCase(), ...Object.values(changes)],
+    );
     return rows[0] == null ? undefined : this.keep(rows[0]);
   }
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresServer, startPostgres } from '../../../test/services/postgres.ts';
 import { type CustomerBook, openCustomerBook } from '../src/customer-book.ts';
@@ -32,7 +32,7 @@ afterAll(async () => {
 /** A fresh, empty store; `openAgain` opens the same one as another process (a CLI, a second gateway) would. */
 interface Backend {
   name: string;
-  create(): Promise<{ openAgain(): Promise<CustomerBook> }>;
+  create(): Promise<{ url?: string; openAgain(): Promise<CustomerBook> }>;
 }
 
 async function tracked(book: Promise<CustomerBook>): Promise<CustomerBook> {
@@ -57,7 +57,7 @@ const postgresql: Backend = {
     await (admin as unknown as { pool: pg.Pool }).pool.query(`CREATE DATABASE ${name}`);
     await admin.close();
     const url = postgres.url.replace(/\/postgres$/, `/${name}`);
-    return { openAgain: () => tracked(openCustomerBook(url)) };
+    return { url, openAgain: () => tracked(openCustomerBook(url)) };
   },
 };
 
@@ -180,6 +180,33 @@ describe('customers shared by several gateways through PostgreSQL', () => {
     await sql('ALTER TABLE customer_usage_away RENAME TO customer_usage');
     expect(await book.flush()).toBe(true);
     expect((await store.openAgain()).usage('acme')).toEqual({ tunnels: 1, bytesToTarget: 10, bytesFromTarget: 90 });
+  });
+
+  it('reads a write that commits after a later one: commit order is not transaction order', async () => {
+    const store = await postgresql.create();
+    const [gateway, other] = [await store.openAgain(), await store.openAgain()];
+    await gateway.add('acme');
+    await gateway.add('beta');
+    await gateway.flush();
+    const slow = new pg.Client({ connectionString: store.url });
+    await slow.connect();
+    try {
+      // An older transaction (a slow gateway's flush) writes first and commits last.
+      await slow.query('BEGIN');
+      await slow.query(
+        "INSERT INTO customer_usage (name_key, tunnels, bytes_to_target, bytes_from_target) VALUES ('acme', 1, 10, 90)",
+      );
+      other.recordUsage('beta', { tunnels: 1, bytesToTarget: 1, bytesFromTarget: 9 });
+      await other.flush();
+      await gateway.flush();
+      expect(gateway.usage('beta').tunnels).toBe(1);
+      expect(gateway.usage('acme').tunnels).toBe(0);
+      await slow.query('COMMIT');
+    } finally {
+      await slow.end();
+    }
+    await gateway.flush();
+    expect(gateway.usage('acme')).toEqual({ tunnels: 1, bytesToTarget: 10, bytesFromTarget: 90 });
   });
 
   it('names the database it cannot reach', async () => {

@@ -95,6 +95,15 @@ describe('the HTTP proxy over TLS', () => {
     expect(forbidden.headers).toMatch(/x-meadow-error: MEADOW_ERR_TARGET_FORBIDDEN/i);
   });
 
+  it('exports when the certificate expires, for an alert before it does', async () => {
+    const text = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
+    const at = Number(/^meadow_gateway_tls_certificate_expiry_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
+    const days = (at * 1000 - Date.now()) / 86_400_000;
+    // The test certificate is made for 30 days.
+    expect(days).toBeGreaterThan(29);
+    expect(days).toBeLessThanOrEqual(30);
+  });
+
   it('closes a client that speaks plain HTTP to the TLS port, and keeps serving', async () => {
     const socket = connectTcp(port, '127.0.0.1');
     socket.on('error', () => {});

@@ -82,6 +82,7 @@ export class Gateway {
   private socksServer: Server | undefined;
   private httpServer: HttpServer | undefined;
   private tls: TlsListener | undefined;
+  private expiryWarnedAt = 0;
   private readonly timers = new TimerSet();
   private stopping = false;
   private advertised = false;
@@ -171,6 +172,8 @@ export class Gateway {
     try {
       const loaded = await this.tls.reload(force);
       if (loaded != null) this.logCertificate(loaded, 'TLS certificate reloaded');
+      // A certificate nobody renews: said again once a day until it is.
+      else if (Date.now() - this.expiryWarnedAt > 86_400_000) this.logCertificate(this.tls.certificate);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'TLS certificate not reloaded: the old one stays in use');
     }
@@ -185,15 +188,17 @@ export class Gateway {
     }
   }
 
-  private logCertificate(certificate: LoadedCertificate, message: string): void {
+  /** Logs a certificate just loaded (`message`), and warns if it expires within 14 days. */
+  private logCertificate(certificate: LoadedCertificate, message?: string): void {
     const days = (certificate.validTo.getTime() - Date.now()) / 86_400_000;
     const fields = { subject: certificate.subject, validTo: certificate.validTo.toISOString() };
-    if (days < 14)
+    if (days < 14) {
+      this.expiryWarnedAt = Date.now();
       this.log.warn(
         fields,
         `the HTTPS port's TLS certificate ${days < 0 ? 'has expired' : `expires in ${Math.floor(days)} days`}: renew it (the gateway loads the new one within a minute)`,
       );
-    else this.log.info(fields, message);
+    } else if (message != null) this.log.info(fields, message);
   }
 
   async start(): Promise<{ identityCreated: boolean }> {
@@ -260,6 +265,7 @@ export class Gateway {
       this.tls.server.listen(this.init.https.port, this.init.https.host);
       listening.push(once(this.tls.server, 'listening'));
       this.logCertificate(certificate, 'TLS certificate loaded for the HTTPS proxy port');
+      this.metrics.observeCertificateExpiry(() => this.tls?.certificate.validTo);
       const check = setInterval(() => void this.reloadCertificate(false), 60_000);
       check.unref();
       this.timers.keep(check);

@@ -19,6 +19,8 @@ export interface GatewayMetrics {
   metering: { failures: Counter<'store'>; available: Gauge };
   /** Reads the routable pool per country at scrape time. */
   observePool(read: () => Record<string, number>): void;
+  /** Reads when the https port's certificate expires at scrape time (undefined: no https port). */
+  observeCertificateExpiry(read: () => Date | undefined): void;
 }
 
 /** The gateway's background tasks, as the `task` label of their failure counter. */
@@ -32,6 +34,17 @@ function zeroed(counter: Counter<'task'>): Counter<'task'> {
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   let readPool: () => Record<string, number> = () => ({});
+  let readExpiry: () => Date | undefined = () => undefined;
+  new Gauge({
+    name: 'meadow_gateway_tls_certificate_expiry_timestamp_seconds',
+    help: "When the https proxy port's TLS certificate expires (Unix time); no sample without an https port",
+    registers: [registry],
+    collect() {
+      this.reset();
+      const at = readExpiry();
+      if (at != null) this.set(at.getTime() / 1000);
+    },
+  });
   new Gauge({
     name: 'meadow_gateway_relay_pool_size',
     help: 'Routable relays by country',
@@ -146,6 +159,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     }),
     observePool(read) {
       readPool = read;
+    },
+    observeCertificateExpiry(read) {
+      readExpiry = read;
     },
     relayLinks: new Gauge({
       name: 'meadow_gateway_relay_links',

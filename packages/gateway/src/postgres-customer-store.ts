@@ -39,8 +39,8 @@ const ZERO: Readonly<CustomerUsage> = { tunnels: 0, bytesToTarget: 0, bytesFromT
  * Customers in a PostgreSQL database shared by several gateways (and `meadow customer`). A gateway
  * reads from a copy in memory, so a tunnel never waits for the database; `flush`, once a second,
  * adds this gateway's recorded usage to the shared totals (atomic increments: gateways never
- * overwrite each other) and reads the customers and totals again. So a change made anywhere
- * reaches every gateway within about two seconds, as with SQLite.
+ * overwrite each other) and reads back the customers and totals that changed. So a change made
+ * anywhere reaches every gateway within about two seconds, as with SQLite.
  */
 export class PostgresCustomerStore implements CustomerBook {
   readonly kind = 'postgres';
@@ -159,8 +159,8 @@ export class PostgresCustomerStore implements CustomerBook {
   }
 
   /**
-   * Adds the recorded usage to the shared totals in one transaction, then reads customers and
-   * totals again. On failure nothing recorded is lost: it is written with the next flush.
+   * Adds the recorded usage to the shared totals in one statement, then reads the customers and
+   * totals that changed. On failure nothing recorded is lost: it is written with the next flush.
    */
   flush(): Promise<boolean> {
     if (this.flushing == null) {
@@ -213,7 +213,7 @@ export class PostgresCustomerStore implements CustomerBook {
   }
 
   /**
-   * Reads customers and usage totals. Growth of a total beyond what this gateway just wrote
+   * Reads the customers and usage totals written since the last read (`since`). Growth of a total beyond what this gateway just wrote
    * (`written`) was booked by another gateway, and is reported to `onForeignUsage`.
    */
   private async read(written = new Map<string, CustomerUsage>()): Promise<void> {

@@ -6,6 +6,9 @@ import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdNetworks } from './household-networks.ts';
 
+/** The `why` of the probe of a public address peers reported (`publicAddresses`). */
+export const PUBLIC_ADDRESS_PROBE = "this household's public address, the router's (as peers see it)";
+
 export interface SelfTestProbe {
   target: string;
   why: string;
@@ -25,11 +28,14 @@ export async function egressSelfTest(init: {
   allowExactTargets: string[];
   /** This machine's interfaces; tests give others. */
   interfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
+  /** Where peers see this machine (libp2p identify's observed address), as a running relay learns it. */
+  publicAddresses?: string[];
 }): Promise<SelfTestProbe[]> {
   const interfaces = init.interfaces ?? networkInterfaces;
+  const household = new HouseholdNetworks({ egressAddress: init.egressAddress, interfaces });
   const guard = new EgressGuard({
     policy: new ExitPolicy(init.exitPolicy),
-    household: new HouseholdNetworks({ egressAddress: init.egressAddress, interfaces }),
+    household,
     ownPorts: new Set(),
     allowExactTargets: new Set(init.allowExactTargets),
   });
@@ -47,6 +53,10 @@ export async function egressSelfTest(init: {
     { host: '100.64.0.1', port: 80, why: 'carrier-grade NAT' },
     { host: '::ffff:192.168.1.1', port: 80, why: 'a LAN address written as IPv6' },
   ];
+  for (const address of init.publicAddresses ?? []) {
+    if (!household.observe(address)) continue; // private (refused anyway) or seen twice
+    probes.push({ host: address, port: 80, why: PUBLIC_ADDRESS_PROBE });
+  }
   const router = await defaultGateway();
   if (router != null) probes.push({ host: router, port: 80, why: "this network's router (default route)" });
   for (const list of Object.values(interfaces())) {

@@ -82,7 +82,7 @@ export {
   type SettingsStore,
 } from './dashboard/settings-form.ts';
 export { EgressGuard, type EgressGuardInit } from './egress.ts';
-export { egressSelfTest, type SelfTestProbe } from './egress-self-test.ts';
+export { egressSelfTest, PUBLIC_ADDRESS_PROBE, type SelfTestProbe } from './egress-self-test.ts';
 export { DEFAULT_EXIT_POLICY, ExitPolicy, ExitPolicyError, parseExitRule } from './exit-policy.ts';
 export type { HouseholdInit, StateInfo } from './household/controls.ts';
 export {

@@ -130,6 +130,23 @@ describe('the egress self-test of `meadow relay doctor`', () => {
     });
     expect(probes.filter((p) => !p.refused)).toEqual([]);
   });
+
+  it('probes the public address peers see, the router’s, and finds it refused; a private one adds nothing', async () => {
+    const probes = await egressSelfTest({
+      exitPolicy: DEFAULT_EXIT_POLICY,
+      allowExactTargets: [],
+      interfaces: () => HOME,
+      publicAddresses: ['81.2.69.142', '127.0.0.1'],
+    });
+    expect(probes.filter((p) => p.why.startsWith("this household's public address"))).toEqual([
+      {
+        target: '81.2.69.142:80',
+        why: "this household's public address, the router's (as peers see it)",
+        refused: true,
+        reason: "81.2.69.142:80 refused by the relay: 81.2.69.142 is this household's public address",
+      },
+    ]);
+  });
 });
 
 describe("a peer's observed address, as libp2p reports it", () => {

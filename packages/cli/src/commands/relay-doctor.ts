@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { createDiscovery, type DiscoveryHandle, loadOrCreateIdentity } from '@meadow/discovery';
-import { DEFAULT_EXIT_POLICY, egressSelfTest } from '@meadow/relay';
+import { DEFAULT_EXIT_POLICY, egressSelfTest, ipOfMultiaddr, PUBLIC_ADDRESS_PROBE } from '@meadow/relay';
 import { multiaddr } from '@multiformats/multiaddr';
 import { fetch } from 'undici';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
@@ -73,7 +73,8 @@ export async function relayDoctorCommand(configPath: string, options: { json?: b
   await checkDataFolder(dataDir, report);
   await checkClock(report);
   await checkEgress(config, report);
-  await checkNetwork(config, ownPeerId, report);
+  const publicAddresses = await checkNetwork(config, ownPeerId, report);
+  await checkPublicAddress(config, publicAddresses, report);
   await checkRunning(dataDir, config, report);
   return finish(checks, options);
 }
@@ -199,12 +200,17 @@ async function ntpSynchronized(): Promise<boolean | undefined> {
   }
 }
 
-async function checkEgress(config: RelayConfig, report: (c: Check) => void): Promise<void> {
-  const probes = await egressSelfTest({
+function selfTest(config: RelayConfig, publicAddresses?: string[]) {
+  return egressSelfTest({
     exitPolicy: config.egress.exitPolicy ?? DEFAULT_EXIT_POLICY,
     egressAddress: config.egress.address,
     allowExactTargets: config.egress.testOnlyAllowExactTargets,
+    publicAddresses,
   });
+}
+
+async function checkEgress(config: RelayConfig, report: (c: Check) => void): Promise<void> {
+  const probes = await selfTest(config);
   const open = probes.filter((p) => !p.refused);
   if (open.length > 0) {
     report({
@@ -229,11 +235,37 @@ async function checkEgress(config: RelayConfig, report: (c: Check) => void): Pro
     });
 }
 
+/**
+ * The household's public address as the bootstrap node and gateways saw the doctor: a running relay
+ * learns it the same way and refuses it (a tunnel to it would reach the router from inside).
+ */
+async function checkPublicAddress(config: RelayConfig, addresses: string[], report: (c: Check) => void): Promise<void> {
+  const probes = (await selfTest(config, addresses)).filter((p) => p.why === PUBLIC_ADDRESS_PROBE);
+  if (probes.length === 0) return; // no peer answered, or they saw a private address
+  const open = probes.filter((p) => !p.refused);
+  report(
+    open.length === 0
+      ? {
+          name: 'egress',
+          verdict: 'ok',
+          detail: `your public address as the network sees it (${probes.map((p) => p.target.replace(/:80$/, '')).join(', ')}) is refused: a tunnel to it would reach your router from inside`,
+        }
+      : {
+          name: 'egress',
+          verdict: 'fail',
+          detail: `your public address would be reachable: ${open.map((p) => p.target).join(', ')}`,
+          fix: 'remove egress.testOnlyAllowExactTargets from the config; it is for tests and demos only',
+        },
+  );
+}
+
+/** Checks bootstrap, gateways and the relay's listing; returns the addresses peers saw this machine at. */
 async function checkNetwork(
   config: RelayConfig,
   ownPeerId: string | undefined,
   report: (c: Check) => void,
-): Promise<void> {
+): Promise<string[]> {
+  const observed = new Set<string>();
   if (config.network.bootstrap.length === 0) {
     report({
       name: 'bootstrap',
@@ -241,7 +273,7 @@ async function checkNetwork(
       detail: 'network.bootstrap is empty',
       fix: 'add the bootstrap addresses your network publishes, like /ip4/…/tcp/4001/p2p/12D3…',
     });
-    return;
+    return [];
   }
   // A throwaway identity: the doctor must not appear in the DHT as the relay it checks.
   const dir = await mkdtemp(join(tmpdir(), 'meadow-doctor-'));
@@ -257,6 +289,10 @@ async function checkNetwork(
       agentVersion: 'meadow-doctor',
     });
     const node = handle.node;
+    node.addEventListener('peer:identify', (evt) => {
+      const address = evt.detail.observedAddr == null ? undefined : ipOfMultiaddr(evt.detail.observedAddr);
+      if (address != null) observed.add(address);
+    });
     let reachable = 0;
     for (const addr of config.network.bootstrap) {
       try {
@@ -272,7 +308,7 @@ async function checkNetwork(
         });
       }
     }
-    if (reachable === 0) return;
+    if (reachable === 0) return [...observed];
     const signal = () => AbortSignal.timeout(15_000);
     // A fresh DHT client knows only the bootstrap at first: lookups get a few tries before a check fails.
     const gateways = await retry(() => handle?.discovery.findGateways({ signal: signal(), limit: 5 }) ?? [], 5);
@@ -301,7 +337,7 @@ async function checkNetwork(
           : { name: 'gateway', verdict: 'ok', detail: `${gateways.length} advertised; ${answered} answers` },
       );
     }
-    if (ownPeerId == null) return;
+    if (ownPeerId == null) return [...observed];
     try {
       const d = await retry(
         () => (handle as DiscoveryHandle).discovery.fetchDescriptor(ownPeerId, { signal: signal() }),
@@ -329,6 +365,7 @@ async function checkNetwork(
     await handle?.stop().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
+  return [...observed];
 }
 
 async function checkRunning(dataDir: string, config: RelayConfig, report: (c: Check) => void): Promise<void> {

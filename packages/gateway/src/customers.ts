@@ -18,7 +18,7 @@ export interface Customer {
   maxTunnels: number;
 }
 
-/** Where customers come from: the gateway's CustomerStore (SQLite). */
+/** Where customers come from: the gateway's CustomerBook (SQLite, or PostgreSQL shared by several gateways). */
 export interface CustomerDirectory {
   find(name: string): CustomerRecord | undefined;
 }

@@ -98,7 +98,7 @@ export async function createGateway(
   };
 }
 
-export { type CustomerBook, isPostgresUrl, openCustomerBook } from './customer-book.ts';
+export { type CustomerBook, openCustomerBook } from './customer-book.ts';
 export { type CustomerRow, CustomerStore, type CustomerUsage, DEFAULT_PLAN, type Plan } from './customer-store.ts';
 export { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
 export type { Gateway, GatewayInit, ListenAddress } from './gateway.ts';

@@ -33,7 +33,7 @@ export interface CustomerBook extends CustomerDirectory {
   onForeignUsage?: (name: string, bytes: number) => void;
 }
 
-export function isPostgresUrl(location: string): boolean {
+function isPostgresUrl(location: string): boolean {
   return /^postgres(?:ql)?:\/\//.test(location);
 }
 

@@ -1,12 +1,11 @@
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { curl, runMeadow, waitFor } from './harness.ts';
+import { anotherGatewayConfig, curl, runMeadow, waitFor } from './harness.ts';
 import { freePort } from './services/free-port.ts';
 import { selfSignedCertificate } from './services/self-signed.ts';
 
@@ -139,22 +138,11 @@ describe('the HTTP proxy over TLS', () => {
   });
 
   it('will not start with a key that does not belong to the certificate, and says which file is wrong', async () => {
-    const config = parse(await readFile(net.gateway.configPath, 'utf8')) as Record<string, unknown>;
     const broken = await selfSignedCertificate(dir, 'meadow-broken', 'broken-');
     const other = await selfSignedCertificate(dir, 'meadow-other2', 'other2-');
-    const path = join(dir, 'gateway-broken.yaml');
-    await writeFile(
-      path,
-      stringify({
-        ...config,
-        identity: join(dir, 'gateway-broken.key'),
-        dataDir: join(dir, 'gateway-broken-data'),
-        socks: { host: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        https: { host: '127.0.0.1', port: 0, certFile: broken.certFile, keyFile: other.keyFile },
-      }),
-    );
+    const path = await anotherGatewayConfig(net.gateway.configPath, dir, 'gateway-broken', {
+      https: { host: '127.0.0.1', port: 0, certFile: broken.certFile, keyFile: other.keyFile },
+    });
     const run = await runMeadow(['gateway', 'start', '--config', path], 30_000);
     expect(run.code).toBe(1);
     expect(run.stdout + run.stderr).toMatch(

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { LocalNetwork } from '@meadow/cli';
 import { SocksClient } from 'socks';
 import { fetch } from 'undici';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 export interface CurlResult {
   code: number;
@@ -195,4 +197,33 @@ export function runMeadow(
       },
     );
   });
+}
+
+/**
+ * Writes the config of another gateway like the one at `from` (same network, stores and customers):
+ * its own identity and data folder (`<name>.key`, `<name>-data` in `dir`), every port free, and
+ * `changes` on top. Returns the new config's path.
+ */
+export async function anotherGatewayConfig(
+  from: string,
+  dir: string,
+  name: string,
+  changes: Record<string, unknown> = {},
+): Promise<string> {
+  const config = parseYaml(await readFile(from, 'utf8')) as Record<string, unknown>;
+  const path = join(dir, `${name}.yaml`);
+  const free = { host: '127.0.0.1', port: 0 };
+  await writeFile(
+    path,
+    stringifyYaml({
+      ...config,
+      identity: join(dir, `${name}.key`),
+      dataDir: join(dir, `${name}-data`),
+      socks: free,
+      http: free,
+      admin: free,
+      ...changes,
+    }),
+  );
+  return path;
 }

@@ -1,10 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildService, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { curl, getJson, runMeadow, waitFor } from './harness.ts';
+import { anotherGatewayConfig, curl, getJson, runMeadow, waitFor } from './harness.ts';
 import { type PostgresServer, startPostgres } from './services/postgres.ts';
 
 // Two gateway processes of one operator share customers, plans and usage through PostgreSQL: a
@@ -27,19 +26,8 @@ beforeAll(async () => {
     // Each relay links to both gateways.
     relayConfig: { gateways: { keep: 2 } },
   });
-  const config = parse(await readFile(net.gateway.configPath, 'utf8')) as Record<string, unknown>;
-  const configPath = join(dir, 'gateway-2.yaml');
-  await writeFile(
-    configPath,
-    stringify({
-      ...config,
-      identity: join(dir, 'gateway-2.key'),
-      dataDir: join(dir, 'gateway-2-data'),
-      admin: { host: '127.0.0.1', port: 0 },
-      // The first gateway wrote the config's customers already; this one only reads them.
-      customers: [],
-    }),
-  );
+  // The first gateway wrote the config's customers already; this one only reads them.
+  const configPath = await anotherGatewayConfig(net.gateway.configPath, dir, 'gateway-2', { customers: [] });
   const service = new ChildService('gateway-2', ['gateway', 'start', '--config', configPath]);
   const ready = (await service.ready) as { http: string; admin: string };
   second = { service, http: ready.http, configPath };
@@ -132,19 +120,7 @@ describe('customers shared by two gateways through PostgreSQL', () => {
   ])(
     'will not start with a %s it cannot reach, and says which key in one line, password hidden',
     async (key, change) => {
-      const config = parse(await readFile(second.configPath, 'utf8')) as Record<string, unknown>;
-      const path = join(dir, `gateway-unreachable-${key}.yaml`);
-      await writeFile(
-        path,
-        stringify({
-          ...config,
-          ...change,
-          identity: join(dir, 'gateway-unreachable.key'),
-          dataDir: join(dir, 'gateway-unreachable-data'),
-          socks: { host: '127.0.0.1', port: 0 },
-          http: { host: '127.0.0.1', port: 0 },
-        }),
-      );
+      const path = await anotherGatewayConfig(second.configPath, dir, `gateway-unreachable-${key}`, change);
       const run = await runMeadow(['gateway', 'start', '--config', path], 30_000);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { addressIsLoopback, countryCodeProblem } from '@meadow/protocol';
+import { addressIsLoopback, countryCodeProblem, isPostgresUrl } from '@meadow/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -339,6 +339,6 @@ export function customerStoreLocation(configPath: string, config: GatewayConfig)
 }
 
 function storeLocation(configPath: string, config: GatewayConfig, store: string): string {
-  if (/^postgres(?:ql)?:\/\//.test(store)) return store;
+  if (isPostgresUrl(store)) return store;
   return resolve(relativeTo(configPath, config.dataDir), store);
 }

@@ -77,4 +77,4 @@ export { DESCRIPTOR_PROTOCOL, DHT_PROTOCOL, descriptorKey, topics } from './keys
 export { LinkWatch, type WatchedLink } from './link-watch.ts';
 export type { MeadowNode } from './node.ts';
 export { meadowNoiseCrypto } from './noise-crypto.ts';
-export { dhtDropsAddress } from './private-address.ts';
+export { dhtDropsAddress, ipOfMultiaddr } from './private-address.ts';

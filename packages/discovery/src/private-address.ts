@@ -6,6 +6,11 @@ import { multiaddr } from '@multiformats/multiaddr';
  * loopback, RFC 1918, link-local, documentation ranges and the like, by libp2p's own rule (the one
  * its peer-info mapper applies). A node whose every bootstrap address is such reaches no DHT server.
  */
+/** The IP address in a multiaddr such as `/ip4/203.0.113.7/tcp/4001`, if it has one. */
+export function ipOfMultiaddr(ma: { getComponents(): Array<{ name: string; value?: string }> }): string | undefined {
+  return ma.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value;
+}
+
 export function dhtDropsAddress(address: string): boolean {
   try {
     return isPrivate(multiaddr(address));

@@ -1,4 +1,4 @@
-import { redactUrl, SetupError } from '@meadow/protocol';
+import { isPostgresUrl, redactUrl, SetupError } from '@meadow/protocol';
 import type { CustomerRow, CustomerUsage, Plan } from './customer-store.ts';
 import { CustomerStore } from './customer-store.ts';
 import type { CustomerDirectory, CustomerRecord } from './customers.ts';
@@ -31,10 +31,6 @@ export interface CustomerBook extends CustomerDirectory {
    * quota shared by several gateways counts them: only a shared store calls it.
    */
   onForeignUsage?: (name: string, bytes: number) => void;
-}
-
-function isPostgresUrl(location: string): boolean {
-  return /^postgres(?:ql)?:\/\//.test(location);
 }
 
 /** A SQLite file path, or a postgres:// URL for a store shared by several gateways. */

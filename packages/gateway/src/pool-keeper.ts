@@ -2,6 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface';
 import {
   type CountryChecker,
   type Discovery,
+  ipOfMultiaddr,
   isPublicAddress,
   LinkWatch,
   type MeadowNode,
@@ -77,9 +78,7 @@ export class PoolKeeper {
   /** A relay opened its link stream to us. */
   onRelayLink(stream: Stream, connection: Connection): void {
     const peerId = connection.remotePeer.toString();
-    const observedAddress = connection.remoteAddr
-      .getComponents()
-      .find((c) => c.name === 'ip4' || c.name === 'ip6')?.value;
+    const observedAddress = ipOfMultiaddr(connection.remoteAddr);
     let lastRefetch = 0;
     let relay: PooledRelay | undefined;
     const mux = new TunnelMux(streamLink(stream), {

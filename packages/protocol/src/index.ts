@@ -38,7 +38,7 @@ export {
 } from './mux.ts';
 export { type RepeatTaskInit, repeatTask, type TaskContext, type TaskLog } from './repeat-task.ts';
 export { resetSocket } from './reset-socket.ts';
-export { redactUrl, SetupError } from './setup-error.ts';
+export { isPostgresUrl, redactUrl, SetupError } from './setup-error.ts';
 export {
   bytesToIpv6,
   decodeTarget,

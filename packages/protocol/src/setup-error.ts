@@ -12,6 +12,11 @@ export class SetupError extends Error {
   }
 }
 
+/** A postgres:// (or postgresql://) URL, as opposed to a SQLite file path. */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(?:ql)?:\/\//.test(location);
+}
+
 /** A database URL as it may be shown: any password replaced by `***`. */
 export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]+):[^@/]*@/i, '$1:***@');

@@ -108,8 +108,3 @@ export class HouseholdNetworks {
 function familyOf(address: string): 'ipv4' | 'ipv6' {
   return isIP(address) === 6 ? 'ipv6' : 'ipv4';
 }
-
-/** The IP address in a multiaddr such as `/ip4/203.0.113.7/tcp/4001`, if it has one. */
-export function ipOfMultiaddr(ma: { getComponents(): Array<{ name: string; value?: string }> }): string | undefined {
-  return ma.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value;
-}

@@ -94,7 +94,7 @@ export {
   WEEKDAYS,
 } from './household/periods.ts';
 export type { QualityPart, QualityReport } from './household/quality.ts';
-export { HouseholdNetworks, ipOfMultiaddr, MAX_OBSERVED_ADDRESSES } from './household-networks.ts';
+export { HouseholdNetworks, MAX_OBSERVED_ADDRESSES } from './household-networks.ts';
 export { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 export { type EarningsRow, ReceiptBook } from './receipts/receipt-book.ts';
 export type { ReceiptDeskInit } from './receipts/receipt-desk.ts';

@@ -1,6 +1,12 @@
 import { join } from 'node:path';
 import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
-import { createDiscovery, type DiscoveryHandle, LinkWatch, type RelayDescriptor } from '@meadow/discovery';
+import {
+  createDiscovery,
+  type DiscoveryHandle,
+  ipOfMultiaddr,
+  LinkWatch,
+  type RelayDescriptor,
+} from '@meadow/discovery';
 import {
   type checkSettlement,
   createSigner,
@@ -35,7 +41,7 @@ import { ExitPolicy } from './exit-policy.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
-import { HouseholdNetworks, ipOfMultiaddr } from './household-networks.ts';
+import { HouseholdNetworks } from './household-networks.ts';
 import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
 import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
 import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';

@@ -3,7 +3,7 @@ import type { NetworkInterfaceInfo } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IdentifyResult } from '@libp2p/interface';
-import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
+import { createDiscovery, type DiscoveryHandle, ipOfMultiaddr } from '@meadow/discovery';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_EXIT_POLICY,
@@ -11,7 +11,6 @@ import {
   ExitPolicy,
   egressSelfTest,
   HouseholdNetworks,
-  ipOfMultiaddr,
   MAX_OBSERVED_ADDRESSES,
 } from '../src/index.ts';
 

@@ -106,6 +106,10 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
       'meadow_relay_payload_bytes_total',
       'meadow_relay_state',
       'meadow_relay_receipts_total',
+      'meadow_relay_dns_lookups_total',
+      'meadow_relay_dns_queries_total',
+      'meadow_relay_dns_query_duration_seconds',
+      'meadow_relay_dns_cache_names',
     ])
       expect(families.has(name), name).toBe(true);
     const tasks = families.get('meadow_relay_background_task_failures_total')?.samples;

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curl, getJson, socksConnect, waitForNoTunnels } from './harness.ts';
+import { parsePrometheusText } from './prometheus-text.ts';
+import { type DnsServer, startDnsServer } from './services/dns-server.ts';
 
 interface GatewayStatus {
   activeTunnels: number;
@@ -24,6 +26,7 @@ let dir: string;
 let user: string;
 
 let closedPort: number;
+let dns: DnsServer;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meadow-e2e-'));
@@ -32,11 +35,17 @@ beforeAll(async () => {
   await once(probe, 'listening');
   closedPort = (probe.address() as AddressInfo).port;
   await new Promise((resolve) => probe.close(resolve));
+  // The relays' own DNS server: websites' names resolve there, not in this machine's hosts file.
+  dns = await startDnsServer({
+    'origin.meadow.test': { a: ['127.0.0.1'], aaaa: ['::1'], ttl: 300 },
+    '*.dead.meadow.test': { silent: true },
+  });
   net = await startLocalNetwork({
     dir,
     relays: 3,
     countries: ['DE', 'FR', 'NL'],
     extraAllowedTargets: [`127.0.0.1:${closedPort}`],
+    relayConfig: { dns: { servers: [dns.address] } },
   });
   await net.waitForRoutableRelays(3, 60_000);
   user = `${net.customer.name}:${net.customer.apiKey}`;
@@ -44,6 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await net?.stop();
+  await dns?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -184,6 +194,37 @@ describe('a local Meadow network of real processes', () => {
     } finally {
       for (const l of listeners) l.server.close();
     }
+  });
+
+  it('resolves names at the relay with its own DNS servers, once for many tunnels, and names a server that never answers', async () => {
+    const url = `http://origin.meadow.test:${net.origin.port}/`;
+    const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+    for (let i = 0; i < 9; i++) {
+      const res = await curl(['-p', '-x', proxy, '--proxy-user', user, url]);
+      expect(res.status, `CONNECT ${i}`).toBe(200);
+      expect(egress()).toContain(JSON.parse(res.body).youAre);
+    }
+    // Each relay asked at most once; relays bound to an IPv4 egress address never ask for AAAA.
+    const asked = dns.queries.filter((q) => q.endsWith(' origin.meadow.test'));
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.length).toBeLessThanOrEqual(net.relays.length);
+    expect(asked.every((q) => q.startsWith('A '))).toBe(true);
+    let fromCache = 0;
+    for (const relay of net.relays) {
+      const families = parsePrometheusText(await (await fetch(`${relay.statusUrl}/metrics`)).text());
+      const lookups = families.get('meadow_relay_dns_lookups_total')?.samples ?? [];
+      fromCache += lookups.find((s) => s.labels.source === 'cache')?.value ?? 0;
+    }
+    expect(fromCache).toBeGreaterThanOrEqual(9 - asked.length);
+
+    const started = performance.now();
+    const dead = await curl(['-x', proxy, '--proxy-user', user, 'http://www.dead.meadow.test/']);
+    expect(dead.status).toBe(502);
+    expect(dead.headers).toMatch(
+      /proxy-status: meadow; error=dns_error; details="target: cannot resolve www\.dead\.meadow\.test: no answer \(ETIMEOUT\)/i,
+    );
+    // Well inside the relay's 10 s connect deadline: the crawler hears it was DNS, not a timeout.
+    expect(performance.now() - started).toBeLessThan(8_000);
   });
 
   it("reports the target's own failures with distinct codes and never retries them elsewhere", async () => {

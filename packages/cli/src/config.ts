@@ -97,6 +97,21 @@ const exactTarget = z.string().refine(
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day like 07:30');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
 
+/** "203.0.113.53", "203.0.113.53:5353", "2001:db8::53" or "[2001:db8::53]:5353". */
+const dnsServer = z
+  .string()
+  .refine(
+    isDnsServer,
+    'must be an IP address, optionally with a port: "203.0.113.53", "203.0.113.53:5353" or "[2001:db8::53]:5353"',
+  );
+
+function isDnsServer(s: string): boolean {
+  if (isIP(s) !== 0) return true;
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
+  if (m == null || Number(m[3]) < 1 || Number(m[3]) > 65_535) return false;
+  return m[1] != null ? isIP(m[1]) === 6 : isIP(m[2] as string) === 4;
+}
+
 export const relayConfig = z.strictObject({
   identity: z.string(),
   /** Folder for the meter database and the control token. */
@@ -126,6 +141,16 @@ export const relayConfig = z.strictObject({
       logTargets: z.boolean().default(false),
     })
     .default({ testOnlyAllowExactTargets: [], logTargets: false }),
+  dns: z
+    .strictObject({
+      /** Servers asked for websites' addresses (default: this machine's, from /etc/resolv.conf). */
+      servers: z.array(dnsServer).max(8).optional(),
+      /** Answers kept for their TTL, one per name and address family. */
+      cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+      /** An answer is kept for its TTL, but never longer than this. */
+      maxTtlSeconds: z.number().int().min(0).max(86_400).default(300),
+    })
+    .default({ cacheSize: 10_000, maxTtlSeconds: 300 }),
   limits: z
     .strictObject({
       maxTunnels: z.number().int().min(1).max(100_000).default(512),

@@ -58,6 +58,13 @@ egress:
   # Log target hosts (off by default: your relay keeps no browsing log).
   logTargets: false
 
+# How the relay looks up websites' addresses. It asks the DNS servers itself (never this
+# machine's hosts file), keeps each answer for its TTL, and asks once for many tunnels to one site.
+dns:
+  # servers: ["9.9.9.9", "[2620:fe::fe]:53"]   # default: this machine's, from /etc/resolv.conf
+  cacheSize: 10000       # answers remembered (one per name and address family)
+  maxTtlSeconds: 300     # an answer is kept for its TTL, at most this long
+
 # Bandwidth you share, per direction. 0 = unlimited.
 rateLimit:
   toTargetBytesPerSecond: 0      # gateways -> websites

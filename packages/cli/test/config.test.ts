@@ -38,10 +38,24 @@ describe('config validation', () => {
     ['egress: { testOnlyAllowExactTargets: ["localhost:80"] }', 'egress.testOnlyAllowExactTargets.0'],
     ['status: { host: 0.0.0.0, port: 7070 }', 'status.host'],
     ['limits: { maxTunels: 5 }', 'limits'],
+    ['dns: { servers: ["dns.google"] }', 'dns.servers.0'],
+    ['dns: { servers: ["9.9.9.9:99999"] }', 'dns.servers.0'],
+    ['dns: { servers: ["9.9.9.9", "[9.9.9.9]:53"] }', 'dns.servers.1'],
   ])('names the bad key for %s', async (extra, key) => {
     const error = await load(`${relayBase}${extra}\n`).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(`  ${key}:`);
+  });
+
+  it('accepts DNS servers with and without ports, IPv6 bracketed when it has one', async () => {
+    const config = await load(
+      `${relayBase}dns: { servers: ["9.9.9.9", "9.9.9.9:5353", "2620:fe::fe", "[2620:fe::fe]:53"] }\n`,
+    );
+    expect(config.dns).toEqual({
+      servers: ['9.9.9.9', '9.9.9.9:5353', '2620:fe::fe', '[2620:fe::fe]:53'],
+      cacheSize: 10_000,
+      maxTtlSeconds: 300,
+    });
   });
 
   it.each([

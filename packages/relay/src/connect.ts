@@ -9,8 +9,9 @@ export interface ConnectedTarget {
 }
 
 /**
- * Dials the checked addresses in order until one answers, from `localAddress` if set.
- * Maps failures to the relay's distinct target error codes.
+ * Dials the checked addresses in order until one answers, from `localAddress` if set. Each try
+ * gets an equal share of the time left, so an address that never answers (a site's broken IPv6)
+ * leaves time for the next. Maps failures to the relay's distinct target error codes.
  */
 export async function connectToTarget(
   addresses: ResolvedTarget[],
@@ -18,11 +19,12 @@ export async function connectToTarget(
 ): Promise<ConnectedTarget> {
   const deadline = Date.now() + options.timeoutMs;
   let lastError: MeadowError | undefined;
-  for (const target of addresses) {
+  for (const [i, target] of addresses.entries()) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
+    const share = Math.ceil(remaining / (addresses.length - i));
     try {
-      return { socket: await dialOne(target, options.localAddress, remaining, options.signal), target };
+      return { socket: await dialOne(target, options.localAddress, share, options.signal), target };
     } catch (err) {
       lastError = err as MeadowError;
     }

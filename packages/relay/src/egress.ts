@@ -1,9 +1,9 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { formatHostPort, MeadowError, type Target } from '@meadow/protocol';
 import { forbiddenReason } from './address-ranges.ts';
 import type { ExitPolicy } from './exit-policy.ts';
 import type { HouseholdNetworks } from './household-networks.ts';
+import { TargetResolver } from './target-resolver.ts';
 
 export interface EgressGuardInit {
   policy: ExitPolicy;
@@ -16,6 +16,8 @@ export interface EgressGuardInit {
    * origin). Never ranges; never from a household config without the explicit option.
    */
   allowExactTargets: Set<string>;
+  /** Where names are resolved (default: the system's DNS servers, cached). */
+  dns?: TargetResolver;
 }
 
 export interface ResolvedTarget {
@@ -30,31 +32,15 @@ export interface ResolvedTarget {
  */
 export class EgressGuard {
   private readonly init: EgressGuardInit;
+  readonly dns: TargetResolver;
 
   constructor(init: EgressGuardInit) {
     this.init = init;
+    this.dns = init.dns ?? new TargetResolver();
   }
 
   async resolve(target: Target, options: { signal?: AbortSignal } = {}): Promise<ResolvedTarget[]> {
-    let addresses: string[];
-    if (isIP(target.host) !== 0) {
-      addresses = [target.host];
-    } else {
-      try {
-        const answers = await lookup(target.host, { all: true, order: 'verbatim' });
-        addresses = answers.map((a) => a.address);
-      } catch (err) {
-        throw new MeadowError(
-          'MEADOW_ERR_DNS_FAILED',
-          `cannot resolve ${target.host}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-          {
-            hop: 'target',
-            cause: err,
-          },
-        );
-      }
-      options.signal?.throwIfAborted();
-    }
+    const addresses = isIP(target.host) !== 0 ? [target.host] : await this.dns.resolve(target.host, options.signal);
     const allowed: ResolvedTarget[] = [];
     let firstRefusal: string | undefined;
     for (const address of addresses) {

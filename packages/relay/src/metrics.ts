@@ -1,5 +1,6 @@
 import type { RelayState } from '@meadow/discovery';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { TargetResolver } from './target-resolver.ts';
 
 const STATES: RelayState[] = ['serving', 'paused', 'hibernating', 'outside-schedule'];
 
@@ -16,6 +17,8 @@ export interface RelayMetrics {
   setState(state: RelayState): void;
   /** Reads rate-limit waits from the household controls at scrape time. */
   observeRateLimits(read: () => { waits: number; waitedSeconds: number }): void;
+  /** Reads the DNS resolver's counts at scrape time and times its queries. */
+  observeDns(dns: TargetResolver): void;
 }
 
 /** The relay's background tasks, as the `task` label of their failure counter. */
@@ -52,6 +55,48 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       this.reset();
       this.inc(readRateLimits().waitedSeconds);
     },
+  });
+  let dns: TargetResolver | undefined;
+  new Counter({
+    name: 'meadow_relay_dns_lookups_total',
+    help: 'Address lookups for tunnels, per address family, by source: cache, shared (a query already under way), query',
+    labelNames: ['source'],
+    registers: [registry],
+    collect() {
+      if (dns == null) return;
+      this.reset();
+      this.inc({ source: 'cache' }, dns.stats.fromCache);
+      this.inc({ source: 'shared' }, dns.stats.joined);
+      this.inc(
+        { source: 'query' },
+        Object.values(dns.stats.queries).reduce((a, b) => a + b, 0),
+      );
+    },
+  });
+  new Counter({
+    name: 'meadow_relay_dns_queries_total',
+    help: 'Queries sent to DNS servers, by result: answered, not_found (the name or family does not exist), failed (timeout, server failure)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      if (dns == null) return;
+      this.reset();
+      for (const [result, n] of Object.entries(dns.stats.queries)) this.inc({ result }, n);
+    },
+  });
+  new Gauge({
+    name: 'meadow_relay_dns_cache_names',
+    help: 'Answers (one per name and address family) the relay keeps in its DNS cache now',
+    registers: [registry],
+    collect() {
+      this.set(dns?.cacheEntries ?? 0);
+    },
+  });
+  const dnsQuerySeconds = new Histogram({
+    name: 'meadow_relay_dns_query_duration_seconds',
+    help: 'Time a DNS server took to answer a query (or the query to fail)',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
   });
   return {
     tunnels: new Counter({
@@ -97,6 +142,10 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     },
     observeRateLimits(read) {
       readRateLimits = read;
+    },
+    observeDns(resolver) {
+      dns = resolver;
+      resolver.stats.onQuery = (seconds) => dnsQuerySeconds.observe(seconds);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
 import {
@@ -47,6 +48,7 @@ import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
 import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
 import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
+import { TargetResolver, type TargetResolverInit } from './target-resolver.ts';
 
 /** An idle relay hands memory back after carrying nothing this long, and again every minute (IdleTrim). */
 const IDLE_TRIM = { quietMs: 20_000, repeatMs: 60_000 };
@@ -81,6 +83,8 @@ export interface RelayInit {
   descriptorTtlMs: number;
   drainTimeoutMs: number;
   logTargets: boolean;
+  /** Where websites' names are resolved (`target-resolver.ts`); default: the system's servers, cached. */
+  dns?: Pick<TargetResolverInit, 'servers' | 'cacheSize' | 'maxTtlSeconds'>;
   /** The receipt ledger: network name and how far a gateway's proposal may stray from the relay's own count. */
   ledger: ReceiptDeskInit;
   /** A gateway link silent this long is pinged (default 10 s); it also keeps NAT mappings open. */
@@ -227,11 +231,23 @@ export class Relay {
     const ownPorts = new Set(
       node.getMultiaddrs().map((ma) => Number(ma.getComponents().find((c) => c.name === 'tcp')?.value)),
     );
+    const egressFamily = this.init.egressAddress == null ? 0 : isIP(this.init.egressAddress);
+    const dns = new TargetResolver({
+      ...this.init.dns,
+      // A socket bound to an egress address reaches only its family; otherwise IPv6 is asked for
+      // where this machine has a public IPv6 address.
+      families: () =>
+        egressFamily === 0
+          ? { ipv4: true, ipv6: household.hasPublicIpv6 }
+          : { ipv4: egressFamily === 4, ipv6: egressFamily === 6 },
+    });
+    this.metrics.observeDns(dns);
     this.guard = new EgressGuard({
       policy: this.policy,
       household,
       ownPorts,
       allowExactTargets: new Set(this.init.allowExactTargets),
+      dns,
     });
     const tasks: TaskContext<(typeof RELAY_TASKS)[number]> = {
       timers: this.timers,
@@ -327,6 +343,7 @@ export class Relay {
     for (const { mux } of this.links.values())
       mux.abort(new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay stopping'));
     this.links.clear();
+    this.guard?.dns.close();
     await this.handle?.stop();
     this.store?.close();
     this.saveMeters();

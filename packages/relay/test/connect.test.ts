@@ -1,4 +1,6 @@
-import { createServer, type Server } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToTarget } from '../src/connect.ts';
 
@@ -41,5 +43,42 @@ describe('connectToTarget', () => {
     await expect(
       connectToTarget([{ address: '127.0.0.1', port: closedPort }], { localAddress: '127.0.0.2', timeoutMs: 5_000 }),
     ).rejects.toMatchObject({ code: 'MEADOW_ERR_TARGET_REFUSED', hop: 'target' });
+  });
+
+  it('leaves time for the next address when one never answers', async () => {
+    // A listener in a stopped process with a full accept queue: the kernel drops further SYNs, as a
+    // site's broken IPv6 would.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "require('net').createServer().listen({ host: '127.0.0.1', port: 0, backlog: 1 }, function () { console.log(this.address().port) })",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const fillers: Socket[] = [];
+    try {
+      const [line] = (await once(child.stdout, 'data')) as [Buffer];
+      const silentPort = Number(line.toString().trim());
+      child.kill('SIGSTOP');
+      for (let i = 0; i < 4; i++) fillers.push(connect(silentPort, '127.0.0.1').on('error', () => {}));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = performance.now();
+      const { socket, target } = await connectToTarget(
+        [
+          { address: '127.0.0.1', port: silentPort },
+          { address: '127.0.0.1', port },
+        ],
+        { timeoutMs: 3_000 },
+      );
+      expect(target.port).toBe(port);
+      // The silent address got half the time; the one that answers, the rest.
+      expect(performance.now() - started).toBeGreaterThan(1_400);
+      expect(performance.now() - started).toBeLessThan(2_900);
+      socket.destroy();
+    } finally {
+      for (const s of fillers) s.destroy();
+      child.kill('SIGKILL');
+    }
   });
 });

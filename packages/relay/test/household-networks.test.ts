@@ -58,6 +58,8 @@ describe('the household networks a relay refuses', () => {
     expect(household.reason('81.2.69.142')).toMatch(/on this household's network/);
     expect(household.reason('::ffff:81.2.69.142')).toMatch(/on this household's network/);
     expect(household.reason('81.2.69.150')).toBeUndefined();
+    // No public IPv6 address: the relay's resolver asks for A records only.
+    expect(household.hasPublicIpv6).toBe(false);
   });
 
   it('refuses the public address peers see it at, in every IPv6 form that reaches it, and only public ones count', () => {
@@ -95,6 +97,11 @@ describe('the household networks a relay refuses', () => {
     expect(household.refresh()).toBe(true);
     expect(household.reason('2a02:8071:1111:2200::1')).toMatch(/on this household's network/);
     expect(household.reason('2a02:8071:5e80:9a00::1')).toBeUndefined();
+    expect(household.hasPublicIpv6).toBe(true);
+    interfaces = { eth0: [iface('192.168.1.23/24'), iface('fe80::1/64')] };
+    household.refresh();
+    // Link-local only: IPv6 websites are out of reach, so AAAA records are not asked for.
+    expect(household.hasPublicIpv6).toBe(false);
   });
 
   it('is what the egress guard refuses, after the forbidden ranges and before the exit policy', () => {

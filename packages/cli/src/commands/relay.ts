@@ -117,6 +117,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       linkProbeTimeoutMs: config.gateways.probeTimeoutMs,
       descriptorTtlMs: config.descriptorTtlMs,
       logTargets: config.egress.logTargets,
+      dns: config.dns,
       ledger: {
         network: config.ledger.network,
         toleranceBytes: config.ledger.toleranceBytes,

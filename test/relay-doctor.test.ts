@@ -6,6 +6,7 @@ import { loadOrCreateIdentity } from '@meadow/discovery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runMeadow, waitFor } from './harness.ts';
+import { startDnsServer } from './services/dns-server.ts';
 
 interface DoctorReport {
   ok: boolean;
@@ -83,6 +84,42 @@ describe('meadow relay doctor', () => {
     const egress = report.checks.find((c) => c.name === 'egress');
     expect(egress).toMatchObject({ verdict: 'fail', detail: expect.stringContaining('192.168.1.1:443') });
     expect(text).toContain('fix: remove egress.testOnlyAllowExactTargets');
+  });
+
+  it('asks each DNS server the relay will ask, and names the one that does not answer', async () => {
+    const dns = await startDnsServer({ 'example.com': { a: ['93.184.216.34'] } });
+    // A UDP port nobody listens on: the query is refused or times out, as a wrong address would.
+    const silent = await startDnsServer();
+    await silent.close();
+    try {
+      const working = await variant('dns-ok.yaml', (c) => {
+        c.dns = { ...c.dns, servers: [dns.address] };
+      });
+      const ok = await doctor(working);
+      expect(ok.report.checks.find((c) => c.name === 'dns')).toMatchObject({
+        verdict: 'ok',
+        detail: expect.stringMatching(new RegExp(`^dns\\.servers: ${dns.address} in \\d+ ms$`)),
+      });
+      expect(dns.queries).toContain('A example.com');
+
+      const half = await variant('dns-half.yaml', (c) => {
+        c.dns = { ...c.dns, servers: [dns.address, silent.address] };
+      });
+      expect(verdict((await doctor(half)).report, 'dns')).toEqual(['warn']);
+
+      const broken = await variant('dns-broken.yaml', (c) => {
+        c.dns = { ...c.dns, servers: [silent.address] };
+      });
+      const { code, report, text } = await doctor(broken);
+      expect(code).toBe(1);
+      expect(report.checks.find((c) => c.name === 'dns')).toMatchObject({
+        verdict: 'fail',
+        detail: expect.stringContaining(`1 of 1 DNS servers did not answer: ${silent.address} (`),
+      });
+      expect(text).toContain('fix: correct dns.servers in the config');
+    } finally {
+      await dns.close();
+    }
   });
 
   it('names an unreachable bootstrap node, with a fix', async () => {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
 import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, open, readFile, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ Checks a relay's setup and prints one line per check, with a plain-language fix 
   clock         plausible, and kept in sync (receipts and descriptors carry timestamps)
   egress        a self-test: the relay's own egress guard refuses the household's network
                 (router, this machine, LAN neighbours, link-local, cloud metadata, localhost)
+  dns           each DNS server the relay asks (dns.servers, or this machine's) answers a query
   bootstrap     each bootstrap node in network.bootstrap answers
   gateway       a gateway is advertised in the DHT and answers
   listed        the relay's signed descriptor can be fetched from the DHT, and it is in its
@@ -73,6 +75,7 @@ export async function relayDoctorCommand(configPath: string, options: { json?: b
   await checkDataFolder(dataDir, report);
   await checkClock(report);
   await checkEgress(config, report);
+  await checkDns(config, report);
   const publicAddresses = await checkNetwork(config, ownPeerId, report);
   await checkPublicAddress(config, publicAddresses, report);
   await checkRunning(dataDir, config, report);
@@ -233,6 +236,53 @@ async function checkEgress(config: RelayConfig, report: (c: Check) => void): Pro
       detail: `test-only targets allowed: ${config.egress.testOnlyAllowExactTargets.join(', ')}`,
       fix: 'remove egress.testOnlyAllowExactTargets outside tests and demos',
     });
+}
+
+/** A name that exists on the internet (RFC 2606); any answer, even "no such name", shows the server works. */
+const DNS_PROBE_NAME = 'example.com';
+
+/** Asks each DNS server the relay will ask, with the relay's own budget (1 s per try, 2 tries). */
+async function checkDns(config: RelayConfig, report: (c: Check) => void): Promise<void> {
+  const where = config.dns.servers != null ? 'dns.servers' : "this machine's resolv.conf";
+  const servers = config.dns.servers ?? new Resolver().getServers();
+  if (servers.length === 0) {
+    report({
+      name: 'dns',
+      verdict: 'fail',
+      detail: 'no DNS server: this machine names none (/etc/resolv.conf)',
+      fix: 'set dns.servers in the config, e.g. ["9.9.9.9"], or your router\'s address',
+    });
+    return;
+  }
+  const answers = await Promise.all(
+    servers.map(async (server) => {
+      const resolver = new Resolver({ timeout: 1_000, tries: 2 });
+      resolver.setServers([server]);
+      const started = performance.now();
+      const code = await resolver.resolve4(DNS_PROBE_NAME).then(
+        () => undefined,
+        (err: NodeJS.ErrnoException) => err.code ?? 'EFAIL',
+      );
+      const answered = code == null || code === 'ENOTFOUND' || code === 'ENODATA';
+      return { server, answered, ms: Math.round(performance.now() - started), code };
+    }),
+  );
+  const silent = answers.filter((a) => !a.answered);
+  const list = (xs: typeof answers) =>
+    xs.map((a) => (a.answered ? `${a.server} in ${a.ms} ms` : `${a.server} (${a.code})`)).join(', ');
+  if (silent.length === 0) {
+    report({ name: 'dns', verdict: 'ok', detail: `${where}: ${list(answers)}` });
+    return;
+  }
+  report({
+    name: 'dns',
+    verdict: silent.length === answers.length ? 'fail' : 'warn',
+    detail: `${where}: ${silent.length} of ${answers.length} DNS servers did not answer: ${list(silent)}`,
+    fix:
+      config.dns.servers != null
+        ? "correct dns.servers in the config, or remove it to use this machine's servers"
+        : 'set dns.servers in the config to a resolver that answers, e.g. ["9.9.9.9"], or your router\'s address',
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, getJson, socksConnect, waitForNoTunnels } from './harness.ts';
+import { curl, getJson, runMeadow, socksConnect, waitForNoTunnels } from './harness.ts';
 import { parsePrometheusText } from './prometheus-text.ts';
 import { type DnsServer, startDnsServer } from './services/dns-server.ts';
 
@@ -315,5 +315,67 @@ describe('a local Meadow network of real processes', () => {
       relayUp: sent,
       relayDown: received,
     });
+  });
+  // Last: it adds a relay to the network.
+  it('sends tunnels to names past a relay whose DNS servers do not answer, and that relay says why', async () => {
+    const silent = await startDnsServer();
+    await silent.close(); // nothing answers on its port now
+    const deaf = await net.addRelay({ country: 'SE', config: { dns: { servers: [silent.address] } } });
+    try {
+      await net.waitForRoutableRelays(4, 60_000);
+      const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+      const url = `http://origin.meadow.test:${net.origin.port}/`;
+      // Pinned to the deaf relay: the first unanswered queries read as the website's DNS failing;
+      // once the servers have been silent for 10 s, the relay says it is its own DNS.
+      let pinned = await curl([
+        '-x',
+        proxy,
+        '--proxy-user',
+        `${net.customer.name}-country-se:${net.customer.apiKey}`,
+        url,
+      ]);
+      const deadline = Date.now() + 30_000;
+      while (pinned.status !== 503 && Date.now() < deadline) {
+        expect(pinned.status).toBe(502);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        pinned = await curl([
+          '-x',
+          proxy,
+          '--proxy-user',
+          `${net.customer.name}-country-se:${net.customer.apiKey}`,
+          url,
+        ]);
+      }
+      expect(pinned.status).toBe(503);
+      expect(pinned.headers).toMatch(
+        /proxy-status: meadow; error=destination_unavailable; details="relay: this relay's DNS servers \(127\.0\.0\.1:\d+\) have not answered since/i,
+      );
+      const status = await getJson<{ dns: { answering: boolean; servers: string[] } }>(`${deaf.statusUrl}/status`);
+      expect(status.dns).toMatchObject({ answering: false, servers: [silent.address] });
+      const page = await (await fetch(`${deaf.statusUrl}/`)).text();
+      expect(page).toContain('Your DNS servers do not answer');
+      const cli = await runMeadow(['relay', 'status', '--config', deaf.configPath]);
+      expect(cli.stdout).toMatch(
+        /^dns +127\.0\.0\.1:\d+ silent since .* \((ECONNREFUSED|ETIMEOUT)\): tunnels to names go to other relays/m,
+      );
+      // IP literals need no DNS: the deaf relay still carries them.
+      const literal = await curl([
+        '-x',
+        proxy,
+        '--proxy-user',
+        `${net.customer.name}-country-se:${net.customer.apiKey}`,
+        net.origin.url,
+      ]);
+      expect(literal.status).toBe(200);
+      // Unpinned, every named request arrives, from another relay: the deaf one's refusal is retryable
+      // and counts against its score at the gateway.
+      for (let i = 0; i < 12; i++) {
+        const res = await curl(['-p', '-x', proxy, '--proxy-user', user, url]);
+        expect(res.status, `request ${i}`).toBe(200);
+        expect(JSON.parse(res.body).youAre).not.toBe(deaf.egressAddress);
+      }
+    } finally {
+      await deaf.service.stop();
+    }
   });
 });

@@ -92,6 +92,14 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       this.set(dns?.cacheEntries ?? 0);
     },
   });
+  new Gauge({
+    name: 'meadow_relay_dns_servers_answering',
+    help: "1 while the relay's DNS servers answer; 0 once they have been silent for a while (tunnels to names then go to other relays)",
+    registers: [registry],
+    collect() {
+      this.set(dns == null || dns.health.answering ? 1 : 0);
+    },
+  });
   const dnsQuerySeconds = new Histogram({
     name: 'meadow_relay_dns_query_duration_seconds',
     help: 'Time a DNS server took to answer a query (or the query to fail)',

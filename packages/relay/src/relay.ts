@@ -155,6 +155,22 @@ export class Relay {
     return this.activeTunnels;
   }
 
+  /** The DNS servers websites' names are resolved with, and whether they answer. */
+  get dns():
+    | { servers: string[]; answering: true }
+    | { servers: string[]; answering: false; silentSince: string; lastError: string } {
+    const resolver = this.guard?.dns;
+    const servers = resolver?.servers ?? [];
+    const report = resolver?.health.report();
+    if (report == null || report.answering) return { servers, answering: true };
+    return {
+      servers,
+      answering: false,
+      silentSince: new Date(report.silentSince ?? Date.now()).toISOString(),
+      lastError: report.lastError ?? 'no answer',
+    };
+  }
+
   get publishedDescriptor(): RelayDescriptor | undefined {
     return this.descriptor;
   }
@@ -234,6 +250,16 @@ export class Relay {
     const egressFamily = this.init.egressAddress == null ? 0 : isIP(this.init.egressAddress);
     const dns = new TargetResolver({
       ...this.init.dns,
+      health: {
+        onChange: (report) => {
+          if (report.answering) this.log.info({ servers: dns.servers }, 'DNS servers answer again');
+          else
+            this.log.warn(
+              { servers: dns.servers, error: report.lastError, since: new Date(report.silentSince ?? 0).toISOString() },
+              'DNS servers do not answer: tunnels to names go to other relays until they do (check the router, or dns.servers)',
+            );
+        },
+      },
       // A socket bound to an egress address reaches only its family; otherwise IPv6 is asked for
       // where this machine has a public IPv6 address.
       families: () =>

@@ -1,6 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { MeadowError } from '@meadow/protocol';
+import { DnsHealth, type DnsHealthInit } from './dns-health.ts';
 
 /**
  * How the relay turns a crawler's hostname into addresses to check and dial.
@@ -25,6 +26,8 @@ export interface TargetResolverInit {
   /** c-ares' timeout of one try, and tries per server. */
   queryTimeoutMs?: number;
   tries?: number;
+  /** When the servers count as silent (`dns-health.ts`), and who hears of it. */
+  health?: DnsHealthInit;
 }
 
 export type QueryResult = 'answered' | 'not_found' | 'failed';
@@ -41,6 +44,8 @@ export interface TargetResolverStats {
 
 /** RFC 8305's resolution delay: once one family answered, the other gets this much longer. */
 export const RESOLUTION_DELAY_MS = 50;
+/** While the servers are silent, a tunnel's name is sent as a probe at most this often. */
+export const PROBE_INTERVAL_MS = 1_000;
 /** How often the system's DNS servers are read again when none are configured (a laptop moves). */
 export const SYSTEM_SERVERS_REFRESH_MS = 60_000;
 
@@ -57,11 +62,15 @@ const NEGATIVE = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'ENONAME']);
 
 export class TargetResolver {
   readonly stats: TargetResolverStats = { fromCache: 0, joined: 0, queries: { answered: 0, not_found: 0, failed: 0 } };
-  private readonly init: Required<Omit<TargetResolverInit, 'servers'>> & { servers?: string[] };
+  readonly health: DnsHealth;
+  private readonly init: Required<Omit<TargetResolverInit, 'servers' | 'health'>> & { servers?: string[] };
   private resolver: Resolver;
   private resolverMadeAt = Date.now();
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inFlight = new Map<string, Promise<CacheEntry>>();
+  /** While the servers are silent: the one query that finds out when they answer again. */
+  private probe: Promise<CacheEntry> | undefined;
+  private probeStartedAt = 0;
 
   constructor(init: TargetResolverInit = {}) {
     this.init = {
@@ -74,6 +83,12 @@ export class TargetResolver {
       tries: init.tries ?? 2,
     };
     this.resolver = this.makeResolver();
+    this.health = new DnsHealth(init.health);
+  }
+
+  /** The servers asked: `dns.servers`, or this machine's. */
+  get servers(): string[] {
+    return this.resolver.getServers();
   }
 
   /** Cancels every query under way (their tunnels get `MEADOW_ERR_DNS_FAILED`). */
@@ -88,7 +103,9 @@ export class TargetResolver {
 
   /**
    * The addresses `host` names, IPv6 first where both are asked for and known. Throws
-   * `MEADOW_ERR_DNS_FAILED` with the reason. Literals and `localhost` need no query.
+   * `MEADOW_ERR_DNS_FAILED` with the reason, or, while the servers are silent and the cache does not
+   * know the name, `MEADOW_ERR_RELAY_NOT_SERVING` (the gateway tries another relay). Literals and
+   * `localhost` need no query.
    */
   async resolve(host: string, signal?: AbortSignal): Promise<string[]> {
     if (isIP(host) !== 0) return [host];
@@ -101,11 +118,31 @@ export class TargetResolver {
     if (host === 'localhost' || host.endsWith('.localhost')) return ['::1', '127.0.0.1'];
     const { ipv4, ipv6 } = this.init.families();
     const families: Family[] = ipv6 && ipv4 ? [6, 4] : ipv6 ? [6] : [4];
+    if (!this.health.answering) {
+      // What the cache knows still holds; anything else waits for the servers' return.
+      const known = families.map((family) => this.cached(`${family}:${host}`));
+      if (known.some((entry) => (entry?.addresses.length ?? 0) > 0) || known.every((entry) => entry != null))
+        return this.addressesOf(host, known);
+      if (this.probe == null && Date.now() - this.probeStartedAt >= PROBE_INTERVAL_MS) {
+        this.probeStartedAt = Date.now();
+        this.probe = this.lookup(host, families[0] as Family).finally(() => {
+          this.probe = undefined;
+        });
+      }
+      throw this.silentServers(host);
+    }
     const answers = await this.firstAnswers(
       host,
       families.map((family) => this.lookup(host, family)),
       signal,
     );
+    if (!this.health.answering && answers.every((a) => (a?.addresses.length ?? 0) === 0))
+      throw this.silentServers(host);
+    return this.addressesOf(host, answers);
+  }
+
+  /** The addresses of the families' answers, or why there are none. */
+  private addressesOf(host: string, answers: Array<CacheEntry | undefined>): string[] {
     const addresses = interleave(answers.map((a) => a?.addresses ?? []));
     if (addresses.length > 0) return addresses;
     const errors = answers.map((a) => a?.error).filter((e): e is string => e != null);
@@ -149,18 +186,31 @@ export class TargetResolver {
     });
   }
 
+  private silentServers(host: string): MeadowError {
+    const { silentSince, lastError } = this.health.report();
+    const since = new Date(silentSince ?? Date.now()).toISOString();
+    return new MeadowError(
+      'MEADOW_ERR_RELAY_NOT_SERVING',
+      `this relay's DNS servers (${this.servers.join(', ')}) have not answered since ${since} (${lastError}): another relay must resolve ${host}`,
+      { hop: 'relay' },
+    );
+  }
+
+  /** A fresh cached answer, counted as a hit and moved to the end (least recently used goes first). */
+  private cached(key: string): CacheEntry | undefined {
+    const cached = this.cache.get(key);
+    if (cached == null || cached.expiresAt <= Date.now()) return undefined;
+    this.cache.delete(key);
+    this.cache.set(key, cached);
+    this.stats.fromCache++;
+    return cached;
+  }
+
   /** One family's answer: from the cache, from a query already under way, or from a new query. */
   private lookup(host: string, family: Family): Promise<CacheEntry> {
     const key = `${family}:${host}`;
-    const now = Date.now();
-    const cached = this.cache.get(key);
-    if (cached != null && cached.expiresAt > now) {
-      // Least recently used goes first: a hit moves the name to the end.
-      this.cache.delete(key);
-      this.cache.set(key, cached);
-      this.stats.fromCache++;
-      return Promise.resolve(cached);
-    }
+    const cached = this.cached(key);
+    if (cached != null) return Promise.resolve(cached);
     const running = this.inFlight.get(key);
     if (running != null) {
       this.stats.joined++;
@@ -185,8 +235,10 @@ export class TargetResolver {
       entry = { addresses: records.map((r) => r.address), expiresAt: Date.now() + ttl * 1000 };
       result = 'answered';
       if (ttl > 0) this.remember(`${family}:${host}`, entry);
+      this.health.record(undefined);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EFAIL';
+      this.health.record(code);
       const negative = NEGATIVE.has(code);
       entry = { addresses: [], error: code, expiresAt: Date.now() + this.init.negativeTtlSeconds * 1000 };
       // A timeout or a server failure says nothing about the name: the next tunnel asks again.

@@ -143,6 +143,53 @@ describe('TargetResolver', () => {
   });
 });
 
+describe('TargetResolver whose servers fall silent', () => {
+  it('sends names to other relays while its servers are silent, keeps what it knows, and recovers', async () => {
+    const dns = await startDnsServer({
+      'known.example': { a: ['93.184.216.41'] },
+      'new.example': { a: ['93.184.216.42'] },
+    });
+    const port = dns.port;
+    const r = new TargetResolver({
+      servers: [dns.address],
+      queryTimeoutMs: 200,
+      tries: 1,
+      families: () => ({ ipv4: true, ipv6: false }),
+      health: { silentQueries: 2, silentMs: 0 },
+    });
+    await expect(r.resolve('known.example')).resolves.toEqual(['93.184.216.41']);
+    await dns.close();
+    // Nothing listens now: each query is refused at once (ECONNREFUSED) or times out.
+    await expect(r.resolve('a.example')).rejects.toMatchObject({ code: 'MEADOW_ERR_DNS_FAILED' });
+    await expect(r.resolve('b.example')).rejects.toMatchObject({
+      code: 'MEADOW_ERR_RELAY_NOT_SERVING',
+      hop: 'relay',
+      message: expect.stringMatching(
+        /this relay's DNS servers \(127\.0\.0\.1:\d+\) have not answered since .*another relay must resolve b\.example/,
+      ),
+    });
+    expect(r.health.answering).toBe(false);
+    // Refused at once while silent, without waiting for a query; the cache still answers.
+    const started = performance.now();
+    await expect(r.resolve('new.example')).rejects.toMatchObject({ code: 'MEADOW_ERR_RELAY_NOT_SERVING' });
+    expect(performance.now() - started).toBeLessThan(50);
+    await expect(r.resolve('known.example')).resolves.toEqual(['93.184.216.41']);
+
+    const back = await startDnsServer({ 'new.example': { a: ['93.184.216.42'] } }, port);
+    try {
+      // The next tunnel's name goes out as a probe (at most one a second); its answer ends the outage.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await expect(r.resolve('new.example')).rejects.toMatchObject({ code: 'MEADOW_ERR_RELAY_NOT_SERVING' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(r.health.answering).toBe(true);
+      await expect(r.resolve('new.example')).resolves.toEqual(['93.184.216.42']);
+    } finally {
+      r.close();
+      await back.close();
+    }
+  });
+});
+
 describe('numericIpv4', () => {
   it.each([
     ['127.1', '127.0.0.1'],

@@ -18,6 +18,12 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
       `${STATE_TEXT[s.state] ?? s.state}: ${s.stateReason}${s.hibernatingUntil == null ? '' : `, until ${when(s.hibernatingUntil)}`}`,
     ],
     ['tunnels', `${s.activeTunnels} open now`],
+    [
+      'dns',
+      s.dns.answering
+        ? `${s.dns.servers.join(', ')} answering`
+        : `${s.dns.servers.join(', ')} silent since ${when(s.dns.silentSince)} (${s.dns.lastError}): tunnels to names go to other relays; check the router or dns.servers (meadow relay doctor tests them)`,
+    ],
     ['shared', `today ${usage(s.bytes.today)}; in all ${usage(s.bytes.allTime)}`],
   ];
   const cap = s.cap;

@@ -42,6 +42,7 @@ export function statusBody(relay: Relay) {
     gateways: relay.gatewayLinks(),
     descriptorPublished: relay.publishedDescriptor != null,
     quality: relay.quality.report(),
+    dns: relay.dns,
   };
 }
 

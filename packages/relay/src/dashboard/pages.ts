@@ -70,6 +70,14 @@ export function liveSection(s: StatusBody, ctx: PageContext): Html {
   <p class="state state-${s.state}"><strong id="state" data-state="${s.state}">${STATE_TEXT[s.state] ?? s.state}</strong>
     — <span id="state-reason">${s.stateReason}</span>${s.hibernatingUntil == null ? '' : html` until <time datetime="${s.hibernatingUntil}">${localTime(s.hibernatingUntil, s.timeZone)}</time>`}</p>
   ${controlForms(s, ctx)}
+  ${
+    s.dns.answering
+      ? ''
+      : html`<p id="dns-problem" class="problem" role="alert"><strong>Your DNS servers do not answer</strong>
+      (${s.dns.servers.join(', ')}, silent since <time datetime="${s.dns.silentSince}">${localTime(s.dns.silentSince, s.timeZone)}</time>).
+      Websites are found by name, so gateways send those tunnels to other relays until the servers answer again.
+      Check your router, or set <code>dns.servers</code> in the config; <code>meadow relay doctor</code> tests them.</p>`
+  }
   <dl class="figures">
     <div><dt>Active tunnels</dt><dd id="active-tunnels" data-value="${s.activeTunnels}">${s.activeTunnels}</dd></div>
     <div><dt>Shared today</dt><dd id="bytes-today" data-bytes="${s.bytes.today.bytesToTarget + s.bytes.today.bytesFromTarget}">${formatBytes(s.bytes.today.bytesToTarget + s.bytes.today.bytesFromTarget)}</dd></div>

@@ -18,6 +18,7 @@ table { border-collapse: collapse; width: 100%; } th, td { text-align: left; pad
 tr.low td, tr.low th { background: #fff4e5; }
 .ok { color: var(--green); font-weight: 700; } .bad, .error { color: var(--red); }
 .hint, .help, figcaption { color: var(--muted); font-size: .88rem; }
+.problem { background: #fdecea; border: 1px solid #f5c2bd; padding: .5rem .8rem; border-radius: 6px; }
 .notice { background: #e8f3e9; border: 1px solid #b9d9bc; padding: .5rem .8rem; border-radius: 6px; }
 .chart svg { max-width: 100%; height: auto; } .chart .from, .key.from { fill: #3d8b40; color: #3d8b40; }
 .chart .to, .key.to { fill: #9ccc9f; color: #9ccc9f; } .axis { stroke: var(--muted); } .tick { font-size: 10px; fill: var(--muted); }

@@ -76,10 +76,7 @@ beforeAll(async () => {
       `127.0.0.1:${holder.port}`,
       `127.0.0.1:${forger.port}`,
     ],
-    customers: [
-      { name: 'small', quotaBytes: 1 * MiB },
-      { name: 'narrow', maxTunnels: 2 },
-    ],
+    customers: [{ name: 'small', quotaBytes: 1 * MiB }, { name: 'narrow', maxTunnels: 2 }, { name: 'fenced' }],
   });
   await net.waitForRoutableRelays(2, 60_000);
 });
@@ -356,6 +353,52 @@ describe('plans', () => {
     const { apiKey } = JSON.parse(rotated.stdout) as { apiKey: string };
     await waitFor(async () => (await viaSmall(oldKey)).status === 407, 5_000, 'the old key to stop working');
     expect((await viaSmall(apiKey)).status).toBe(200);
+  });
+
+  it('keeps a key to the networks its customer allows, and tells the customer where else it was tried', async () => {
+    const key = net.customers.fenced?.apiKey as string;
+    const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+    // Two loopback addresses as two machines: the crawler's, and one the key leaked to. Failures
+    // count towards the auth throttle of 127.0.0.10 only, not of the 127.0.0.1 other tests use.
+    const from = (address: string, args: string[]) => curl(['--interface', address, ...args]);
+    const viaHttp = (address: string) => from(address, ['-x', proxy, '--proxy-user', `fenced:${key}`, net.origin.url]);
+    const set = await runMeadow([
+      'customer',
+      'set',
+      '--config',
+      net.gateway.configPath,
+      '--name',
+      'fenced',
+      '--allow-from',
+      '127.0.0.9/32',
+    ]);
+    expect(set.stdout).toMatch(/key usable from 127\.0\.0\.9\/32 only/);
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // "within two seconds"
+    const leaked = await viaHttp('127.0.0.10');
+    expect(leaked.status).toBe(407);
+    expect(leaked.body).toContain('the API key of "fenced" may not be used from 127.0.0.10');
+    expect(leaked.body).not.toContain('127.0.0.9');
+    const socks = await from('127.0.0.10', [
+      '--socks5-hostname',
+      `127.0.0.1:${net.gateway.socks.port}`,
+      '--proxy-user',
+      `fenced:${key}`,
+      net.origin.url,
+    ]);
+    expect(socks.code).not.toBe(0);
+    expect((await viaHttp('127.0.0.9')).status).toBe(200);
+
+    const page = await from('127.0.0.9', ['--user', `fenced:${key}`, `${proxy}/account`]);
+    const account = JSON.parse(page.body) as Account & { plan: { allowedClients: string[] | null } };
+    expect(account.plan.allowedClients).toEqual(['127.0.0.9/32']);
+    expect(account.recentFailures.map((f) => [f.protocol, f.code, f.message])).toEqual([
+      ['socks5', 'MEADOW_ERR_AUTH_REQUIRED', expect.stringContaining('may not be used from 127.0.0.10')],
+      ['http-forward', 'MEADOW_ERR_AUTH_REQUIRED', expect.stringContaining('may not be used from 127.0.0.10')],
+    ]);
+
+    await runMeadow(['customer', 'set', '--config', net.gateway.configPath, '--name', 'fenced', '--allow-from', 'any']);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect((await viaHttp('127.0.0.10')).status).toBe(200);
   });
 
   it('answers 429 with Retry-After past the concurrency limit', async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { addressIsLoopback, countryCodeProblem, isPostgresUrl } from '@meadow/protocol';
+import { addressIsLoopback, clientNetworkProblem, countryCodeProblem, isPostgresUrl } from '@meadow/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -96,6 +96,12 @@ const exactTarget = z.string().refine(
 
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day like 07:30');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+
+/** An address or network a customer's API key may be used from. */
+const clientNetwork = z.string().superRefine((text, ctx) => {
+  const problem = clientNetworkProblem(text);
+  if (problem != null) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** "203.0.113.53", "203.0.113.53:5353", "2001:db8::53" or "[2001:db8::53]:5353". */
 const dnsServer = z
@@ -261,6 +267,8 @@ export const gatewayConfig = z.strictObject({
         priceMicrosPerGb: z.number().int().min(0).optional(),
         quotaBytes: z.number().int().min(0).nullable().optional(),
         maxTunnels: z.number().int().min(1).max(1_000_000).optional(),
+        /** Networks the key may be used from ("203.0.113.0/24"); absent = anywhere. */
+        allowedClients: z.array(clientNetwork).min(1).max(64).optional(),
       }),
     )
     .default([]),

@@ -86,6 +86,15 @@ describe('config validation', () => {
         gatewayConfig,
       ),
     ).rejects.toThrow(/customers\.0\.apiKeySha256: must be the hex SHA-256/);
+    const hash = 'a'.repeat(64);
+    await expect(
+      loadConfig(
+        await write(
+          `identity: g\nnetwork: {}\ncustomers: [{ name: acme, apiKeySha256: ${hash}, allowedClients: ["10.0.0.0/99"] }]\n`,
+        ),
+        gatewayConfig,
+      ),
+    ).rejects.toThrow(/customers\.0\.allowedClients\.0: "10\.0\.0\.0\/99": the prefix length must be 0-32/);
   });
 });
 

@@ -72,7 +72,20 @@ describe('meadow customer', () => {
     expect(unlimited.stdout).toMatch(/^Customer acme: no quota, 1\.00 per GB, at most 3 tunnels at once\.$/m);
     const nothing = await meadow('customer', 'set', '--config', config, '--name', 'acme');
     expect(nothing.code).toBe(2);
-    expect(nothing.stderr).toMatch(/give at least one of --quota-gb, --price-per-gb, --max-tunnels/);
+    expect(nothing.stderr).toMatch(/give at least one of --quota-gb, --price-per-gb, --max-tunnels, --allow-from/);
+    const limited = await meadow(
+      'customer',
+      'set',
+      '--config',
+      config,
+      '--name',
+      'acme',
+      '--allow-from',
+      '203.0.113.0/24, 2001:db8::7',
+    );
+    expect(limited.stdout).toMatch(/key usable from 203\.0\.113\.0\/24, 2001:db8::7 only\.$/m);
+    const anywhere = await meadow('customer', 'set', '--config', config, '--name', 'acme', '--allow-from', 'any');
+    expect(anywhere.stdout).not.toMatch(/usable from/);
 
     const before = new CustomerStore(join(dir, '.meadow', 'gateway-data', 'customers.db'));
     const oldHash = before.find('acme')?.apiKeySha256;
@@ -117,5 +130,11 @@ describe('meadow customer', () => {
     expect(half.stderr).toContain('--max-tunnels must be a whole number ≥ 1, got "2.5"');
     const empty = await meadow('customer', 'add', '--config', config, '--name', 'x', '--quota-gb', '');
     expect(empty.stderr).toContain('--quota-gb must be a number ≥ 0, got ""');
+    const host = await meadow('customer', 'add', '--config', config, '--name', 'x', '--allow-from', 'crawler.example');
+    expect(host.code).toBe(2);
+    expect(host.stderr).toContain(
+      '--allow-from: "crawler.example" is not an IP address or network (e.g. 203.0.113.0/24)',
+    );
+    expect((await meadow('customer', 'list', '--config', config)).stdout).not.toMatch(/^x /m);
   });
 });

@@ -10,9 +10,16 @@ export interface Plan {
   /** Bytes the customer may move in total (both directions); null = unlimited. */
   quotaBytes: number | null;
   maxTunnels: number;
+  /** Networks the API key may be used from ("203.0.113.0/24"); null = anywhere. */
+  allowedClients: string[] | null;
 }
 
-export const DEFAULT_PLAN: Plan = { priceMicrosPerGb: 1_000_000, quotaBytes: null, maxTunnels: 256 };
+export const DEFAULT_PLAN: Plan = {
+  priceMicrosPerGb: 1_000_000,
+  quotaBytes: null,
+  maxTunnels: 256,
+  allowedClients: null,
+};
 
 export interface CustomerUsage {
   tunnels: number;
@@ -48,7 +55,8 @@ export class CustomerStore implements CustomerBook {
         price_micros_per_gb INTEGER NOT NULL,
         quota_bytes INTEGER,
         max_tunnels INTEGER NOT NULL,
-        created_at TEXT NOT NULL
+        created_at TEXT NOT NULL,
+        allowed_clients TEXT
       );
       CREATE TABLE IF NOT EXISTS customer_usage (
         name TEXT PRIMARY KEY COLLATE NOCASE,
@@ -58,6 +66,10 @@ export class CustomerStore implements CustomerBook {
       );
     `,
     );
+    // Databases from before the allowed networks existed.
+    const columns = this.db.prepare('PRAGMA table_info(customers)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'allowed_clients'))
+      this.db.exec('ALTER TABLE customers ADD COLUMN allowed_clients TEXT');
   }
 
   /** Creates a customer with a fresh API key; the key is returned once and never stored. */
@@ -87,11 +99,14 @@ export class CustomerStore implements CustomerBook {
       priceMicrosPerGb: row.priceMicrosPerGb,
       quotaBytes: row.quotaBytes,
       maxTunnels: row.maxTunnels,
+      allowedClients: row.allowedClients,
       ...plan,
     };
     this.db
-      .prepare('UPDATE customers SET price_micros_per_gb = ?, quota_bytes = ?, max_tunnels = ? WHERE name = ?')
-      .run(p.priceMicrosPerGb, p.quotaBytes, p.maxTunnels, name);
+      .prepare(
+        'UPDATE customers SET price_micros_per_gb = ?, quota_bytes = ?, max_tunnels = ?, allowed_clients = ? WHERE name = ?',
+      )
+      .run(p.priceMicrosPerGb, p.quotaBytes, p.maxTunnels, clientsColumn(p.allowedClients), name);
     this.cache.delete(name.toLowerCase());
     return true;
   }
@@ -101,10 +116,11 @@ export class CustomerStore implements CustomerBook {
     const p = { ...DEFAULT_PLAN, ...plan };
     this.db
       .prepare(
-        `INSERT INTO customers (name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO customers (name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at, allowed_clients)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET api_key_sha256 = excluded.api_key_sha256, disabled = excluded.disabled,
-           price_micros_per_gb = excluded.price_micros_per_gb, quota_bytes = excluded.quota_bytes, max_tunnels = excluded.max_tunnels`,
+           price_micros_per_gb = excluded.price_micros_per_gb, quota_bytes = excluded.quota_bytes, max_tunnels = excluded.max_tunnels,
+           allowed_clients = excluded.allowed_clients`,
       )
       .run(
         record.name,
@@ -114,6 +130,7 @@ export class CustomerStore implements CustomerBook {
         p.quotaBytes,
         p.maxTunnels,
         new Date().toISOString(),
+        clientsColumn(p.allowedClients),
       );
     this.cache.delete(record.name.toLowerCase());
   }
@@ -195,14 +212,21 @@ export function newApiKey(): string {
   return `mdw_${randomBytes(24).toString('base64url')}`;
 }
 
-function toRow(raw: Record<string, unknown>): CustomerRow {
+/** The allowed networks as stored (a JSON array, or NULL for anywhere), in both stores. */
+export function clientsColumn(list: string[] | null): string | null {
+  return list == null ? null : JSON.stringify(list);
+}
+
+/** A customers row of either store (SQLite's booleans are 0/1, PostgreSQL's are booleans). */
+export function toRow(raw: Record<string, unknown>): CustomerRow {
   return {
     name: String(raw.name),
     apiKeySha256: String(raw.api_key_sha256),
-    disabled: raw.disabled === 1,
+    disabled: raw.disabled === 1 || raw.disabled === true,
     priceMicrosPerGb: Number(raw.price_micros_per_gb),
     quotaBytes: raw.quota_bytes == null ? null : Number(raw.quota_bytes),
     maxTunnels: Number(raw.max_tunnels),
+    allowedClients: raw.allowed_clients == null ? null : (JSON.parse(String(raw.allowed_clients)) as string[]),
     createdAt: String(raw.created_at),
   };
 }

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { MeadowError } from '@meadow/protocol';
+import { ClientNetworks } from './client-networks.ts';
 import { parseUsername, type UsernameParams } from './username.ts';
 
 export interface CustomerRecord {
@@ -10,12 +11,16 @@ export interface CustomerRecord {
   priceMicrosPerGb?: number;
   quotaBytes?: number | null;
   maxTunnels?: number;
+  /** Networks the API key may be used from; null or absent = anywhere. */
+  allowedClients?: string[] | null;
 }
 
 export interface Customer {
   name: string;
   quotaBytes: number | null;
   maxTunnels: number;
+  /** Where the key may be used from; null = anywhere. */
+  clients: ClientNetworks | null;
 }
 
 /** Where customers come from: the gateway's CustomerBook (SQLite, or PostgreSQL shared by several gateways). */
@@ -50,7 +55,12 @@ export function authenticate(directory: CustomerDirectory, username: string, pas
   if (record.disabled === true)
     throw new MeadowError('MEADOW_ERR_AUTH_REQUIRED', `customer "${record.name}" is disabled`);
   return {
-    customer: { name: record.name, quotaBytes: record.quotaBytes ?? null, maxTunnels: record.maxTunnels ?? 256 },
+    customer: {
+      name: record.name,
+      quotaBytes: record.quotaBytes ?? null,
+      maxTunnels: record.maxTunnels ?? 256,
+      clients: record.allowedClients == null ? null : new ClientNetworks(record.allowedClients),
+    },
     params: parseUsername(username),
   };
 }

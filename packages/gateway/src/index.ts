@@ -58,6 +58,7 @@ export async function createGateway(
         priceMicrosPerGb: seed.priceMicrosPerGb,
         quotaBytes: seed.quotaBytes,
         maxTunnels: seed.maxTunnels,
+        allowedClients: seed.allowedClients,
       };
       await store.upsert(seed, Object.fromEntries(Object.entries(plan).filter(([, v]) => v !== undefined)));
     }

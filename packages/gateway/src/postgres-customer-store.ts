@@ -1,7 +1,15 @@
 import { createPostgresSchema, inPostgresTransaction } from '@meadow/ledger';
 import pg from 'pg';
 import type { CustomerBook } from './customer-book.ts';
-import { type CustomerRow, type CustomerUsage, DEFAULT_PLAN, newApiKey, type Plan } from './customer-store.ts';
+import {
+  type CustomerRow,
+  type CustomerUsage,
+  clientsColumn,
+  DEFAULT_PLAN,
+  newApiKey,
+  type Plan,
+  toRow,
+} from './customer-store.ts';
 import { type CustomerRecord, hashApiKey } from './customers.ts';
 
 const SCHEMA = `
@@ -16,6 +24,7 @@ const SCHEMA = `
     created_at TEXT NOT NULL,
     tx BIGINT NOT NULL DEFAULT txid_current()
   );
+  ALTER TABLE customers ADD COLUMN IF NOT EXISTS allowed_clients TEXT;
   CREATE INDEX IF NOT EXISTS customers_tx ON customers (tx);
   CREATE TABLE IF NOT EXISTS customer_usage (
     name_key TEXT PRIMARY KEY,
@@ -31,6 +40,7 @@ const PLAN_COLUMNS: Record<keyof Plan, string> = {
   priceMicrosPerGb: 'price_micros_per_gb',
   quotaBytes: 'quota_bytes',
   maxTunnels: 'max_tunnels',
+  allowedClients: 'allowed_clients',
 };
 
 const ZERO: Readonly<CustomerUsage> = { tunnels: 0, bytesToTarget: 0, bytesFromTarget: 0 };
@@ -110,9 +120,18 @@ export class PostgresCustomerStore implements CustomerBook {
     const apiKey = newApiKey();
     const p = { ...DEFAULT_PLAN, ...plan };
     const { rows } = await this.pool.query(
-      `INSERT INTO customers (name_key, name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at)
-       VALUES ($1, $2, $3, false, $4, $5, $6, $7) ON CONFLICT (name_key) DO NOTHING RETURNING *`,
-      [name.toLowerCase(), name, hashApiKey(apiKey), p.priceMicrosPerGb, p.quotaBytes, p.maxTunnels, now()],
+      `INSERT INTO customers (name_key, name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at, allowed_clients)
+       VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8) ON CONFLICT (name_key) DO NOTHING RETURNING *`,
+      [
+        name.toLowerCase(),
+        name,
+        hashApiKey(apiKey),
+        p.priceMicrosPerGb,
+        p.quotaBytes,
+        p.maxTunnels,
+        now(),
+        clientsColumn(p.allowedClients),
+      ],
     );
     if (rows[0] == null) throw new Error(`customer "${name}" already exists`);
     return { apiKey, customer: this.keep(rows[0]) };
@@ -127,7 +146,9 @@ export class PostgresCustomerStore implements CustomerBook {
   async setPlan(name: string, plan: Partial<Plan>): Promise<boolean> {
     const changes: Record<string, unknown> = {};
     for (const [key, column] of Object.entries(PLAN_COLUMNS))
-      if (key in plan) changes[column] = plan[key as keyof Plan] ?? null;
+      if (key in plan)
+        changes[column] =
+          key === 'allowedClients' ? clientsColumn(plan.allowedClients ?? null) : (plan[key as keyof Plan] ?? null);
     return (await this.update(name, changes)) != null;
   }
 
@@ -138,11 +159,11 @@ export class PostgresCustomerStore implements CustomerBook {
   async upsert(record: CustomerRecord, plan: Partial<Plan> = {}): Promise<void> {
     const p = { ...DEFAULT_PLAN, ...plan };
     const { rows } = await this.pool.query(
-      `INSERT INTO customers (name_key, name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO customers (name_key, name, api_key_sha256, disabled, price_micros_per_gb, quota_bytes, max_tunnels, created_at, allowed_clients)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (name_key) DO UPDATE SET api_key_sha256 = excluded.api_key_sha256, disabled = excluded.disabled,
          price_micros_per_gb = excluded.price_micros_per_gb, quota_bytes = excluded.quota_bytes,
-         max_tunnels = excluded.max_tunnels, tx = txid_current()
+         max_tunnels = excluded.max_tunnels, allowed_clients = excluded.allowed_clients, tx = txid_current()
        RETURNING *`,
       [
         record.name.toLowerCase(),
@@ -153,6 +174,7 @@ export class PostgresCustomerStore implements CustomerBook {
         p.quotaBytes,
         p.maxTunnels,
         now(),
+        clientsColumn(p.allowedClients),
       ],
     );
     this.keep(rows[0]);
@@ -277,16 +299,4 @@ function bytesOf(usage: CustomerUsage | undefined): number {
 
 function now(): string {
   return new Date().toISOString();
-}
-
-function toRow(raw: Record<string, unknown>): CustomerRow {
-  return {
-    name: String(raw.name),
-    apiKeySha256: String(raw.api_key_sha256),
-    disabled: raw.disabled === true,
-    priceMicrosPerGb: Number(raw.price_micros_per_gb),
-    quotaBytes: raw.quota_bytes == null ? null : Number(raw.quota_bytes),
-    maxTunnels: Number(raw.max_tunnels),
-    createdAt: String(raw.created_at),
-  };
 }

@@ -35,7 +35,13 @@ export interface TunnelExit {
 /** `GET /account` on the HTTP proxy port, for the customer whose key it is. */
 export interface CustomerAccount {
   customer: string;
-  plan: { quotaBytes: number | null; maxTunnels: number; priceMicrosPerGb: number | null };
+  plan: {
+    quotaBytes: number | null;
+    maxTunnels: number;
+    priceMicrosPerGb: number | null;
+    /** Networks the key may be used from; null = anywhere. */
+    allowedClients: string[] | null;
+  };
   /** Closed tunnels, all time (both directions counted for the quota). */
   usage: CustomerUsage & { quotaRemainingBytes: number | null };
   openTunnels: number;
@@ -113,11 +119,11 @@ export class TunnelService {
     // The peer address costs a system call per client: looked up only while the throttle needs it.
     if (this.throttle.watching()) this.throttle.check(client.remoteAddress ?? 'unknown');
     const known = this.verified.get(credentials.username, credentials.password);
-    if (known != null) return known;
+    if (known != null) return this.fromAllowedClient(known, protocol, client);
+    let principal: Principal;
     try {
-      const principal = authenticate(this.store, credentials.username, credentials.password);
+      principal = authenticate(this.store, credentials.username, credentials.password);
       this.verified.remember(credentials.username, credentials.password, principal);
-      return principal;
     } catch (err) {
       const code = (err as MeadowError).code;
       if (code === 'MEADOW_ERR_AUTH_REQUIRED') {
@@ -130,6 +136,24 @@ export class TunnelService {
       }
       throw err;
     }
+    return this.fromAllowedClient(principal, protocol, client);
+  }
+
+  /** A key used from outside its customer's allowed networks fails as a wrong key does. */
+  private fromAllowedClient(principal: Principal, protocol: ClientProtocol, client: Socket): Principal {
+    const clients = principal.customer.clients;
+    if (clients == null) return principal;
+    const address = client.remoteAddress;
+    if (clients.allows(address)) return principal;
+    const err = new MeadowError(
+      'MEADOW_ERR_AUTH_REQUIRED',
+      `the API key of "${principal.customer.name}" may not be used from ${address ?? 'an unknown address'}: the customer allows other networks only`,
+    );
+    this.metrics.authFailures.inc({ protocol });
+    this.throttle.fail(address ?? 'unknown');
+    // The customer sees it on /account from an allowed address: a sign that the key has leaked.
+    this.failures.add(principal.customer.name, protocol, err);
+    throw err;
   }
 
   /** Opens a tunnel for `who`: credentials to check, or a principal the front end already checked. */
@@ -207,7 +231,12 @@ export class TunnelService {
     const quotaBytes = row.quotaBytes ?? null;
     return {
       customer: row.name,
-      plan: { quotaBytes, maxTunnels: row.maxTunnels ?? 256, priceMicrosPerGb: row.priceMicrosPerGb ?? null },
+      plan: {
+        quotaBytes,
+        maxTunnels: row.maxTunnels ?? 256,
+        priceMicrosPerGb: row.priceMicrosPerGb ?? null,
+        allowedClients: row.allowedClients ?? null,
+      },
       usage: {
         ...usage,
         quotaRemainingBytes: quotaBytes == null ? null : Math.max(0, quotaBytes - this.used(row.name)),

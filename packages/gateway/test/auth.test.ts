@@ -8,7 +8,7 @@ describe('authentication', () => {
 
   it('accepts the right key and returns the plan with the parsed username', () => {
     const { customer, params } = authenticate(store, 'acme-country-de', apiKey);
-    expect(customer).toEqual({ name: 'acme', quotaBytes: 10, maxTunnels: 3 });
+    expect(customer).toEqual({ name: 'acme', quotaBytes: 10, maxTunnels: 3, clients: null });
     expect(params.country).toBe('DE');
   });
 

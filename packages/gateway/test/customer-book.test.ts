@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresServer, startPostgres } from '../../../test/services/postgres.ts';
@@ -94,6 +95,24 @@ describe.each([sqlite, postgresql])('a customer store on $name', (backend) => {
     expect(await book.setDisabled('nobody', true)).toBe(false);
   });
 
+  it('keeps the networks a key may be used from, through add, set, upsert and a reopen; "anywhere" is null', async () => {
+    const store = await backend.create();
+    const book = await store.openAgain();
+    await book.add('acme', { allowedClients: ['203.0.113.0/24', '2001:db8::/32'] });
+    expect(book.find('acme')?.allowedClients).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    await book.setPlan('acme', { maxTunnels: 3 });
+    expect(book.find('acme')).toMatchObject({ maxTunnels: 3, allowedClients: ['203.0.113.0/24', '2001:db8::/32'] });
+    expect((await store.openAgain()).find('acme')?.allowedClients).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    await book.setPlan('acme', { allowedClients: null });
+    expect(book.find('acme')?.allowedClients).toBeNull();
+    await book.upsert({ name: 'beta', apiKeySha256: hashApiKey('k') }, { allowedClients: ['198.51.100.7'] });
+    const beta = authenticate(book, 'beta', 'k').customer.clients;
+    expect(beta?.allows('198.51.100.7')).toBe(true);
+    expect(beta?.allows('::ffff:198.51.100.7')).toBe(true);
+    expect(beta?.allows('198.51.100.8')).toBe(false);
+    expect(authenticate(book, 'acme', (await book.rotateKey('acme')) as string).customer.clients).toBeNull();
+  });
+
   it('writes a config-listed customer again at every start, plan and key', async () => {
     const store = await backend.create();
     const book = await store.openAgain();
@@ -116,6 +135,25 @@ describe.each([sqlite, postgresql])('a customer store on $name', (backend) => {
     book.recordUsage('acme', { tunnels: 1, bytesToTarget: 1, bytesFromTarget: 1 });
     await book.close();
     expect((await store.openAgain()).usage('acme')).toEqual({ tunnels: 4, bytesToTarget: 111, bytesFromTarget: 1_021 });
+  });
+});
+
+describe('a SQLite customer store from before allowed networks', () => {
+  it('gains the column on open, with every existing customer usable from anywhere', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meadow-customers-old-'));
+    dirs.push(dir);
+    const path = join(dir, 'customers.db');
+    const old = new DatabaseSync(path);
+    old.exec(`CREATE TABLE customers (name TEXT PRIMARY KEY COLLATE NOCASE, api_key_sha256 TEXT NOT NULL,
+      disabled INTEGER NOT NULL DEFAULT 0, price_micros_per_gb INTEGER NOT NULL, quota_bytes INTEGER,
+      max_tunnels INTEGER NOT NULL, created_at TEXT NOT NULL)`);
+    old.prepare('INSERT INTO customers VALUES (?, ?, 0, 1000000, NULL, 256, ?)').run('acme', hashApiKey('k'), 'then');
+    old.close();
+    const book = await tracked(openCustomerBook(path));
+    expect(book.find('acme')).toMatchObject({ name: 'acme', allowedClients: null });
+    expect(authenticate(book, 'acme', 'k').customer.clients).toBeNull();
+    await book.setPlan('acme', { allowedClients: ['10.1.2.0/24'] });
+    expect(book.find('acme')?.allowedClients).toEqual(['10.1.2.0/24']);
   });
 });
 

@@ -14,6 +14,7 @@
 
 export { tokenChallenge, tokenCheck } from './access-token.ts';
 export { type BridgeOptions, type BridgeResult, type ByteGate, bridge } from './bridge.ts';
+export { clientNetworkProblem } from './client-network.ts';
 export { countryCodeProblem, countryName } from './countries.ts';
 export { Deadline } from './deadline.ts';
 export {

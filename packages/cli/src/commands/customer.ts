@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_PLAN, openCustomerBook, type Plan } from '@meadow/gateway';
-import { formatBytes } from '@meadow/protocol';
+import { clientNetworkProblem, formatBytes } from '@meadow/protocol';
 import { ConfigError, customerStoreLocation, gatewayConfig, loadConfig } from '../config.ts';
 
 export const customerHelp = `meadow customer <add|list|set|rotate-key|disable|enable|usage> --config <gateway config> [options]
@@ -9,10 +9,14 @@ Manages the gateway's customers (the config's customerStore: <dataDir>/customers
 PostgreSQL database shared by several gateways). A running gateway sees changes within two seconds.
 
   meadow customer add --config gw.yaml --name acme [--quota-gb 100] [--price-per-gb 1.50] [--max-tunnels 256]
+                      [--allow-from 203.0.113.0/24,2001:db8::/32]
       creates the customer and prints its API key — once: only its SHA-256 is stored
   meadow customer list --config gw.yaml
   meadow customer set --config gw.yaml --name acme [--quota-gb 200|none] [--price-per-gb 1.20] [--max-tunnels 64]
-      changes the plan; a running gateway applies it within two seconds
+                      [--allow-from <networks>|any]
+      changes the plan; a running gateway applies it within two seconds. --allow-from limits where
+      the API key works (the crawlers' addresses or networks, comma-separated): a leaked key is then
+      useless elsewhere. "any" lifts the limit
   meadow customer rotate-key --config gw.yaml --name acme
       prints a new API key, once; the old key stops working within two seconds
   meadow customer disable --config gw.yaml --name acme      (enable: the same)
@@ -31,6 +35,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
       'quota-gb': { type: 'string' },
       'price-per-gb': { type: 'string' },
       'max-tunnels': { type: 'string' },
+      'allow-from': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -60,12 +65,27 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
       throw new ConfigError(`--${flag} must be a ${whole ? 'whole ' : ''}number ≥ ${min}, got "${text}"`);
     return n;
   };
+  /** `--allow-from`: a comma-separated list, or "any" (null: anywhere). */
+  const allowFrom = (text: string): string[] | null => {
+    if (text.trim().toLowerCase() === 'any') return null;
+    const list = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    if (list.length === 0) throw new ConfigError('--allow-from needs addresses or networks, or "any"');
+    for (const entry of list) {
+      const problem = clientNetworkProblem(entry);
+      if (problem != null) throw new ConfigError(`--allow-from: ${problem}`);
+    }
+    return list;
+  };
   try {
     switch (sub) {
       case 'add': {
         const quotaGb = number('quota-gb', values['quota-gb'], 0);
         const price = number('price-per-gb', values['price-per-gb'], 0);
         const maxTunnels = number('max-tunnels', values['max-tunnels'], 1, true);
+        const allowedClients = values['allow-from'] == null ? null : allowFrom(values['allow-from']);
         const n = name();
         if (store.find(n) != null) {
           process.stderr.write(
@@ -77,6 +97,7 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
           quotaBytes: quotaGb == null ? null : Math.round(quotaGb * GB),
           priceMicrosPerGb: price == null ? DEFAULT_PLAN.priceMicrosPerGb : Math.round(price * 1_000_000),
           maxTunnels: maxTunnels == null ? DEFAULT_PLAN.maxTunnels : Math.floor(maxTunnels),
+          allowedClients,
         });
         if (values.json === true) out(JSON.stringify({ name: customer.name, apiKey }));
         else {
@@ -103,8 +124,11 @@ export async function customerCommand(sub: string | undefined, args: string[]): 
         else if (quota != null) plan.quotaBytes = Math.round((number('quota-gb', quota, 0) as number) * GB);
         if (price != null) plan.priceMicrosPerGb = Math.round(price * 1_000_000);
         if (maxTunnels != null) plan.maxTunnels = Math.floor(maxTunnels);
+        if (values['allow-from'] != null) plan.allowedClients = allowFrom(values['allow-from']);
         if (Object.keys(plan).length === 0)
-          throw new ConfigError('customer set: give at least one of --quota-gb, --price-per-gb, --max-tunnels');
+          throw new ConfigError(
+            'customer set: give at least one of --quota-gb, --price-per-gb, --max-tunnels, --allow-from',
+          );
         if (!(await store.setPlan(n, plan))) return noCustomer(n);
         warnIfSeeded(n);
         out(`Customer ${n}: ${planText(store.find(n) as Plan)}.`);
@@ -164,5 +188,6 @@ function noCustomer(name: string): number {
 
 function planText(c: Plan): string {
   const quota = c.quotaBytes == null ? 'no quota' : `quota ${formatBytes(c.quotaBytes)}`;
-  return `${quota}, ${(c.priceMicrosPerGb / 1_000_000).toFixed(2)} per GB, at most ${c.maxTunnels} tunnels at once`;
+  const from = c.allowedClients == null ? '' : `, key usable from ${c.allowedClients.join(', ')} only`;
+  return `${quota}, ${(c.priceMicrosPerGb / 1_000_000).toFixed(2)} per GB, at most ${c.maxTunnels} tunnels at once${from}`;
 }

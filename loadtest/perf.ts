@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { rssBytes } from '../test/harness.ts';
+import { startDnsServer } from '../test/services/dns-server.ts';
 import { scriptArgs } from './lib/args.ts';
 import { barChartPng } from './lib/chart.ts';
 import { startLoadgenMetrics } from './lib/loadgen-metrics.ts';
@@ -53,6 +54,9 @@ interface Run extends RunWindow {
 }
 
 const runs: Run[] = [];
+/** The mixed scenario's sites, all served by the origin: `site<n>.mixed.meadow.test`. */
+const MIXED_ZONE = 'mixed.meadow.test';
+const MIXED_SITES = 200;
 const portOf = (url: string): number => Number(new URL(url).port);
 
 async function main(): Promise<void> {
@@ -61,6 +65,10 @@ async function main(): Promise<void> {
   let prometheus: PrometheusServer | undefined;
   let stopBaselines: (() => Promise<void>) | undefined;
   const metrics = await startLoadgenMetrics();
+  // The mixed scenario's crawler asks for sites by name, as crawlers do: the relays resolve them with
+  // this server, which answers after 20 ms (a household's resolver on a cache miss). The other
+  // scenarios' targets are IP addresses, as their baselines' are.
+  const dns = await startDnsServer({ [`*.${MIXED_ZONE}`]: { a: ['127.0.0.1'], ttl: 60, delayMs: 20 } });
   try {
     say(`Meadow load test: ${ROUNDS} round(s), ${SECONDS} s per run${QUICK ? ' (quick)' : ''}`);
     const started = await startLocalNetwork({
@@ -69,7 +77,7 @@ async function main(): Promise<void> {
       countries: ['DE'],
       // Room for the idle scenario's 10 000 tunnels: a customer plan and a relay limit that allow them.
       customers: [{ name: 'load', maxTunnels: 100_000 }],
-      relayConfig: { limits: { maxTunnels: 20_000 } },
+      relayConfig: { limits: { maxTunnels: 20_000 }, dns: { servers: [dns.address] } },
       onProgress: (_s, d) => say(`  ${d}`),
     });
     // Every Meadow path below authenticates as the "load" customer.
@@ -171,13 +179,18 @@ async function main(): Promise<void> {
       say(`  idle: opening ${IDLE_TUNNELS} tunnels`);
       idle = await idleTunnels(net, metrics, IDLE_TUNNELS);
     }
-    let mix: Awaited<ReturnType<typeof mixed>> | undefined;
+    let mix: (Awaited<ReturnType<typeof mixed>> & { dnsQueries: number }) | undefined;
     if (ONLY.has('mixed')) {
       const countries = ['DE', 'FR', 'NL', 'US', 'JP'];
       for (let i = 1; i < 10; i++) await net.addRelay({ country: countries[i % countries.length] });
       await net.waitForRoutableRelays(10, 120_000);
-      say('  mixed: 10 relays in 5 countries, 32 sticky sessions');
-      mix = await mixed(net, metrics, { concurrency: 32, durationMs: SECONDS * 2000 });
+      say(`  mixed: 10 relays in 5 countries, 32 sticky sessions, ${MIXED_SITES} sites by name`);
+      const queriesBefore = dns.queries.length;
+      const hosts = Array.from({ length: MIXED_SITES }, (_, i) => `site${i}.${MIXED_ZONE}`);
+      mix = {
+        ...(await mixed(net, metrics, { concurrency: 32, durationMs: SECONDS * 2000, hosts })),
+        dnsQueries: dns.queries.length - queriesBefore,
+      };
     }
     await sleep(GAP_MS);
     const report = await buildReport(prometheus, { idleRelayRss, idle, mix });
@@ -202,6 +215,7 @@ async function main(): Promise<void> {
     await prometheus?.stop();
     await stopBaselines?.();
     await net?.stop();
+    await dns.close();
     metrics.server.close();
     await rm(dir, { recursive: true, force: true });
   }
@@ -247,7 +261,7 @@ async function buildReport(
   extra: {
     idleRelayRss: number;
     idle?: Awaited<ReturnType<typeof idleTunnels>>;
-    mix?: Awaited<ReturnType<typeof mixed>>;
+    mix?: Awaited<ReturnType<typeof mixed>> & { dnsQueries: number };
   },
 ): Promise<{ markdown: string; png: Buffer }> {
   const out: string[] = [
@@ -381,7 +395,7 @@ async function buildReport(
     out.push(
       '## mixed',
       '',
-      `10 relays in 5 countries; 32 crawler sessions, each pinned to a country and a sticky session, a new tunnel per request: **${(m.requests / m.seconds).toFixed(0)} requests/s**, ${m.failures} failed, ${m.sessionsMoved} of ${m.sessions} sessions saw more than one exit, ${m.wrongCountry} requests left from the wrong country.`,
+      `10 relays in 5 countries; 32 crawler sessions, each pinned to a country and a sticky session, a new tunnel per request to one of ${MIXED_SITES} sites by name (the relays resolve them; the DNS server answers after 20 ms, TTL 60 s): **${(m.requests / m.seconds).toFixed(0)} requests/s**, ${m.failures} failed, ${m.sessionsMoved} of ${m.sessions} sessions saw more than one exit, ${m.wrongCountry} requests left from the wrong country; ${m.dnsQueries} DNS queries for ${m.requests} requests.`,
       '',
     );
   }

@@ -83,8 +83,14 @@ export interface MixedResult {
 export async function mixed(
   net: LocalNetwork,
   metrics: LoadgenMetrics,
-  options: { concurrency: number; durationMs: number },
+  options: {
+    concurrency: number;
+    durationMs: number;
+    /** Hosts the requests go to in turn, each served by the origin (default: its IP address). */
+    hosts?: string[];
+  },
 ): Promise<MixedResult> {
+  const hosts = options.hosts ?? [net.origin.host];
   const countryOf = new Map(net.relays.map((r) => [r.egressAddress, r.country]));
   const countries = [...new Set(net.relays.map((r) => r.country))];
   const exits = new Map<string, Set<string>>();
@@ -99,17 +105,18 @@ export async function mixed(
       const country = countries[worker % countries.length] as string;
       const session = `s${worker}`;
       const username = `${net.customer.name}-country-${country.toLowerCase()}-session-${session}`;
-      while (Date.now() < deadline) {
+      for (let n = worker; Date.now() < deadline; n += options.concurrency) {
+        const host = hosts[n % hosts.length] as string;
         const t = performance.now();
         try {
           const socket = await socksConnect(
             net.gateway.socks,
             { username, password: net.customer.apiKey },
-            net.origin.host,
+            host,
             net.origin.port,
           );
           metrics.setupSeconds.observe(labels, (performance.now() - t) / 1000);
-          socket.write(`GET / HTTP/1.1\r\nHost: ${net.origin.host}\r\nConnection: close\r\n\r\n`);
+          socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
           const chunks: Buffer[] = [];
           socket.on('data', (c: Buffer) => chunks.push(c));
           await new Promise<void>((resolve, reject) => {

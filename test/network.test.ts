@@ -378,4 +378,44 @@ describe('a local Meadow network of real processes', () => {
       await deaf.service.stop();
     }
   });
+  it('lets a household decline sites: another relay carries them, a session keeps its relay for the rest', async () => {
+    const picky = await net.addRelay({
+      country: 'CH',
+      config: { dns: { servers: [dns.address] }, egress: { refuseDomains: ['Meadow.Test'] } },
+    });
+    try {
+      await net.waitForRoutableRelays(4, 60_000);
+      const proxy = `http://127.0.0.1:${net.gateway.http.port}`;
+      const named = `http://origin.meadow.test:${net.origin.port}/`;
+      const as = (params: string) => `${net.customer.name}${params}:${net.customer.apiKey}`;
+      // The only relay in CH declines the site: nowhere else to go, so the crawler hears why.
+      const declined = await curl(['-x', proxy, '--proxy-user', as('-country-ch'), named]);
+      expect(declined.status).toBe(403);
+      expect(declined.headers).toMatch(
+        /proxy-status: meadow; error=destination_ip_prohibited; details="relay: this household does not share its connection with origin\.meadow\.test \(meadow\.test\)"/i,
+      );
+      // By IP address the household's names do not apply (its exit policy would).
+      const bound = await curl(['-i', '-x', proxy, '--proxy-user', as('-country-ch-session-pick'), net.origin.url]);
+      expect(bound.status).toBe(200);
+      expect(bound.body).toMatch(/^x-meadow-session: bound/im);
+      expect((await curl(['-x', proxy, '--proxy-user', as('-country-ch-session-pick'), named])).status).toBe(403);
+      expect((await curl(['-x', proxy, '--proxy-user', as('-country-ch-session-pick-strict'), named])).status).toBe(
+        403,
+      );
+      const kept = await curl(['-i', '-x', proxy, '--proxy-user', as('-country-ch-session-pick'), net.origin.url]);
+      expect(kept.body).toMatch(/^x-meadow-session: kept/im);
+      expect(kept.body).toContain(picky.egressAddress);
+      // Anywhere: every request arrives, from the other relays.
+      for (let i = 0; i < 8; i++) {
+        const res = await curl(['-x', proxy, '--proxy-user', user, named]);
+        expect(res.status, `request ${i}`).toBe(200);
+        expect(JSON.parse(res.body).youAre).not.toBe(picky.egressAddress);
+      }
+      const families = parsePrometheusText(await (await fetch(`${picky.statusUrl}/metrics`)).text());
+      const refusals = families.get('meadow_relay_egress_refusals_total')?.samples ?? [];
+      expect(refusals.find((s) => s.labels.reason === 'household_domain')?.value).toBeGreaterThanOrEqual(3);
+    } finally {
+      await picky.service.stop();
+    }
+  });
 });

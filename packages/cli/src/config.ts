@@ -97,6 +97,15 @@ const exactTarget = z.string().refine(
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day like 07:30');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
 
+/** A site's name, as crawlers send it: letters, digits, hyphens, underscores, dots; stored lower-case. */
+const domainName = z
+  .string()
+  .transform((s) => s.toLowerCase().replace(/\.$/, ''))
+  .refine(
+    (s) => s.length <= 253 && /^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/.test(s) && isIP(s) === 0,
+    'must be a site\'s name, like "bank.example" (which covers www.bank.example too); IP addresses go in exitPolicy',
+  );
+
 /** An address or network a customer's API key may be used from. */
 const clientNetwork = z.string().superRefine((text, ctx) => {
   const problem = clientNetworkProblem(text);
@@ -142,11 +151,13 @@ export const relayConfig = z.strictObject({
         .refine((s) => isIP(s) !== 0, 'must be an IP address')
         .optional(),
       exitPolicy: z.array(z.string()).optional(),
+      /** Sites this household does not share its connection with: "bank.example" covers its subdomains too. */
+      refuseDomains: z.array(domainName).max(1_000).default([]),
       /** For tests and the demo only: exact IP:port targets allowed despite the forbidden ranges. */
       testOnlyAllowExactTargets: z.array(exactTarget).max(8).default([]),
       logTargets: z.boolean().default(false),
     })
-    .default({ testOnlyAllowExactTargets: [], logTargets: false }),
+    .default({ testOnlyAllowExactTargets: [], logTargets: false, refuseDomains: [] }),
   dns: z
     .strictObject({
       /** Servers asked for websites' addresses (default: this machine's, from /etc/resolv.conf). */

@@ -20,7 +20,7 @@ export interface LocalNetworkInit {
   customers?: Array<{ name: string; quotaBytes?: number; maxTunnels?: number }>;
   /** More exact IP:port targets the relays may reach despite the forbidden ranges (tests only). */
   extraAllowedTargets?: string[];
-  /** Extra relay config keys for every relay (e.g. rateLimit, dataCap), merged over the defaults. */
+  /** Extra relay config keys for every relay (e.g. rateLimit, dataCap), merged over the defaults (`egress` key by key). */
   relayConfig?: Record<string, unknown>;
   /** Extra gateway config keys (e.g. ledger timings), merged over the defaults. */
   gatewayConfig?: Record<string, unknown>;
@@ -198,10 +198,6 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         country: relayCountry,
         payoutAddress: `demo-payout-${index + 1}`,
         network: { listen: [`/ip4/${egressAddress}/tcp/0`], bootstrap: [bootstrapAddr], allowPrivateAddresses: true },
-        egress: {
-          address: egressAddress,
-          testOnlyAllowExactTargets: [`127.0.0.1:${originReady.port}`, ...(init.extraAllowedTargets ?? [])],
-        },
         limits: { drainTimeoutMs: 2_000 },
         gateways: { keep: 1 },
         descriptorTtlMs: 60_000,
@@ -209,6 +205,13 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         log: { level: logLevel },
         ...init.relayConfig,
         ...options.config,
+        // Egress keys are added to the relay's own address and the allowed test targets.
+        egress: {
+          address: egressAddress,
+          testOnlyAllowExactTargets: [`127.0.0.1:${originReady.port}`, ...(init.extraAllowedTargets ?? [])],
+          ...(init.relayConfig?.egress as object | undefined),
+          ...(options.config?.egress as object | undefined),
+        },
       }),
     );
     const relay = await launchRelay(`relay-${index + 1}`, configPath, egressAddress, relayCountry);

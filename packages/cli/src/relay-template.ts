@@ -53,6 +53,9 @@ egress:
   # Exit policy: first match wins. Your home network, this machine and private ranges are ALWAYS
   # refused, whatever you write here. Default:
   # exitPolicy: ["reject *:25", "reject *:465", "reject *:587", "reject *:135-139", "reject *:445", "accept *:*"]
+  # Sites you use yourself and do not want crawled from your address (each covers every name under
+  # it); gateways send those tunnels to other relays. Names only: IP addresses go in exitPolicy.
+  # refuseDomains: ["bank.example", "netflix.com"]
   # Tests only: exact IP:port targets allowed despite the forbidden ranges. Never a range.
   testOnlyAllowExactTargets: []
   # Log target hosts (off by default: your relay keeps no browsing log).

@@ -39,12 +39,19 @@ describe('config validation', () => {
     ['status: { host: 0.0.0.0, port: 7070 }', 'status.host'],
     ['limits: { maxTunels: 5 }', 'limits'],
     ['dns: { servers: ["dns.google"] }', 'dns.servers.0'],
+    ['egress: { refuseDomains: ["https://bank.example/"] }', 'egress.refuseDomains.0'],
+    ['egress: { refuseDomains: ["93.184.216.34"] }', 'egress.refuseDomains.0'],
     ['dns: { servers: ["9.9.9.9:99999"] }', 'dns.servers.0'],
     ['dns: { servers: ["9.9.9.9", "[9.9.9.9]:53"] }', 'dns.servers.1'],
   ])('names the bad key for %s', async (extra, key) => {
     const error = await load(`${relayBase}${extra}\n`).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(`  ${key}:`);
+  });
+
+  it('keeps the sites a household declines in lower case, without a trailing dot', async () => {
+    const config = await load(`${relayBase}egress: { refuseDomains: ["Bank.Example.", "tracker.co.uk"] }\n`);
+    expect(config.egress.refuseDomains).toEqual(['bank.example', 'tracker.co.uk']);
   });
 
   it('accepts DNS servers with and without ports, IPv6 bracketed when it has one', async () => {

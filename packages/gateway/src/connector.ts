@@ -141,7 +141,18 @@ export class Connector {
           }
           stickyBusy = true;
         }
-        relay.record(false);
+        const declined = error.code === 'MEADOW_ERR_RELAY_DECLINED';
+        if (declined && relay === sticky) {
+          // The household declines this one site: the session keeps its relay for every other, and a
+          // strict session, which may leave from nowhere else, hears why.
+          if (params.strict) {
+            this.metrics.sessions.inc({ outcome: 'refused' });
+            throw error;
+          }
+          stickyBusy = true;
+        }
+        // A household's choice of sites says nothing about how well its relay works.
+        if (!declined) relay.record(false);
         if (claimed === relay && session != null) {
           this.sessions.release(customer, session, relay.peerId);
           claimed = undefined;

@@ -59,6 +59,13 @@ export const ERROR_CODES = {
     socksReply: 0x01,
     retryable: true,
   },
+  /** A household declines the site (`egress.refuseDomains`): another relay may carry it. */
+  MEADOW_ERR_RELAY_DECLINED: {
+    httpStatus: 403,
+    proxyStatus: 'destination_ip_prohibited',
+    socksReply: 0x02,
+    retryable: true,
+  },
   MEADOW_ERR_RELAY_LOST: { httpStatus: 502, proxyStatus: 'proxy_internal_error', socksReply: 0x01, retryable: true },
   MEADOW_ERR_RELAY_TIMEOUT: { httpStatus: 504, proxyStatus: 'connection_timeout', socksReply: 0x06, retryable: true },
   MEADOW_ERR_TUNNEL_PROTOCOL: {
@@ -113,6 +120,7 @@ export const TUNNEL_ERROR_REASONS: Record<number, ErrorCode> = {
   7: 'MEADOW_ERR_RELAY_NOT_SERVING',
   8: 'MEADOW_ERR_BAD_REQUEST',
   9: 'MEADOW_ERR_INTERNAL',
+  10: 'MEADOW_ERR_RELAY_DECLINED',
 };
 
 const REASON_BY_CODE = new Map<ErrorCode, number>(

@@ -18,6 +18,8 @@ export interface EgressGuardInit {
   allowExactTargets: Set<string>;
   /** Where names are resolved (default: the system's DNS servers, cached). */
   dns?: TargetResolver;
+  /** Sites the household does not share its connection with: each name and every name under it. */
+  refuseDomains?: ReadonlySet<string>;
 }
 
 export interface ResolvedTarget {
@@ -40,6 +42,14 @@ export class EgressGuard {
   }
 
   async resolve(target: Target, options: { signal?: AbortSignal } = {}): Promise<ResolvedTarget[]> {
+    const declined = this.declinedDomain(target.host);
+    if (declined != null) {
+      throw new MeadowError(
+        'MEADOW_ERR_RELAY_DECLINED',
+        `this household does not share its connection with ${declined === target.host ? declined : `${target.host} (${declined})`}`,
+        { hop: 'relay' },
+      );
+    }
     const addresses = isIP(target.host) !== 0 ? [target.host] : await this.dns.resolve(target.host, options.signal);
     const allowed: ResolvedTarget[] = [];
     let firstRefusal: string | undefined;
@@ -58,6 +68,18 @@ export class EgressGuard {
       );
     }
     return allowed;
+  }
+
+  /** The household's rule that covers `host` (a name, or a name above it), if any. */
+  declinedDomain(host: string): string | undefined {
+    const rules = this.init.refuseDomains;
+    if (rules == null || rules.size === 0 || isIP(host) !== 0) return undefined;
+    for (let name = host; ; ) {
+      if (rules.has(name)) return name;
+      const dot = name.indexOf('.');
+      if (dot < 0) return undefined;
+      name = name.slice(dot + 1);
+    }
   }
 
   /** Why this exact address and port may not be dialled, or undefined if it may. */

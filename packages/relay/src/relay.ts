@@ -75,6 +75,8 @@ export interface RelayInit {
   exitPolicy: string[];
   /** Test-only exact `host:port` targets allowed despite the forbidden ranges. */
   allowExactTargets: string[];
+  /** Sites the household does not share its connection with (each with every name under it). */
+  refuseDomains?: string[];
   connectTimeoutMs: number;
   idleTimeoutMs: number;
   maxTunnels: number;
@@ -274,6 +276,7 @@ export class Relay {
       ownPorts,
       allowExactTargets: new Set(this.init.allowExactTargets),
       dns,
+      refuseDomains: new Set(this.init.refuseDomains ?? []),
     });
     const tasks: TaskContext<(typeof RELAY_TASKS)[number]> = {
       timers: this.timers,
@@ -547,6 +550,7 @@ export class Relay {
         ? err
         : new MeadowError('MEADOW_ERR_INTERNAL', (err as Error).message, { cause: err });
       if (error.code === 'MEADOW_ERR_TARGET_FORBIDDEN') this.metrics.refusals.inc({ reason: 'egress_policy' });
+      else if (error.code === 'MEADOW_ERR_RELAY_DECLINED') this.metrics.refusals.inc({ reason: 'household_domain' });
       if (!connected && !tunnel.destroyed) this.quality.record({ ok: false, code: error.code });
       this.log.info({ tunnel: tunnel.id, code: error.code, ...logTarget }, 'tunnel refused');
       this.refuse(request, error);

@@ -99,6 +99,28 @@ describe('EgressGuard', () => {
     expect(g.refusal('127.0.0.2', 8080)).toMatch(/loopback/);
   });
 
+  it('declines the household’s sites and every name under them, before any lookup, and nothing else', async () => {
+    const g = new EgressGuard({
+      policy: new ExitPolicy(DEFAULT_EXIT_POLICY),
+      household: new HouseholdNetworks({ interfaces: () => ({}) }),
+      ownPorts: new Set(),
+      allowExactTargets: new Set(),
+      refuseDomains: new Set(['bank.example', 'tracker.co.uk']),
+    });
+    expect(g.declinedDomain('bank.example')).toBe('bank.example');
+    expect(g.declinedDomain('www.eu.bank.example')).toBe('bank.example');
+    expect(g.declinedDomain('notbank.example')).toBeUndefined();
+    expect(g.declinedDomain('bank.example.net')).toBeUndefined();
+    expect(g.declinedDomain('co.uk')).toBeUndefined();
+    expect(g.declinedDomain('93.184.216.34')).toBeUndefined();
+    // No DNS query is made: the name does not even exist.
+    await expect(g.resolve({ host: 'login.bank.example', port: 443 })).rejects.toMatchObject({
+      code: 'MEADOW_ERR_RELAY_DECLINED',
+      hop: 'relay',
+      message: 'this household does not share its connection with login.bank.example (bank.example)',
+    });
+  });
+
   it('names the DNS failure for a name that does not resolve', async () => {
     await expect(guard().resolve({ host: 'no-such-host.invalid', port: 80 })).rejects.toMatchObject({
       code: 'MEADOW_ERR_DNS_FAILED',

@@ -107,6 +107,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       egressAddress: config.egress.address,
       exitPolicy: policy,
       allowExactTargets: config.egress.testOnlyAllowExactTargets,
+      refuseDomains: config.egress.refuseDomains,
       connectTimeoutMs: config.limits.connectTimeoutMs,
       idleTimeoutMs: config.limits.idleTimeoutMs,
       maxTunnels: config.limits.maxTunnels,

@@ -109,7 +109,7 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
       'meadow_relay_dns_lookups_total',
       'meadow_relay_dns_queries_total',
       'meadow_relay_dns_query_duration_seconds',
-      'meadow_relay_dns_cache_names',
+      'meadow_relay_dns_cache_entries',
     ])
       expect(families.has(name), name).toBe(true);
     const tasks = families.get('meadow_relay_background_task_failures_total')?.samples;

@@ -30,8 +30,7 @@ export class HouseholdNetworks {
   private own = new BlockList();
   private networks = new BlockList();
   private hasNetworks = false;
-  /** Whether this machine has a public IPv6 address, and so can reach IPv6 websites. */
-  hasPublicIpv6 = false;
+  private publicIpv6 = false;
   private networkKey = '';
   private readonly observed = new Map<string, number>();
   private observedList = new BlockList();
@@ -66,9 +65,14 @@ export class HouseholdNetworks {
     this.own = ownList;
     this.networks = networks;
     this.hasNetworks = subnets.length > 0;
-    this.hasPublicIpv6 = subnets.some(([, , family]) => family === 'ipv6');
+    this.publicIpv6 = subnets.some(([, , family]) => family === 'ipv6');
     this.networkKey = key;
     return true;
+  }
+
+  /** Whether this machine has a public IPv6 address, and so can reach IPv6 websites. */
+  get hasPublicIpv6(): boolean {
+    return this.publicIpv6;
   }
 
   /**

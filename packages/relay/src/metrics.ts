@@ -85,7 +85,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     },
   });
   new Gauge({
-    name: 'meadow_relay_dns_cache_names',
+    name: 'meadow_relay_dns_cache_entries',
     help: 'Answers (one per name and address family) the relay keeps in its DNS cache now',
     registers: [registry],
     collect() {

@@ -37,12 +37,16 @@ const TYPE_AAAA = 28;
  */
 export async function startDnsServer(names: Record<string, DnsName> = {}, port = 0): Promise<DnsServer> {
   const socket: Socket = createSocket('udp4');
+  let closed = false;
   const server: DnsServer = {
     port: 0,
     address: '',
     names: new Map(Object.entries(names)),
     queries: [],
-    close: () => new Promise((resolve) => socket.close(() => resolve())),
+    close: () => {
+      closed = true;
+      return new Promise((resolve) => socket.close(() => resolve()));
+    },
   };
   socket.on('message', (message, peer) => {
     const query = parseQuery(message);
@@ -53,7 +57,10 @@ export async function startDnsServer(names: Record<string, DnsName> = {}, port =
     const entry = server.names.get(query.name) ?? server.names.get(`*${query.name.slice(query.name.indexOf('.'))}`);
     if (entry?.silent || (entry?.dropAaaa && query.type === TYPE_AAAA)) return;
     const reply = answer(message, query, entry);
-    const send = (): void => socket.send(reply, peer.port, peer.address);
+    // A slow answer may come due after close: it is dropped, as a stopped server's would be.
+    const send = (): void => {
+      if (!closed) socket.send(reply, peer.port, peer.address);
+    };
     if (entry?.delayMs != null && entry.delayMs > 0) setTimeout(send, entry.delayMs).unref();
     else send();
   });

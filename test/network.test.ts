@@ -411,6 +411,13 @@ describe('a local Meadow network of real processes', () => {
         expect(res.status, `request ${i}`).toBe(200);
         expect(JSON.parse(res.body).youAre).not.toBe(picky.egressAddress);
       }
+      // The household sees what it keeps to itself.
+      expect(await (await fetch(`${picky.statusUrl}/`)).text()).toContain(
+        'Sites you keep to yourself (and every name under them): meadow.test.',
+      );
+      expect((await runMeadow(['relay', 'status', '--config', picky.configPath])).stdout).toMatch(
+        /^declined +meadow\.test$/m,
+      );
       const families = parsePrometheusText(await (await fetch(`${picky.statusUrl}/metrics`)).text());
       const refusals = families.get('meadow_relay_egress_refusals_total')?.samples ?? [];
       expect(refusals.find((s) => s.labels.reason === 'household_domain')?.value).toBeGreaterThanOrEqual(3);

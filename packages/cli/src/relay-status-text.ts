@@ -25,6 +25,7 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
         : `${s.dns.servers.join(', ')} silent since ${when(s.dns.silentSince)} (${s.dns.lastError}): tunnels to names go to other relays; check the router or dns.servers (meadow relay doctor tests them)`,
     ],
     ['shared', `today ${usage(s.bytes.today)}; in all ${usage(s.bytes.allTime)}`],
+    ['declined', s.refuseDomains.length === 0 ? 'no sites (egress.refuseDomains)' : s.refuseDomains.join(', ')],
   ];
   const cap = s.cap;
   if (cap == null) lines.push(['data cap', 'none (set dataCap in the config, or on the dashboard)']);

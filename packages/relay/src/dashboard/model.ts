@@ -43,6 +43,8 @@ export function statusBody(relay: Relay) {
     descriptorPublished: relay.publishedDescriptor != null,
     quality: relay.quality.report(),
     dns: relay.dns,
+    /** Sites the household does not share its connection with (`egress.refuseDomains`). */
+    refuseDomains: relay.init.refuseDomains ?? [],
   };
 }
 

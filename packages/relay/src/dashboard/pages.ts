@@ -98,6 +98,11 @@ export function liveSection(s: StatusBody, ctx: PageContext): Html {
       ? 'No rate limit.'
       : html`Rate limit: ${formatBitRate(s.rateLimit.fromTargetBytesPerSecond)} from websites, ${formatBitRate(s.rateLimit.toTargetBytesPerSecond)} to websites.`
   }</p>
+  <p id="refused-domains" data-count="${s.refuseDomains.length}">${
+    s.refuseDomains.length === 0
+      ? html`Every site may be crawled from your address (<code>egress.refuseDomains</code> keeps sites you use yourself out).`
+      : html`Sites you keep to yourself (and every name under them): ${s.refuseDomains.join(', ')}.`
+  }</p>
   <h3>Connected gateways</h3>
   ${
     s.gateways.length === 0

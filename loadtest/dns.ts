@@ -23,6 +23,9 @@ import { parseArgs } from 'node:util';
 import { TargetResolver } from '../packages/relay/src/target-resolver.ts';
 import { startDnsServer } from '../test/services/dns-server.ts';
 import { scriptArgs } from './lib/args.ts';
+import { percentile } from './lib/crawler-load.ts';
+
+const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -152,11 +155,6 @@ async function run(resolve: Resolve, names: string[], queriesBefore: () => numbe
   return result;
 }
 
-function quantile(xs: number[], q: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
-
 async function benchmark(): Promise<void> {
   const resolvConf = await readFile('/etc/resolv.conf', 'utf8');
   if (!resolvConf.includes('nameserver 127.0.0.1')) throw new Error(`not in the benchmark's namespace:\n${resolvConf}`);
@@ -201,7 +199,7 @@ async function benchmark(): Promise<void> {
           results.get(r.name)?.push(result);
           log(
             `dead ${deadShare}, round ${round}, ${r.name}: ${(result.liveDone / result.liveSeconds).toFixed(0)} live lookups/s, ` +
-              `p99 ${quantile(result.latenciesMs, 0.99).toFixed(0)} ms, ${result.queries} queries, ${result.seconds.toFixed(1)} s`,
+              `p99 ${percentile(sorted(result.latenciesMs), 99).toFixed(0)} ms, ${result.queries} queries, ${result.seconds.toFixed(1)} s`,
           );
           // Let the dead names' queries of one run time out before the next starts.
           await new Promise((resolve) => setTimeout(resolve, 4_000));
@@ -220,8 +218,8 @@ async function benchmark(): Promise<void> {
           const rate = r.liveDone / r.liveSeconds;
           rates.set(name, [...(rates.get(name) ?? []), rate]);
           lines.push(
-            `| ${name} | ${i + 1} | ${rate.toFixed(0)} | ${quantile(r.latenciesMs, 0.5).toFixed(1)} ms | ` +
-              `${quantile(r.latenciesMs, 0.99).toFixed(1)} ms | ${r.liveFailed} | ${r.deadDone} | ${r.queries} | ${r.seconds.toFixed(1)} |`,
+            `| ${name} | ${i + 1} | ${rate.toFixed(0)} | ${percentile(sorted(r.latenciesMs), 50).toFixed(1)} ms | ` +
+              `${percentile(sorted(r.latenciesMs), 99).toFixed(1)} ms | ${r.liveFailed} | ${r.deadDone} | ${r.queries} | ${r.seconds.toFixed(1)} |`,
           );
         });
       }

@@ -100,3 +100,4 @@ export { type EarningsRow, ReceiptBook } from './receipts/receipt-book.ts';
 export type { ReceiptDeskInit } from './receipts/receipt-desk.ts';
 export type { Relay, RelayInit } from './relay.ts';
 export { loadOrCreateControlToken } from './status-server.ts';
+export { DNS_QUERY_BUDGET } from './target-resolver.ts';

@@ -42,6 +42,8 @@ export interface TargetResolverStats {
   onQuery?: (seconds: number) => void;
 }
 
+/** c-ares' budget for one query: the timeout of a try, and tries per server (about 4 s in all). */
+export const DNS_QUERY_BUDGET = { timeoutMs: 1_000, tries: 2 } as const;
 /** RFC 8305's resolution delay: once one family answered, the other gets this much longer. */
 export const RESOLUTION_DELAY_MS = 50;
 /** While the servers are silent, a tunnel's name is sent as a probe at most this often. */
@@ -79,8 +81,8 @@ export class TargetResolver {
       maxTtlSeconds: init.maxTtlSeconds ?? 300,
       negativeTtlSeconds: init.negativeTtlSeconds ?? 30,
       families: init.families ?? (() => ({ ipv4: true, ipv6: true })),
-      queryTimeoutMs: init.queryTimeoutMs ?? 1_000,
-      tries: init.tries ?? 2,
+      queryTimeoutMs: init.queryTimeoutMs ?? DNS_QUERY_BUDGET.timeoutMs,
+      tries: init.tries ?? DNS_QUERY_BUDGET.tries,
     };
     this.resolver = this.makeResolver();
     this.health = new DnsHealth(init.health);

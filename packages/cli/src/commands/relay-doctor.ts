@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { createDiscovery, type DiscoveryHandle, ipOfMultiaddr, loadOrCreateIdentity } from '@meadow/discovery';
-import { DEFAULT_EXIT_POLICY, egressSelfTest, PUBLIC_ADDRESS_PROBE } from '@meadow/relay';
+import { DEFAULT_EXIT_POLICY, DNS_QUERY_BUDGET, egressSelfTest, PUBLIC_ADDRESS_PROBE } from '@meadow/relay';
 import { multiaddr } from '@multiformats/multiaddr';
 import { fetch } from 'undici';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
@@ -241,7 +241,7 @@ async function checkEgress(config: RelayConfig, report: (c: Check) => void): Pro
 /** A name that exists on the internet (RFC 2606); any answer, even "no such name", shows the server works. */
 const DNS_PROBE_NAME = 'example.com';
 
-/** Asks each DNS server the relay will ask, with the relay's own budget (1 s per try, 2 tries). */
+/** Asks each DNS server the relay will ask, with the relay's own budget per query. */
 async function checkDns(config: RelayConfig, report: (c: Check) => void): Promise<void> {
   const where = config.dns.servers != null ? 'dns.servers' : "this machine's resolv.conf";
   const servers = config.dns.servers ?? new Resolver().getServers();
@@ -256,7 +256,7 @@ async function checkDns(config: RelayConfig, report: (c: Check) => void): Promis
   }
   const answers = await Promise.all(
     servers.map(async (server) => {
-      const resolver = new Resolver({ timeout: 1_000, tries: 2 });
+      const resolver = new Resolver({ timeout: DNS_QUERY_BUDGET.timeoutMs, tries: DNS_QUERY_BUDGET.tries });
       resolver.setServers([server]);
       const started = performance.now();
       const code = await resolver.resolve4(DNS_PROBE_NAME).then(

@@ -196,6 +196,7 @@ describe('the ledger over a real network', () => {
     expect(report.receipts).toBeGreaterThan(0);
     expect(report.disputes).toBe(0);
     const metrics = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
-    expect(metrics).not.toMatch(/meadow_gateway_receipts_total\{result="(?:disputed|signed_under_protest)"\}/);
+    expect(metrics).toMatch(/^meadow_gateway_receipts_total\{result="disputed"\} 0$/m);
+    expect(metrics).toMatch(/^meadow_gateway_receipts_total\{result="signed_under_protest"\} 0$/m);
   });
 });

@@ -10,6 +10,7 @@ export async function selfSignedCertificate(
   dir: string,
   commonName = 'meadow-test',
   prefix = '',
+  days = 30,
 ): Promise<{ certFile: string; keyFile: string; cert: Buffer }> {
   const certFile = join(dir, `${prefix}cert.pem`);
   const keyFile = join(dir, `${prefix}key.pem`);
@@ -26,7 +27,7 @@ export async function selfSignedCertificate(
     '-out',
     certFile,
     '-days',
-    '30',
+    String(days),
     '-subj',
     `/CN=${commonName}`,
     '-addext',

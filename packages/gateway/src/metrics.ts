@@ -1,5 +1,8 @@
+import { RECEIPT_RESULT_LABELS } from '@meadow/ledger';
+import { ERROR_CODES } from '@meadow/protocol';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { LedgerMetrics } from './receipt-clerk.ts';
+import { CLIENT_PROTOCOLS } from './tunnel-service.ts';
 
 export interface GatewayMetrics {
   tunnels: Counter<'protocol' | 'result'>;
@@ -26,11 +29,16 @@ export interface GatewayMetrics {
 /** The gateway's background tasks, as the `task` label of their failure counter. */
 export const GATEWAY_TASKS = ['advertise', 'refresh_descriptors', 'health_check', 'stall_check'] as const;
 
-/** Every task's series present at 0, so an alert sees it before the task first fails. */
-function zeroed(counter: Counter<'task'>): Counter<'task'> {
-  for (const task of GATEWAY_TASKS) counter.inc({ task }, 0);
+/**
+ * The series alerts read, present at 0 from the start: `increase()` cannot see a series' first
+ * sample, so an error that first happens once would otherwise never raise its alert.
+ */
+function zeroed<T extends string>(counter: Counter<T>, series: Array<Partial<Record<T, string>>>): Counter<T> {
+  for (const labels of series) counter.inc(labels, 0);
   return counter;
 }
+
+const TUNNEL_RESULTS = ['ok', ...Object.keys(ERROR_CODES)];
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   let readPool: () => Record<string, number> = () => ({});
@@ -57,12 +65,15 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   });
   return {
     ledger: {
-      receipts: new Counter({
-        name: 'meadow_gateway_receipts_total',
-        help: 'Receipt proposals to relays by result: signed, disputed, refused_<reason>, failed, unreachable',
-        labelNames: ['result'],
-        registers: [registry],
-      }),
+      receipts: zeroed(
+        new Counter({
+          name: 'meadow_gateway_receipts_total',
+          help: 'Receipt proposals to relays by result: signed, signed_under_protest, disputed, refused_<reason>, failed, unreachable',
+          labelNames: ['result'],
+          registers: [registry],
+        }),
+        [...RECEIPT_RESULT_LABELS, 'failed', 'unreachable'].map((result) => ({ result })),
+      ),
       epochs: new Counter({
         name: 'meadow_gateway_epochs_closed_total',
         help: 'Ledger epochs closed',
@@ -80,12 +91,15 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
         registers: [registry],
       }),
     },
-    tunnels: new Counter({
-      name: 'meadow_gateway_tunnels_total',
-      help: 'Tunnel requests by client protocol and outcome (ok or error code)',
-      labelNames: ['protocol', 'result'],
-      registers: [registry],
-    }),
+    tunnels: zeroed(
+      new Counter({
+        name: 'meadow_gateway_tunnels_total',
+        help: 'Tunnel requests by client protocol and outcome (ok or error code)',
+        labelNames: ['protocol', 'result'],
+        registers: [registry],
+      }),
+      CLIENT_PROTOCOLS.flatMap((protocol) => TUNNEL_RESULTS.map((result) => ({ protocol, result }))),
+    ),
     setupSeconds: new Histogram({
       name: 'meadow_gateway_tunnel_setup_seconds',
       help: 'Time from a complete client request to the tunnel being up at the relay',
@@ -119,12 +133,15 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       labelNames: ['outcome'],
       registers: [registry],
     }),
-    authFailures: new Counter({
-      name: 'meadow_gateway_auth_failures_total',
-      help: 'Rejected proxy credentials, by client protocol',
-      labelNames: ['protocol'],
-      registers: [registry],
-    }),
+    authFailures: zeroed(
+      new Counter({
+        name: 'meadow_gateway_auth_failures_total',
+        help: 'Rejected proxy credentials, by client protocol',
+        labelNames: ['protocol'],
+        registers: [registry],
+      }),
+      CLIENT_PROTOCOLS.map((protocol) => ({ protocol })),
+    ),
     taskFailures: zeroed(
       new Counter({
         name: 'meadow_gateway_background_task_failures_total',
@@ -132,6 +149,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
         labelNames: ['task'],
         registers: [registry],
       }),
+      GATEWAY_TASKS.map((task) => ({ task })),
     ),
     evictions: new Counter({
       name: 'meadow_gateway_relay_evictions_total',

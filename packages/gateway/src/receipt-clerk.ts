@@ -9,6 +9,7 @@ import {
   type ReceiptRequest,
   type ReceiptResponse,
   readMessage,
+  receiptResultLabel,
   responseSchema,
   type Settlement,
   writeMessage,
@@ -265,7 +266,7 @@ export class ReceiptClerk {
       } else if (response.type === 'refused') {
         this.log.warn({ relay, reason: response.reason, message: response.message }, 'relay refused a receipt');
       }
-      this.metrics.receipts.inc({ result: resultLabel(response) });
+      this.metrics.receipts.inc({ result: receiptResultLabel(response) });
     } catch (err) {
       this.metrics.receipts.inc({ result: 'failed' });
       this.log.info(
@@ -368,10 +369,4 @@ function subtract(a: Counts, b: Counts): Counts {
 
 function sameCounts(a: Counts, b: Counts): boolean {
   return a.bytesToTarget === b.bytesToTarget && a.bytesFromTarget === b.bytesFromTarget && a.tunnels === b.tunnels;
-}
-
-function resultLabel(response: ReceiptResponse): string {
-  if (response.type === 'refused') return `refused_${response.reason}`;
-  if (response.type === 'signed' && response.dispute != null) return 'signed_under_protest';
-  return response.type;
 }

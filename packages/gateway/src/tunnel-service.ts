@@ -20,7 +20,8 @@ import { asMeadowError } from './proxy-errors.ts';
 import { RecentFailures, type TunnelFailure } from './recent-failures.ts';
 import { countryOf } from './relay-pool.ts';
 
-export type ClientProtocol = 'socks5' | 'http-connect' | 'http-forward';
+export const CLIENT_PROTOCOLS = ['socks5', 'http-connect', 'http-forward'] as const;
+export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
 /** Where a tunnel leaves the network, as the crawler is told (`exit-headers.ts`). */
 export interface TunnelExit {

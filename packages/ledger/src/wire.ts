@@ -22,6 +22,43 @@ export type ReceiptResponse =
   | { type: 'settled' }
   | { type: 'refused'; reason: string; message: string };
 
+/** Why a relay refuses a proposal or settlement outright (a disputed count is not a refusal). */
+export const RECEIPT_REFUSAL_REASONS = [
+  'wrong-network',
+  'wrong-relay',
+  'wrong-gateway',
+  'malformed',
+  'bad-gateway-signature',
+  'closed-epoch',
+  'stale-seq',
+  'smaller-total',
+  'bad-settlement',
+] as const;
+export type ReceiptRefusalReason = (typeof RECEIPT_REFUSAL_REASONS)[number];
+
+const REFUSAL_LABELS = new Map<string, string>(RECEIPT_REFUSAL_REASONS.map((r) => [r, `refused_${r}`]));
+
+/** Every label `receiptResultLabel` gives, so that counters can start each at 0. */
+export const RECEIPT_RESULT_LABELS: readonly string[] = [
+  'signed',
+  'signed_under_protest',
+  'disputed',
+  'settled',
+  ...REFUSAL_LABELS.values(),
+  'refused_other',
+];
+
+/**
+ * A response as the `result` label of both sides' receipt counters: signed, signed_under_protest,
+ * disputed, settled, refused_<reason>. The reason is the peer's word, so one this version does not
+ * know is `refused_other`: a peer cannot grow the label set.
+ */
+export function receiptResultLabel(response: ReceiptResponse): string {
+  if (response.type === 'refused') return REFUSAL_LABELS.get(response.reason) ?? 'refused_other';
+  if (response.type === 'signed' && response.dispute != null) return 'signed_under_protest';
+  return response.type;
+}
+
 const proposalSchema = receiptSchema.omit({ relaySig: true });
 
 export const requestSchema = z.discriminatedUnion('type', [

@@ -22,6 +22,7 @@ export {
   type ErrorCode,
   isMeadowError,
   MeadowError,
+  TUNNEL_ERROR_REASONS,
   type WireMapping,
 } from './errors.ts';
 export { formatBitRate, formatBytes, formatMicros, shortPeerId } from './format.ts';

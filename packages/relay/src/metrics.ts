@@ -1,4 +1,6 @@
 import type { RelayState } from '@meadow/discovery';
+import { RECEIPT_RESULT_LABELS } from '@meadow/ledger';
+import { TUNNEL_ERROR_REASONS } from '@meadow/protocol';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { TargetResolver } from './target-resolver.ts';
 
@@ -12,7 +14,7 @@ export interface RelayMetrics {
   taskFailures: Counter<'task'>;
   activeTunnels: Gauge;
   gatewayLinks: Gauge;
-  /** Receipt proposals answered: signed, disputed, settled, or refused_<reason>. */
+  /** Receipt requests answered, as `receiptResultLabel` names them. */
   receipts: Counter<'result'>;
   setState(state: RelayState): void;
   /** Reads rate-limit waits from the household controls at scrape time. */
@@ -24,9 +26,12 @@ export interface RelayMetrics {
 /** The relay's background tasks, as the `task` label of their failure counter. */
 export const RELAY_TASKS = ['publish_descriptor', 'find_gateways'] as const;
 
-/** Every task's series present at 0, so an alert sees it before the task first fails. */
-function zeroed(counter: Counter<'task'>): Counter<'task'> {
-  for (const task of RELAY_TASKS) counter.inc({ task }, 0);
+/**
+ * The series alerts read, present at 0 from the start: `increase()` cannot see a series' first
+ * sample, so an error that first happens once would otherwise never raise its alert.
+ */
+function zeroed<T extends string>(counter: Counter<T>, series: Array<Partial<Record<T, string>>>): Counter<T> {
+  for (const labels of series) counter.inc(labels, 0);
   return counter;
 }
 
@@ -107,12 +112,15 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     registers: [registry],
   });
   return {
-    tunnels: new Counter({
-      name: 'meadow_relay_tunnels_total',
-      help: 'Tunnel requests by outcome (ok or the error code that ended them)',
-      labelNames: ['result'],
-      registers: [registry],
-    }),
+    tunnels: zeroed(
+      new Counter({
+        name: 'meadow_relay_tunnels_total',
+        help: 'Tunnel requests by outcome (ok or the error code that ended them)',
+        labelNames: ['result'],
+        registers: [registry],
+      }),
+      ['ok', ...Object.values(TUNNEL_ERROR_REASONS)].map((result) => ({ result })),
+    ),
     bytes: new Counter({
       name: 'meadow_relay_payload_bytes_total',
       help: 'Payload bytes carried, by direction (to_target, from_target)',
@@ -132,6 +140,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
         labelNames: ['task'],
         registers: [registry],
       }),
+      RELAY_TASKS.map((task) => ({ task })),
     ),
     activeTunnels: new Gauge({ name: 'meadow_relay_active_tunnels', help: 'Tunnels open now', registers: [registry] }),
     gatewayLinks: new Gauge({
@@ -139,12 +148,15 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       help: 'Gateways this relay is linked to now',
       registers: [registry],
     }),
-    receipts: new Counter({
-      name: 'meadow_relay_receipts_total',
-      help: 'Receipt requests from gateways by result: signed, disputed, settled, refused_<reason>',
-      labelNames: ['result'],
-      registers: [registry],
-    }),
+    receipts: zeroed(
+      new Counter({
+        name: 'meadow_relay_receipts_total',
+        help: 'Receipt requests from gateways by result: signed, signed_under_protest, disputed, settled, refused_<reason>',
+        labelNames: ['result'],
+        registers: [registry],
+      }),
+      RECEIPT_RESULT_LABELS.map((result) => ({ result })),
+    ),
     setState(current) {
       for (const s of STATES) state.set({ state: s }, s === current ? 1 : 0);
     },

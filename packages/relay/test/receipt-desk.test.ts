@@ -8,6 +8,7 @@ import {
   Ledger,
   nodeVerify,
   peerPublicKey,
+  receiptResultLabel,
   SqliteLedgerStore,
 } from '@meadow/ledger';
 import { LiveCounter } from '@meadow/protocol';
@@ -28,9 +29,10 @@ async function setup() {
   dirs.push(dir);
   const book = new ReceiptBook(join(dir, 'receipts.db'));
   const counter = new LiveCounter('relay');
+  const results: string[] = [];
   const desk = new ReceiptDesk(
     { network: 'meadow', toleranceBytes: MiB, toleranceRatio: 0.01 },
-    { book, signer: relay, counter, logger: pino({ level: 'silent' }) },
+    { book, signer: relay, counter, logger: pino({ level: 'silent' }), onResult: (r) => results.push(r) },
   );
   const ledger = await Ledger.open(
     { network: 'meadow', feePpm: 0 },
@@ -39,7 +41,7 @@ async function setup() {
   /** Sets what the relay itself counted for the gateway (as a persisted meter would). */
   const relayCounted = (bytesToTarget: number, bytesFromTarget: number, tunnels = 1) =>
     counter.restore(gateway.peerId, { bytesToTarget, bytesFromTarget, tunnels });
-  return { dir, book, desk, ledger, relayCounted };
+  return { dir, book, desk, ledger, relayCounted, results };
 }
 
 describe('the relay countersigns only what it carried', () => {
@@ -164,5 +166,25 @@ describe('the relay countersigns only what it carried', () => {
     });
     expect(desk.settle(gateway.peerId, settlement)).toEqual({ type: 'settled' });
     expect(book.earnings()).toMatchObject([{ epoch: 1, bytes: 3_000, micros: 3_000 }]);
+  });
+
+  it('counts every answer under a label the household can alert on, from a fixed set', async () => {
+    const { desk, ledger, relayCounted, results } = await setup();
+    relayCounted(40 * MiB, 40 * MiB);
+    const propose = (bytesFromTarget: number, at: number) =>
+      desk.propose(
+        gateway.peerId,
+        ledger.propose(relay.peerId, { bytesToTarget: 40 * MiB, bytesFromTarget, tunnels: 1 }, at),
+      );
+    propose(40 * MiB, 1);
+    propose(80 * MiB, 2);
+    relayCounted(40 * MiB, 80 * MiB);
+    propose(50 * MiB, 3);
+    desk.propose(relay.peerId, ledger.propose(relay.peerId, { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 }, 4));
+    expect(results).toEqual(['signed', 'disputed', 'signed_under_protest', 'refused_wrong-gateway']);
+    // The gateway labels what a relay answers the same way; a reason it does not know (a relay's
+    // word, up to 64 characters) must not become a label of its own.
+    expect(receiptResultLabel({ type: 'refused', reason: 'made-up-reason-1', message: '' })).toBe('refused_other');
+    expect(receiptResultLabel({ type: 'refused', reason: 'closed-epoch', message: '' })).toBe('refused_closed-epoch');
   });
 });

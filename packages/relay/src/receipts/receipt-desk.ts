@@ -7,8 +7,10 @@ import {
   nodeVerify,
   type Proposal,
   peerPublicKey,
+  type ReceiptRefusalReason,
   type ReceiptResponse,
   receiptMessage,
+  receiptResultLabel,
   type Settlement,
   type Signer,
   toHex,
@@ -62,11 +64,17 @@ export class ReceiptDesk {
   /** `from` is the authenticated peer on the connection, never what the proposal says. */
   propose(from: string, p: Proposal): ReceiptResponse {
     const response = this.decide(from, p);
-    this.onResult(response.type === 'refused' ? `refused_${response.reason}` : response.type);
+    this.onResult(receiptResultLabel(response));
     return response;
   }
 
   settle(from: string, settlement: Settlement): ReceiptResponse {
+    const response = this.checkSettlement(from, settlement);
+    this.onResult(receiptResultLabel(response));
+    return response;
+  }
+
+  private checkSettlement(from: string, settlement: Settlement): ReceiptResponse {
     if (settlement.header.gateway !== from)
       return refused('wrong-gateway', `settlement of gateway ${settlement.header.gateway} arrived from ${from}`);
     const check = checkSettlement(settlement, this.signer.peerId, nodeVerify);
@@ -75,11 +83,9 @@ export class ReceiptDesk {
         { gateway: from, epoch: settlement.header.epoch, problem: check.problem },
         'settlement does not check out',
       );
-      this.onResult('refused_bad-settlement');
       return refused('bad-settlement', check.problem);
     }
     this.book.saveSettlement(settlement, check.bytes, check.micros);
-    this.onResult('settled');
     this.log.info(
       { gateway: from, epoch: settlement.header.epoch, bytes: check.bytes, micros: check.micros },
       'epoch settled: inclusion proof checks against the signed root',
@@ -179,6 +185,6 @@ function subtract(a: Counts, b: Counts): Counts {
   };
 }
 
-function refused(reason: string, message: string): ReceiptResponse {
+function refused(reason: ReceiptRefusalReason, message: string): ReceiptResponse {
   return { type: 'refused', reason, message };
 }

@@ -17,6 +17,7 @@ import { selfSignedCertificate } from './services/self-signed.ts';
 const RULES_FILE = fileURLToPath(new URL('../config/prometheus-alerts.yml', import.meta.url));
 const EXAMPLE_CONFIG = fileURLToPath(new URL('../config/prometheus.example.yml', import.meta.url));
 const ALERTS_DOC = fileURLToPath(new URL('../docs/alerts.md', import.meta.url));
+const DASHBOARD = fileURLToPath(new URL('../config/grafana-dashboard.json', import.meta.url));
 
 interface AlertRule {
   alert: string;
@@ -271,6 +272,27 @@ describe('the alerting rules on a real network scraped by Prometheus with config
         `^The TLS certificate of gateway ${hostPort(net.gateway.adminUrl)}'s https proxy port expires in 6d 23h`,
       ),
     );
+  });
+
+  it('runs every query of the Grafana dashboard, whose alerts table lists what Prometheus raised', async () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+      panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+    };
+    const results = new Map<string, Awaited<ReturnType<PrometheusServer['query']>>>();
+    for (const panel of dashboard.panels)
+      for (const target of panel.targets ?? [])
+        results.set(`${panel.title}: ${target.expr}`, await prometheus.query(target.expr));
+    expect(results.size).toBeGreaterThan(20);
+    const table = [...results].find(([key]) => key.startsWith('Meadow alerts raised now'))?.[1];
+    expect(table?.map((row) => row.labels)).toEqual([
+      {
+        alertname: 'MeadowGatewayTlsCertificateExpiring',
+        alertstate: 'firing',
+        severity: 'warning',
+        job: 'meadow-gateway',
+        instance: hostPort(net.gateway.adminUrl),
+      },
+    ]);
   });
 
   it('raises MeadowRelayDnsNotAnswering for the relay whose DNS servers are silent', async () => {

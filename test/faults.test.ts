@@ -253,10 +253,18 @@ describe('a full disk under the gateway (tmpfs)', () => {
     expect(refused.headers).toMatch(/cannot record usage/);
     const failures = await (await fetch(`${full.gateway.adminUrl}/metrics`)).text();
     expect(failures).toMatch(/^meadow_gateway_metering_write_failures_total\{store="(ledger|usage)"\} [1-9]/m);
+    // A load balancer's health check takes the gateway out of rotation meanwhile.
+    const notReady = await fetch(`${full.gateway.adminUrl}/ready`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({
+      ready: false,
+      reasons: ['metering unavailable: it cannot write usage (see its log)'],
+    });
 
     // Space again: the pending writes go through and traffic flows.
     await rm(join(mount, 'filler'));
     await waitFor(async () => (await metering()) === 1, 15_000, 'the gateway to write again');
+    expect((await fetch(`${full.gateway.adminUrl}/ready`)).status).toBe(200);
     expect((await curl(['-x', proxy, '-U', user, `http://127.0.0.1:${full.origin.port}/`])).status).toBe(200);
 
     // Nothing was lost: the export verifies, and every tunnel is in the customer's usage.

@@ -72,6 +72,24 @@ describe('gateway admin API with a token', () => {
     expect((await get('/customers/%E0%A4%A', `Bearer ${token}`)).status).toBe(404);
     expect((await get('/status', `Bearer ${token}`)).status).toBe(200); // still up
   });
+
+  it('answers /ready without the token (for load balancers): 503 and why while no tunnel could open', async () => {
+    const ready = await get('/ready');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, reasons: [] });
+    expect((await fetch(`${net.gateway.adminUrl}/ready`, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(`${net.gateway.adminUrl}/ready`, { method: 'POST' })).status).toBe(401);
+    const relay = net.relays[0]?.configPath as string;
+    expect((await runMeadow(['relay', 'pause', '--config', relay])).code).toBe(0);
+    try {
+      await waitFor(async () => (await get('/ready')).status === 503, 15_000, 'not ready once the relay pauses');
+      // What it says names no relay, store or customer: it answers anyone who reaches the port.
+      expect(await (await get('/ready')).json()).toEqual({ ready: false, reasons: ['no routable relay'] });
+    } finally {
+      expect((await runMeadow(['relay', 'resume', '--config', relay])).code).toBe(0);
+    }
+    await waitFor(async () => (await get('/ready')).status === 200, 15_000, 'ready again');
+  });
 });
 
 describe('gateway admin address', () => {

@@ -24,9 +24,9 @@ export interface AdminListen {
 /**
  * Operator API, on loopback by default: / (network health page), /network (the same as JSON),
  * /status (pool), /usage (per customer and relay), /customers/<name> (one customer's account, as
- * the customer sees it at /account on the proxy port), /metrics. On a loopback address, requests whose
- * Host is not a loopback name are refused (DNS-rebinding defence); with a token, requests without
- * it get 401.
+ * the customer sees it at /account on the proxy port), /metrics, /ready (for load balancers). On a
+ * loopback address, requests whose Host is not a loopback name are refused (DNS-rebinding defence);
+ * with a token, requests without it get 401, except /ready, which tells only whether tunnels can open.
  */
 export async function startAdminServer(
   gateway: Gateway,
@@ -48,6 +48,9 @@ export async function startAdminServer(
     };
     if (checkHost && !hostIsLoopback(req.headers.host)) {
       send(403, 'application/json', JSON.stringify({ error: 'Host must be 127.0.0.1, [::1] or localhost' }));
+    } else if (path === '/ready' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const readiness = gateway.readiness();
+      send(readiness.ready ? 200 : 503, 'application/json', JSON.stringify(readiness));
     } else if (carriesToken != null && !carriesToken(req.headers.authorization)) {
       res
         .writeHead(401, {
@@ -115,7 +118,7 @@ export async function startAdminServer(
         'application/json',
         JSON.stringify({
           error: 'not found',
-          paths: ['/', '/network', '/status', '/usage', '/customers/<name>', '/metrics'],
+          paths: ['/', '/network', '/status', '/usage', '/customers/<name>', '/metrics', '/ready'],
         }),
       );
     }

@@ -151,6 +151,18 @@ export class Gateway {
     return this.advertised;
   }
 
+  /**
+   * Whether a new tunnel could open now, for a load balancer's health check: why not, in words that
+   * name no store, relay or customer (the admin API answers it without the token).
+   */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.stopping || this.handle == null) reasons.push('not running');
+    if (!this.guard.available) reasons.push('metering unavailable: it cannot write usage (see its log)');
+    if (this.pool.countRoutable() === 0) reasons.push('no routable relay');
+    return { ready: reasons.length === 0, reasons };
+  }
+
   get socksAddress(): AddressInfo {
     return this.socksServer?.address() as AddressInfo;
   }

@@ -1,13 +1,14 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, runMeadow, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
+import { curl, getJson, httpConnect, runMeadow, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
 import { FaultProxy } from './services/fault-proxy.ts';
 import { freePort } from './services/free-port.ts';
 
@@ -350,5 +351,88 @@ describe('a stalled, then dropped gateway–relay link (fault proxy)', () => {
       'a tunnel after the links dropped',
     );
     console.log(`[faults] dropped link: tunnels work again ${Math.round(performance.now() - recoveredAt)} ms later`);
+  });
+});
+
+describe('a gateway stopped (SIGTERM) while crawlers are mid-request', () => {
+  let draining: LocalNetwork;
+  let drainDir: string;
+  const DRAIN_MS = 20_000;
+
+  beforeAll(async () => {
+    drainDir = await mkdtemp(join(tmpdir(), 'meadow-drain-'));
+    draining = await startLocalNetwork({
+      dir: drainDir,
+      relays: 1,
+      gatewayConfig: { timeouts: { drainMs: DRAIN_MS } },
+    });
+    await draining.waitForRoutableRelays(1, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await draining?.stop();
+    if (drainDir != null) await rm(drainDir, { recursive: true, force: true });
+  });
+
+  const user = () => ({ username: draining.customer.name, password: draining.customer.apiKey });
+  const refused = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    });
+
+  it('refuses new connections and says so on /ready, lets an open tunnel finish a request sent after the signal, and exits once it has', async () => {
+    const origin = `127.0.0.1:${draining.origin.port}`;
+    const tunnel = await httpConnect(draining.gateway.http, user(), origin);
+    const stoppedAt = performance.now();
+    const exited = draining.gateway.service.stop(DRAIN_MS + 15_000);
+
+    await waitFor(() => refused(draining.gateway.http.port), 5_000, 'the HTTP proxy port to refuse connections');
+    expect(await refused(draining.gateway.socks.port)).toBe(true);
+    const ready = await fetch(`${draining.gateway.adminUrl}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ ready: false, reasons: ['stopping: open tunnels are finishing'] });
+
+    // A whole request on the tunnel that was open when the signal came.
+    const chunks: Buffer[] = [];
+    tunnel.on('data', (chunk: Buffer) => chunks.push(chunk));
+    tunnel.write(`GET /bytes/3000000 HTTP/1.1\r\nHost: ${origin}\r\nConnection: close\r\n\r\n`);
+    await once(tunnel, 'end');
+    const response = Buffer.concat(chunks);
+    const bodyStart = response.indexOf('\r\n\r\n') + 4;
+    expect(response.subarray(0, 15).toString()).toBe('HTTP/1.1 200 OK');
+    expect(response.byteLength - bodyStart).toBe(3_000_000);
+    tunnel.destroy();
+
+    expect(await exited).toBe(0);
+    const tookMs = performance.now() - stoppedAt;
+    console.log(`[faults] SIGTERM with a tunnel mid-request: exited ${Math.round(tookMs)} ms later`);
+    expect(tookMs).toBeLessThan(DRAIN_MS - 5_000); // it did not wait for the whole drain time
+
+    // The request's bytes were counted before the gateway went: its usage has them after a start.
+    await draining.restartGateway();
+    const account = await getJson<{ usage: { tunnels: number; bytesFromTarget: number } }>(
+      `${draining.gateway.adminUrl}/customers/${draining.customer.name}`,
+    );
+    expect(account.usage.tunnels).toBe(1);
+    expect(account.usage.bytesFromTarget).toBeGreaterThan(3_000_000);
+  });
+
+  it('ends a tunnel still open when the drain time is up, and then exits', async () => {
+    await draining.waitForRoutableRelays(1, 60_000);
+    const tunnel = await httpConnect(draining.gateway.http, user(), `127.0.0.1:${draining.origin.port}`);
+    tunnel.on('error', () => {}); // cut by the gateway: a reset is expected
+    const closed = new Promise((resolve) => tunnel.once('close', resolve));
+    const stoppedAt = performance.now();
+    expect(await draining.gateway.service.stop(DRAIN_MS + 15_000)).toBe(0);
+    await closed;
+    const tookMs = performance.now() - stoppedAt;
+    console.log(`[faults] SIGTERM with an idle tunnel: exited ${Math.round(tookMs)} ms later (drain ${DRAIN_MS} ms)`);
+    expect(tookMs).toBeGreaterThanOrEqual(DRAIN_MS - 500);
+    expect(tookMs).toBeLessThan(DRAIN_MS + 10_000);
   });
 });

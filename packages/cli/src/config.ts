@@ -290,8 +290,10 @@ export const gatewayConfig = z.strictObject({
       connectMs: z.number().int().min(100).max(120_000).default(15_000),
       handshakeMs: z.number().int().min(100).max(120_000).default(10_000),
       idleMs: z.number().int().min(1_000).default(300_000),
+      /** On stop, how long open tunnels may finish after the proxy ports stop accepting. */
+      drainMs: z.number().int().min(0).max(600_000).default(10_000),
     })
-    .default({ connectMs: 15_000, handshakeMs: 10_000, idleMs: 300_000 }),
+    .default({ connectMs: 15_000, handshakeMs: 10_000, idleMs: 300_000, drainMs: 10_000 }),
   maxAttempts: z.number().int().min(1).max(10).default(3),
   pool: z
     .strictObject({

@@ -166,6 +166,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       })),
       descriptorRefreshMs: 5_000,
       pool: { healthCheckIntervalMs: 2_000 },
+      timeouts: { drainMs: 2_000 },
       log: { level: logLevel },
       ...init.gatewayConfig,
     }),

@@ -48,6 +48,8 @@ export interface GatewayInit {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
+  /** On stop, how long open tunnels may finish after the proxy ports stop accepting (default 10 s). */
+  drainTimeoutMs?: number;
   maxAttempts: number;
   /** How often linked relays' descriptors are fetched again from the DHT. */
   descriptorRefreshMs: number;
@@ -85,6 +87,8 @@ export class Gateway {
   private expiryWarnedAt = 0;
   private readonly timers = new TimerSet();
   private stopping = false;
+  private draining: Promise<void> | undefined;
+  private closingListeners: Promise<void>[] = [];
   private advertised = false;
   private keeper: PoolKeeper | undefined;
   private clerk: ReceiptClerk | undefined;
@@ -157,7 +161,8 @@ export class Gateway {
    */
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    if (this.stopping || this.handle == null) reasons.push('not running');
+    if (this.draining != null) reasons.push('stopping: open tunnels are finishing');
+    else if (this.handle == null) reasons.push('not running');
     if (!this.guard.available) reasons.push('metering unavailable: it cannot write usage (see its log)');
     if (this.pool.countRoutable() === 0) reasons.push('no routable relay');
     return { ready: reasons.length === 0, reasons };
@@ -343,13 +348,41 @@ export class Gateway {
     return { identityCreated: this.handle.identityCreated };
   }
 
-  async stop(): Promise<void> {
+  /**
+   * The first half of a stop, for restarts that crawlers should not notice: the proxy ports stop
+   * accepting (and `/ready` answers 503, so a load balancer sends crawlers elsewhere), and open
+   * tunnels get `drainTimeoutMs` to finish, metered and receipted as ever. `stop()` drains first.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.letTunnelsFinish();
+    return this.draining;
+  }
+
+  private async letTunnelsFinish(): Promise<void> {
     this.stopping = true;
-    this.keeper?.stop();
-    this.timers.clear();
-    const closing = [this.socksServer, this.httpServer, this.tls?.server].map(
+    this.closingListeners = [this.socksServer, this.httpServer, this.tls?.server].map(
       (server) => new Promise<void>((resolve) => (server == null ? resolve() : server.close(() => resolve()))),
     );
+    const open = this.service.activeTunnels;
+    const drainMs = this.init.drainTimeoutMs ?? 10_000;
+    if (open === 0 || drainMs === 0) return;
+    this.log.info({ tunnels: open, drainMs }, 'stopping: letting open tunnels finish');
+    const deadline = performance.now() + drainMs;
+    while (this.service.activeTunnels > 0 && performance.now() < deadline) {
+      // A kept-alive forward-proxy connection holds its tunnels between requests: closed once idle.
+      this.httpServer?.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const left = this.service.activeTunnels;
+    if (left > 0) this.log.warn({ tunnels: left, drainMs }, 'ending the tunnels still open after the drain');
+    else this.log.info('every open tunnel finished');
+  }
+
+  async stop(): Promise<void> {
+    await this.drain();
+    this.keeper?.stop();
+    this.timers.clear();
+    const closing = this.closingListeners;
     this.httpServer?.closeAllConnections();
     for (const relay of this.pool.all()) relay.mux.abort(new Error('gateway stopping'));
     await this.clerk?.stop();

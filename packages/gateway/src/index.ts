@@ -93,6 +93,8 @@ export async function createGateway(
     http: gateway.httpAddress,
     admin: admin.address() as AddressInfo,
     stop: async () => {
+      // The admin port stays up while tunnels drain: /ready says why, /metrics shows them finish.
+      await gateway.drain();
       admin.closeAllConnections();
       await Promise.all([gateway.stop(), new Promise<void>((resolve) => admin.close(() => resolve()))]);
     },

@@ -23,7 +23,11 @@ customer reads its plan, usage and why its tunnels failed (SOCKS5 replies cannot
 
 Admin (admin.port, loopback by default; elsewhere only with admin.tokenFile): / is the network
 health page; /network, /status, /usage and /metrics give the same as JSON and Prometheus text;
-/customers/<name> shows a customer's account as the customer sees it at /account.
+/customers/<name> shows a customer's account as the customer sees it at /account; /ready
+(no token needed) answers 200, or 503 and why, for a load balancer's health check.
+
+SIGTERM (systemctl stop) drains first: the proxy ports stop accepting, /ready says 503, and open
+tunnels get timeouts.drainMs (10 s) to finish. A second signal stops at once.
 
 The https port's certificate (https.certFile, https.keyFile) is loaded again on SIGHUP
 (systemctl reload) and within a minute after the files change (a Let's Encrypt renewal).
@@ -64,6 +68,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       connectTimeoutMs: config.timeouts.connectMs,
       handshakeTimeoutMs: config.timeouts.handshakeMs,
       idleTimeoutMs: config.timeouts.idleMs,
+      drainTimeoutMs: config.timeouts.drainMs,
       maxAttempts: config.maxAttempts,
       descriptorRefreshMs: config.descriptorRefreshMs,
       customerDatabase: customerStoreLocation(args.config, config),

@@ -422,6 +422,39 @@ describe('a gateway stopped (SIGTERM) while crawlers are mid-request', () => {
     expect(account.usage.bytesFromTarget).toBeGreaterThan(3_000_000);
   });
 
+  it('answers a request in flight on a kept-alive HTTP proxy connection with Connection: close, then closes it', async () => {
+    await draining.waitForRoutableRelays(1, 60_000);
+    const origin = `127.0.0.1:${draining.origin.port}`;
+    const socket = connect({ host: '127.0.0.1', port: draining.gateway.http.port });
+    await once(socket, 'connect');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise((resolve) => socket.once('end', resolve));
+    const auth = Buffer.from(`${user().username}:${user().password}`).toString('base64');
+    // Half of the body now: the origin answers an upload once the whole body is in.
+    socket.write(
+      `POST http://${origin}/upload HTTP/1.1\r\nHost: ${origin}\r\nProxy-Authorization: Basic ${auth}\r\n` +
+        `Connection: keep-alive\r\nContent-Length: 1000\r\n\r\n${'a'.repeat(500)}`,
+    );
+    await waitFor(
+      async () => (await getJson<{ activeTunnels: number }>(`${draining.gateway.adminUrl}/status`)).activeTunnels === 1,
+      10_000,
+      'the forwarding tunnel open',
+    );
+    const stoppedAt = performance.now();
+    const exited = draining.gateway.service.stop(DRAIN_MS + 15_000);
+    await waitFor(() => refused(draining.gateway.http.port), 5_000, 'the HTTP proxy port to refuse connections');
+    socket.write('a'.repeat(500));
+    await ended;
+    const response = Buffer.concat(chunks).toString('latin1');
+    expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))).toMatchObject({ bytes: 1000 });
+    expect(await exited).toBe(0);
+    expect(performance.now() - stoppedAt).toBeLessThan(DRAIN_MS - 5_000);
+    await draining.restartGateway();
+  });
+
   it('ends a tunnel still open when the drain time is up, and then exits', async () => {
     await draining.waitForRoutableRelays(1, 60_000);
     const tunnel = await httpConnect(draining.gateway.http, user(), `127.0.0.1:${draining.origin.port}`);

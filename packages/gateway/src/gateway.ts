@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
 import { createLedger, createSigner, type Ledger, type LedgerStore, openLedgerStore } from '@meadow/ledger';
@@ -17,7 +16,7 @@ import type { Registry } from 'prom-client';
 import { Connector } from './connector.ts';
 import type { CustomerBook } from './customer-book.ts';
 import { DEFAULT_PLAN } from './customer-store.ts';
-import { createHttpProxy } from './http-proxy.ts';
+import { createHttpProxy, type HttpProxyServer } from './http-proxy.ts';
 import { MeterSnapshots } from './meter-snapshots.ts';
 import { guardedLedgerStore, MeteringGuard } from './metering-guard.ts';
 import type { GATEWAY_TASKS, GatewayMetrics } from './metrics.ts';
@@ -82,7 +81,7 @@ export class Gateway {
   private readonly metrics: GatewayMetrics;
   private handle: DiscoveryHandle | undefined;
   private socksServer: Server | undefined;
-  private httpServer: HttpServer | undefined;
+  private httpServer: HttpProxyServer | undefined;
   private tls: TlsListener | undefined;
   private expiryWarnedAt = 0;
   private readonly timers = new TimerSet();
@@ -363,13 +362,14 @@ export class Gateway {
     this.closingListeners = [this.socksServer, this.httpServer, this.tls?.server].map(
       (server) => new Promise<void>((resolve) => (server == null ? resolve() : server.close(() => resolve()))),
     );
+    this.httpServer?.drain();
     const open = this.service.activeTunnels;
     const drainMs = this.init.drainTimeoutMs ?? 10_000;
     if (open === 0 || drainMs === 0) return;
     this.log.info({ tunnels: open, drainMs }, 'stopping: letting open tunnels finish');
     const deadline = performance.now() + drainMs;
     while (this.service.activeTunnels > 0 && performance.now() < deadline) {
-      // A kept-alive forward-proxy connection holds its tunnels between requests: closed once idle.
+      // A kept-alive connection whose response had begun before the drain: closed once it is idle.
       this.httpServer?.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -50,6 +50,9 @@ export class HttpProxyServer extends Server {
    */
   private readonly awaitingHead = new Map<Socket, number>();
   private sweep: NodeJS.Timeout | undefined;
+  /** Responses not yet finished, so that a drain can end their connections after them. */
+  private readonly responding = new Set<ServerResponse>();
+  private draining = false;
 
   constructor(service: TunnelService, init: HttpProxyInit) {
     super({
@@ -79,6 +82,11 @@ export class HttpProxyServer extends Server {
     });
     this.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.awaitingHead.delete(req.socket);
+      if (this.draining) res.shouldKeepAlive = false;
+      else {
+        this.responding.add(res);
+        res.once('close', () => this.responding.delete(res));
+      }
       if (req.url === ACCOUNT_PATH || req.url?.startsWith(`${ACCOUNT_PATH}?`)) handleAccount(service, req, res);
       else void handleForward(service, req, res);
     });
@@ -88,6 +96,17 @@ export class HttpProxyServer extends Server {
         rejectHead(socket, `request head not finished within ${init.handshakeTimeoutMs} ms`, 408);
       else rejectHead(socket, `malformed request (${err.code ?? err.message})`);
     });
+  }
+
+  /**
+   * For a stop that lets requests finish: a kept-alive connection gets `Connection: close` on the
+   * response it is waiting for and is closed after it; one between requests is closed now.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const res of this.responding) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.responding.clear();
+    this.closeIdleConnections();
   }
 
   override closeAllConnections(): void {

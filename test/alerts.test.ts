@@ -22,7 +22,6 @@ const DASHBOARD = fileURLToPath(new URL('../config/grafana-dashboard.json', impo
 interface AlertRule {
   alert: string;
   expr: string;
-  for?: string;
   labels: { severity: string };
   annotations: { summary: string; description: string; runbook: string };
 }
@@ -31,11 +30,11 @@ const rules: AlertRule[] = (
   parseYaml(readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: AlertRule[] }> }
 ).groups.flatMap((g) => g.rules);
 
-function promtool(args: string[], cwd?: string): Promise<{ code: number; output: string }> {
+function promtool(args: string[]): Promise<{ code: number; output: string }> {
   return prometheusTool('promtool').then(
     (binary) =>
       new Promise((resolve) => {
-        execFile(binary, args, { cwd }, (error, stdout, stderr) =>
+        execFile(binary, args, (error, stdout, stderr) =>
           resolve({ code: error == null ? 0 : Number(error.code ?? 1), output: `${stdout}${stderr}` }),
         );
       }),

@@ -163,7 +163,7 @@ export class Gateway {
     if (this.draining != null) reasons.push('stopping: open tunnels are finishing');
     else if (this.handle == null) reasons.push('not running');
     if (!this.guard.available) reasons.push('metering unavailable: it cannot write usage (see its log)');
-    if (this.pool.countRoutable() === 0) reasons.push('no routable relay');
+    if (this.pool.routable().length === 0) reasons.push('no routable relay');
     return { ready: reasons.length === 0, reasons };
   }
 

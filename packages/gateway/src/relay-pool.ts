@@ -186,12 +186,6 @@ export class RelayPool {
     if (list?.size === 0) this.byCountry.delete(country);
   }
 
-  countRoutable(): number {
-    let n = 0;
-    for (const r of this.all()) if (this.isRoutable(r)) n++;
-    return n;
-  }
-
   countByCountry(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const r of this.routable()) {

@@ -1,18 +1,20 @@
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, open, readFile, rm, stat, statfs } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { createDiscovery, type DiscoveryHandle, ipOfMultiaddr, loadOrCreateIdentity } from '@meadow/discovery';
 import { DEFAULT_EXIT_POLICY, DNS_QUERY_BUDGET, egressSelfTest, PUBLIC_ADDRESS_PROBE } from '@meadow/relay';
-import { multiaddr } from '@multiformats/multiaddr';
 import { fetch } from 'undici';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { loadConfig, type RelayConfig, relativeTo, relayConfig } from '../config.ts';
+import {
+  checkClock,
+  checkConfig,
+  checkDataFolder,
+  checkIdentity,
+  DoctorReport,
+  type Report,
+  retry,
+  withDoctorNode,
+} from '../doctor.ts';
 import { householdFromConfig } from './relay.ts';
 
 export const relayDoctorHelp = `meadow relay doctor --config <file> [--json]
@@ -33,174 +35,47 @@ Checks a relay's setup and prints one line per check, with a plain-language fix 
 
 Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.`;
 
-type Verdict = 'ok' | 'warn' | 'fail' | 'skip';
-interface Check {
-  name: string;
-  verdict: Verdict;
-  detail: string;
-  fix?: string;
-}
-
-const run = promisify(execFile);
-const MARK: Record<Verdict, string> = { ok: '✓', warn: '!', fail: '✗', skip: '-' };
-const MB = 1_000_000;
-
 export async function relayDoctorCommand(configPath: string, options: { json?: boolean }): Promise<number> {
-  const checks: Check[] = [];
-  const report = (check: Check): void => {
-    checks.push(check);
-    if (!options.json) {
-      process.stdout.write(`${MARK[check.verdict]} ${check.name.padEnd(12)} ${check.detail}\n`);
-      if (check.fix != null && check.verdict !== 'ok') process.stdout.write(`  ${' '.repeat(12)} fix: ${check.fix}\n`);
-    }
-  };
-  let config: RelayConfig;
-  try {
-    config = await loadConfig(configPath, relayConfig);
-    householdFromConfig(config, configPath);
-    checkBootstrapAddresses(configPath, config.network);
-    report({ name: 'config', verdict: 'ok', detail: `${configPath} is valid` });
-  } catch (err) {
-    report({
-      name: 'config',
-      verdict: 'fail',
-      detail: (err as Error).message,
-      fix: 'correct the key named above (docs/relay.md describes each one), then run the doctor again',
-    });
-    return finish(checks, options);
-  }
+  const doctor = new DoctorReport(options);
+  const report = doctor.report;
+  const config = await checkConfig(
+    configPath,
+    async () => {
+      const loaded = await loadConfig(configPath, relayConfig);
+      householdFromConfig(loaded, configPath);
+      checkBootstrapAddresses(configPath, loaded.network);
+      return loaded;
+    },
+    'docs/relay.md',
+    report,
+  );
+  if (config == null) return doctor.finish();
   const identityPath = relativeTo(configPath, config.identity);
   const dataDir = relativeTo(configPath, config.dataDir);
-  const ownPeerId = await checkIdentity(identityPath, report);
-  await checkDataFolder(dataDir, report);
+  const ownPeerId = await checkIdentity(
+    identityPath,
+    {
+      signer: 'this relay',
+      missing: {
+        verdict: 'fail',
+        fix: 'run `meadow relay init --config <file>` (or `meadow relay start`, which creates it)',
+      },
+      broken: 'restore the key from a backup; a new key is a new relay, and its earnings start from zero',
+    },
+    report,
+  );
+  await checkDataFolder(
+    dataDir,
+    { role: 'relay', stops: 'the relay stops signing receipts when it cannot write them' },
+    report,
+  );
   await checkClock(report);
   await checkEgress(config, report);
   await checkDns(config, report);
   const publicAddresses = await checkNetwork(config, ownPeerId, report);
   await checkPublicAddress(config, publicAddresses, report);
   await checkRunning(dataDir, config, report);
-  return finish(checks, options);
-}
-
-function finish(checks: Check[], options: { json?: boolean }): number {
-  const failed = checks.filter((c) => c.verdict === 'fail').length;
-  const warned = checks.filter((c) => c.verdict === 'warn').length;
-  if (options.json) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks })}\n`);
-  else
-    process.stdout.write(
-      `\n${failed === 0 ? 'No problem found' : `${failed} problem${failed === 1 ? '' : 's'} found`}${warned > 0 ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}.\n`,
-    );
-  return failed === 0 ? 0 : 1;
-}
-
-async function checkIdentity(path: string, report: (c: Check) => void): Promise<string | undefined> {
-  const info = await stat(path).catch(() => undefined);
-  if (info == null) {
-    report({
-      name: 'identity',
-      verdict: 'fail',
-      detail: `no key at ${path}`,
-      fix: 'run `meadow relay init --config <file>` (or `meadow relay start`, which creates it)',
-    });
-    return undefined;
-  }
-  try {
-    const { privateKey } = await loadOrCreateIdentity(path);
-    const peerId = peerIdFromPrivateKey(privateKey).toString();
-    if ((info.mode & 0o077) !== 0)
-      report({
-        name: 'identity',
-        verdict: 'warn',
-        detail: `${peerId}, but ${path} is readable by others (mode ${(info.mode & 0o777).toString(8)})`,
-        fix: `chmod 600 ${path}: whoever reads it can sign receipts as this relay`,
-      });
-    else report({ name: 'identity', verdict: 'ok', detail: `${peerId} (${path}, mode 600)` });
-    return peerId;
-  } catch (err) {
-    report({
-      name: 'identity',
-      verdict: 'fail',
-      detail: `${path} does not load: ${(err as Error).message}`,
-      fix: 'restore the key from a backup; a new key is a new relay, and its earnings start from zero',
-    });
-    return undefined;
-  }
-}
-
-async function checkDataFolder(dir: string, report: (c: Check) => void): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const probe = join(dir, `.doctor-${randomBytes(4).toString('hex')}`);
-    const file = await open(probe, 'wx', 0o600);
-    await file.write('meadow');
-    await file.sync();
-    await file.close();
-    await rm(probe);
-    const fs = await statfs(dir);
-    const free = fs.bavail * fs.bsize;
-    const detail = `${dir} is writable, ${Math.floor(free / MB).toLocaleString('en')} MB free`;
-    if (free < 200 * MB)
-      report({
-        name: 'data folder',
-        verdict: 'fail',
-        detail,
-        fix: 'free some disk space: the relay stops signing receipts when it cannot write them',
-      });
-    else if (free < 1_000 * MB)
-      report({
-        name: 'data folder',
-        verdict: 'warn',
-        detail,
-        fix: 'keep at least 1 GB free for the meter and receipts',
-      });
-    else report({ name: 'data folder', verdict: 'ok', detail });
-  } catch (err) {
-    report({
-      name: 'data folder',
-      verdict: 'fail',
-      detail: `${dir}: ${(err as Error).message}`,
-      fix: 'make dataDir in the config a folder the relay user can write (or change the key)',
-    });
-  }
-}
-
-async function checkClock(report: (c: Check) => void): Promise<void> {
-  const now = new Date();
-  if (now.getUTCFullYear() < 2025 || now.getUTCFullYear() > 2100) {
-    report({
-      name: 'clock',
-      verdict: 'fail',
-      detail: `this machine says it is ${now.toISOString()}`,
-      fix: 'set the date and time (timedatectl set-ntp true): gateways refuse descriptors from the past or future',
-    });
-    return;
-  }
-  const synced = await ntpSynchronized();
-  if (synced === false)
-    report({
-      name: 'clock',
-      verdict: 'warn',
-      detail: `${now.toISOString()}, not synchronised with a time server`,
-      fix: 'run `timedatectl set-ntp true` (or install chrony): a clock minutes off makes descriptors look future-dated or expired',
-    });
-  else
-    report({
-      name: 'clock',
-      verdict: 'ok',
-      detail: `${now.toISOString()}${synced ? ', synchronised (NTP)' : ' (synchronisation status unknown on this system)'}`,
-    });
-}
-
-async function ntpSynchronized(): Promise<boolean | undefined> {
-  try {
-    const { stdout } = await run('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { timeout: 3_000 });
-    return stdout.trim() === 'yes';
-  } catch {
-    return access('/run/systemd/timesync/synchronized', constants.F_OK).then(
-      () => true,
-      () => undefined,
-    );
-  }
+  return doctor.finish();
 }
 
 function selfTest(config: RelayConfig, publicAddresses?: string[]) {
@@ -212,7 +87,7 @@ function selfTest(config: RelayConfig, publicAddresses?: string[]) {
   });
 }
 
-async function checkEgress(config: RelayConfig, report: (c: Check) => void): Promise<void> {
+async function checkEgress(config: RelayConfig, report: Report): Promise<void> {
   const probes = await selfTest(config);
   const open = probes.filter((p) => !p.refused);
   if (open.length > 0) {
@@ -242,7 +117,7 @@ async function checkEgress(config: RelayConfig, report: (c: Check) => void): Pro
 const DNS_PROBE_NAME = 'example.com';
 
 /** Asks each DNS server the relay will ask, with the relay's own budget per query. */
-async function checkDns(config: RelayConfig, report: (c: Check) => void): Promise<void> {
+async function checkDns(config: RelayConfig, report: Report): Promise<void> {
   const where = config.dns.servers != null ? 'dns.servers' : "this machine's resolv.conf";
   const servers = config.dns.servers ?? new Resolver().getServers();
   if (servers.length === 0) {
@@ -289,7 +164,7 @@ async function checkDns(config: RelayConfig, report: (c: Check) => void): Promis
  * The household's public address as the bootstrap node and gateways saw the doctor: a running relay
  * learns it the same way and refuses it (a tunnel to it would reach the router from inside).
  */
-async function checkPublicAddress(config: RelayConfig, addresses: string[], report: (c: Check) => void): Promise<void> {
+async function checkPublicAddress(config: RelayConfig, addresses: string[], report: Report): Promise<void> {
   const probes = (await selfTest(config, addresses)).filter((p) => p.why === PUBLIC_ADDRESS_PROBE);
   if (probes.length === 0) return; // no peer answered, or they saw a private address
   const open = probes.filter((p) => !p.refused);
@@ -310,58 +185,11 @@ async function checkPublicAddress(config: RelayConfig, addresses: string[], repo
 }
 
 /** Checks bootstrap, gateways and the relay's listing; returns the addresses peers saw this machine at. */
-async function checkNetwork(
-  config: RelayConfig,
-  ownPeerId: string | undefined,
-  report: (c: Check) => void,
-): Promise<string[]> {
-  const observed = new Set<string>();
-  if (config.network.bootstrap.length === 0) {
-    report({
-      name: 'bootstrap',
-      verdict: 'fail',
-      detail: 'network.bootstrap is empty',
-      fix: 'add the bootstrap addresses your network publishes, like /ip4/…/tcp/4001/p2p/12D3…',
-    });
-    return [];
-  }
-  // A throwaway identity: the doctor must not appear in the DHT as the relay it checks.
-  const dir = await mkdtemp(join(tmpdir(), 'meadow-doctor-'));
-  let handle: DiscoveryHandle | undefined;
-  try {
-    handle = await createDiscovery({
-      identityPath: join(dir, 'doctor.key'),
-      listen: [],
-      bootstrap: config.network.bootstrap,
-      onBootstrapError: () => {},
-      dhtMode: 'client',
-      allowPrivateAddresses: config.network.allowPrivateAddresses,
-      agentVersion: 'meadow-doctor',
-    });
-    const node = handle.node;
-    node.addEventListener('peer:identify', (evt) => {
-      const address = evt.detail.observedAddr == null ? undefined : ipOfMultiaddr(evt.detail.observedAddr);
-      if (address != null) observed.add(address);
-    });
-    let reachable = 0;
-    for (const addr of config.network.bootstrap) {
-      try {
-        const rtt = await node.services.ping.ping(multiaddr(addr), { signal: AbortSignal.timeout(10_000) });
-        reachable++;
-        report({ name: 'bootstrap', verdict: 'ok', detail: `${addr} answers (${Math.round(rtt)} ms)` });
-      } catch (err) {
-        report({
-          name: 'bootstrap',
-          verdict: 'fail',
-          detail: `${addr} does not answer: ${(err as Error).message}`,
-          fix: 'check the address in network.bootstrap, and that outbound TCP to it is not blocked by a firewall',
-        });
-      }
-    }
-    if (reachable === 0) return [...observed];
+async function checkNetwork(config: RelayConfig, ownPeerId: string | undefined, report: Report): Promise<string[]> {
+  const observed = await withDoctorNode(config.network, report, async ({ handle, reachableBootstraps, observed }) => {
+    if (reachableBootstraps === 0) return observed;
     const signal = () => AbortSignal.timeout(15_000);
-    // A fresh DHT client knows only the bootstrap at first: lookups get a few tries before a check fails.
-    const gateways = await retry(() => handle?.discovery.findGateways({ signal: signal(), limit: 5 }) ?? [], 5);
+    const gateways = await retry(() => handle.discovery.findGateways({ signal: signal(), limit: 5 }), 5);
     if (gateways.length === 0) {
       report({
         name: 'gateway',
@@ -374,7 +202,7 @@ async function checkNetwork(
       const failures: unknown[] = [];
       for (const g of gateways) {
         try {
-          const rtt = await node.services.ping.ping(g.id, { signal: AbortSignal.timeout(10_000) });
+          const rtt = await handle.node.services.ping.ping(g.id, { signal: AbortSignal.timeout(10_000) });
           answered = `${g.id.toString()} (${Math.round(rtt)} ms)`;
           break;
         } catch (err) {
@@ -387,13 +215,10 @@ async function checkNetwork(
           : { name: 'gateway', verdict: 'ok', detail: `${gateways.length} advertised; ${answered} answers` },
       );
     }
-    if (ownPeerId == null) return [...observed];
+    if (ownPeerId == null) return observed;
     try {
-      const d = await retry(
-        () => (handle as DiscoveryHandle).discovery.fetchDescriptor(ownPeerId, { signal: signal() }),
-        3,
-      );
-      const inCountry = await (handle as DiscoveryHandle).discovery
+      const d = await retry(() => handle.discovery.fetchDescriptor(ownPeerId, { signal: signal() }), 3);
+      const inCountry = await handle.discovery
         .findRelayIds({ country: d.country, signal: signal() })
         .then((ids) => ids.includes(ownPeerId))
         .catch(() => false);
@@ -411,14 +236,12 @@ async function checkNetwork(
         fix: 'start the relay (`meadow relay start --config <file>`); if it runs, look in its log for "descriptor published" or "bootstrap peer unreachable"',
       });
     }
-  } finally {
-    await handle?.stop().catch(() => {});
-    await rm(dir, { recursive: true, force: true });
-  }
-  return [...observed];
+    return observed;
+  });
+  return [...(observed ?? [])];
 }
 
-async function checkRunning(dataDir: string, config: RelayConfig, report: (c: Check) => void): Promise<void> {
+async function checkRunning(dataDir: string, config: RelayConfig, report: Report): Promise<void> {
   let url = `http://${config.status.host}:${config.status.port}`;
   try {
     url = (JSON.parse(await readFile(join(dataDir, 'status.json'), 'utf8')) as { statusUrl: string }).statusUrl;
@@ -439,19 +262,6 @@ async function checkRunning(dataDir: string, config: RelayConfig, report: (c: Ch
       detail: `no relay answers at ${url}`,
       fix: 'start it: `meadow relay start --config <file>` (or `systemctl start meadow-relay`)',
     });
-  }
-}
-
-async function retry<T>(task: () => Promise<T> | T, attempts: number): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      const result = await task();
-      if (Array.isArray(result) && result.length === 0 && i < attempts) throw new Error('empty');
-      return result;
-    } catch (err) {
-      if (i >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
   }
 }
 

@@ -13,7 +13,7 @@
 
 export { ChildService } from './child-service.ts';
 export { patternBytes } from './commands/origin.ts';
-export type { RelayConfig } from './config.ts';
+export type { GatewayConfig, RelayConfig } from './config.ts';
 export { type LocalNetwork, type LocalNetworkInit, type LocalRelay, startLocalNetwork } from './local-network.ts';
 export { main } from './main.ts';
 export { SERVICE_ENV, SERVICE_NODE_FLAGS } from './node-flags.ts';

@@ -15,6 +15,7 @@ Commands:
   relay earnings --config <file>  the relay's receipts and rewards, proofs checked locally
   relay doctor --config <file>    check a relay's setup, one line per check with a fix
   gateway start --config <file>   run a gateway (SOCKS5 + HTTP proxy for crawlers)
+  gateway doctor --config <file>  check a gateway's setup, one line per check with a fix
   customer add|list|set|rotate-key|disable|enable|usage
                                   manage a gateway's customers and their plans
   ledger export|verify            export a gateway's ledger; re-check any export from scratch
@@ -111,6 +112,16 @@ export async function main(argv: string[]): Promise<number> {
         return usage(relayHelp, false, sub);
       }
       case 'gateway': {
+        if (sub === 'doctor') {
+          const { gatewayDoctorCommand, gatewayDoctorHelp } = await import('./commands/gateway-doctor.ts');
+          if (wantsHelp) return print(gatewayDoctorHelp);
+          const { values } = parseArgs({
+            args: rest.slice(1),
+            options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+          });
+          if (values.config == null) throw new ConfigError('gateway doctor: --config <file> is required');
+          return await gatewayDoctorCommand(values.config, { json: values.json });
+        }
         const { gatewayCommand, gatewayHelp } = await import('./commands/gateway.ts');
         if (wantsHelp || sub !== 'start') return usage(gatewayHelp, wantsHelp, sub);
         return await gatewayCommand({ config: requireConfig(rest.slice(1), 'gateway start') });

@@ -106,4 +106,5 @@ export { type CustomerRow, CustomerStore, type CustomerUsage, DEFAULT_PLAN, type
 export { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
 export type { Gateway, GatewayInit, ListenAddress } from './gateway.ts';
 export type { NetworkReport } from './network-health.ts';
+export { type LoadedCertificate, loadCertificate } from './tls-listener.ts';
 export { parseUsername, type UsernameParams } from './username.ts';

@@ -2,12 +2,14 @@ import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import { customerStoreLocation, gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
+import { httpUrl, removeGatewayRunFile, writeGatewayRunFile } from '../gateway-run-file.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
 import { runUntilSignal } from '../run-service.ts';
 import { readTokenFile } from '../token-file.ts';
 
 export const gatewayHelp = `meadow gateway start --config <file>
+meadow gateway doctor --config <file>   (checks the setup: meadow gateway doctor --help)
 
 Runs the exit proxy crawlers connect to: SOCKS5 (socks.port) and HTTP proxy (http.port,
 CONNECT and absolute-URI). Credentials: username <customer>[-country-<cc>][-session-<id>]
@@ -88,6 +90,22 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
     },
     { logger: log, registry },
   );
+  const dataDir = relativeTo(args.config, config.dataDir);
+  const at = (a: { address: string; port: number }) => ({ host: a.address, port: a.port });
+  const https = handle.gateway.httpsAddress;
+  await writeGatewayRunFile(dataDir, {
+    pid: process.pid,
+    peerId: handle.peerId,
+    startedAt: new Date().toISOString(),
+    adminUrl: httpUrl(handle.admin.address, handle.admin.port),
+    listening: {
+      socks: at(handle.socks),
+      http: at(handle.http),
+      ...(https == null ? {} : { https: at(https) }),
+      admin: at(handle.admin),
+      p2p: handle.gateway.multiaddrs,
+    },
+  });
   const customers = handle.gateway.service.store.list().filter((c) => !c.disabled);
   log.info(
     {
@@ -112,5 +130,8 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
     if (handle.gateway.httpsAddress == null) log.info('SIGHUP: no https port, nothing to reload');
     else void handle.gateway.reloadCertificate();
   });
-  return runUntilSignal(log, () => handle.stop());
+  return runUntilSignal(log, async () => {
+    await handle.stop();
+    await removeGatewayRunFile(dataDir);
+  });
 }

@@ -1,8 +1,9 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type GatewayConfig, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { ChildService, type GatewayConfig, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { openLedgerStore } from '@meadow/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,13 +130,21 @@ describe('meadow gateway doctor', () => {
       },
     ]);
 
+    // Another program on two of the ports: a bare TCP listener, and an HTTP server on the admin port
+    // that answers /ready as Prometheus does, not as a gateway.
     const squatter: Server = createServer();
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const taken = (squatter.address() as { port: number }).port;
+    const impostor = createHttpServer((_req, res) => res.end('Prometheus Server is Ready.\n'));
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    const impostorPort = (impostor.address() as { port: number }).port;
     try {
       const clash = await variant('clash.yaml', (c) => {
+        c.dataDir = join(dir, 'clash-data'); // no gateway.json: the doctor asks the admin port in the config
+        c.https = undefined;
         c.socks = { host: '127.0.0.1', port: taken };
         c.http = { host: '192.0.2.1', port: 8080 }; // TEST-NET-1: no address of this machine
+        c.admin = { ...c.admin, host: '127.0.0.1', port: impostorPort };
       });
       const { code, report, text } = await doctor(clash);
       expect(code).toBe(1);
@@ -154,13 +163,20 @@ describe('meadow gateway doctor', () => {
         },
         {
           name: 'ports',
-          verdict: 'ok',
-          detail: `held by this gateway: https 127.0.0.1:${httpsPort}; any free port at start: admin, network.listen.0`,
+          verdict: 'fail',
+          detail: `admin: another program listens on 127.0.0.1:${impostorPort}`,
+          fix: expect.stringContaining('or set admin.port to a free port'),
         },
+        { name: 'ports', verdict: 'ok', detail: 'any free port at start: network.listen.0' },
       ]);
-      expect(text).toMatch(/\n2 problems found\.\n$/);
+      expect(check(report, 'running')[0]).toMatchObject({
+        verdict: 'warn',
+        detail: `http://127.0.0.1:${impostorPort} answers, but not as a Meadow gateway (GET /ready: HTTP 200)`,
+      });
+      expect(text).toMatch(/\n3 problems found, \d+ warnings?\.\n$/);
     } finally {
       squatter.close();
+      impostor.close();
     }
   });
 
@@ -185,7 +201,7 @@ describe('meadow gateway doctor', () => {
     }
   });
 
-  it('finds nothing wrong with a gateway that has not started yet, and says what the first start creates', async () => {
+  it("finds nothing wrong with a gateway not started yet, and tells a killed gateway's gateway.json from a running one", async () => {
     const fresh = await variant('fresh.yaml', (c) => {
       c.identity = join(dir, 'fresh.key');
       c.dataDir = join(dir, 'fresh-data');
@@ -217,6 +233,28 @@ describe('meadow gateway doctor', () => {
       detail: 'no gateway runs: the data folder holds no gateway.json, and admin.port is 0',
     });
     expect(text).toMatch(/\nNo problem found, 2 warnings\.\n$/);
+
+    // Started, it says where it is in <dataDir>/gateway.json, and removes the file when it stops.
+    const gateway = new ChildService('fresh-gateway', ['gateway', 'start', '--config', fresh]);
+    const ready = await gateway.ready;
+    const runFile = join(dir, 'fresh-data', 'gateway.json');
+    const written = JSON.parse(await readFile(runFile, 'utf8')) as { pid: number; adminUrl: string; peerId: string };
+    expect(written).toMatchObject({ pid: gateway.process.pid, adminUrl: ready.admin, peerId: ready.peerId });
+    expect(await gateway.stop()).toBe(0);
+    await expect(readFile(runFile)).rejects.toMatchObject({ code: 'ENOENT' });
+
+    // Left behind by a gateway that was killed: the doctor does not take it for a running one.
+    await writeFile(runFile, JSON.stringify(written));
+    const crashed = await doctor(fresh);
+    expect(check(crashed.report, 'running')).toEqual([
+      {
+        name: 'running',
+        verdict: 'warn',
+        detail: `no gateway answers at ${written.adminUrl} (ECONNREFUSED)`,
+        fix: expect.stringContaining('gateway.json is left from a gateway that did not stop cleanly'),
+      },
+    ]);
+    expect(check(crashed.report, 'identity')[0]?.detail).toContain(String(ready.peerId));
   });
 
   it("warns when the ledger holds another key's chain but none of this gateway's: a replaced identity", async () => {

@@ -147,10 +147,18 @@ export async function gatewayDoctorCommand(configPath: string, options: { json?:
 async function probeRunning(configPath: string, config: GatewayConfig, dataDir: string): Promise<Running> {
   const file = await readGatewayRunFile(dataDir);
   const url = file?.adminUrl ?? (config.admin.port === 0 ? undefined : httpUrl(config.admin.host, config.admin.port));
-  if (url == null) return { file, unreachable: 'no gateway.json in the data folder, and admin.port is 0' };
+  if (url == null)
+    return { file, unreachable: 'no gateway runs: the data folder holds no gateway.json, and admin.port is 0' };
   try {
     const ready = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(3_000) });
-    const readiness = (await ready.json()) as Readiness;
+    const readiness = (await ready.json().catch(() => undefined)) as Readiness | undefined;
+    // Another program on the admin port (Prometheus also defaults to 9090) answers something else.
+    if (typeof readiness?.ready !== 'boolean' || !Array.isArray(readiness.reasons))
+      return {
+        url,
+        file,
+        unreachable: `${url} answers, but not as a Meadow gateway (GET /ready: HTTP ${ready.status})`,
+      };
     const token =
       config.admin.tokenFile == null
         ? undefined
@@ -162,7 +170,8 @@ async function probeRunning(configPath: string, config: GatewayConfig, dataDir: 
     const status = res.ok ? ((await res.json()) as GatewayStatus) : undefined;
     return { url, file, readiness, status };
   } catch (err) {
-    return { url, file, unreachable: (err as Error).message };
+    const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    return { url, file, unreachable: `no gateway answers at ${url} (${why})` };
   }
 }
 
@@ -172,10 +181,7 @@ function reportRunning(running: Running, peerId: string | undefined, report: Rep
     report({
       name: 'running',
       verdict: 'warn',
-      detail:
-        running.url == null
-          ? 'no gateway runs: the data folder holds no gateway.json, and admin.port is 0'
-          : `no gateway answers at ${running.url}`,
+      detail: running.unreachable ?? 'no gateway answers',
       fix: running.file == null ? start : `${start}; gateway.json is left from a gateway that did not stop cleanly`,
     });
     return;

@@ -86,6 +86,7 @@ describe('meadow gateway doctor', () => {
       'https',
       'admin',
       'customers',
+      'sessions',
       'ledger',
       'geoip',
       'ports',
@@ -99,6 +100,7 @@ describe('meadow gateway doctor', () => {
       /^127\.0\.0\.1:\(any free port\), token required \(.*admin\.token, mode 600\)$/,
     );
     expect(check(report, 'customers')[0]?.detail).toMatch(/customers\.db: 1 active customer$/);
+    expect(check(report, 'sessions')[0]?.detail).toMatch(/sessions\.db: this gateway's own$/);
     expect(check(report, 'ledger')[0]?.detail).toMatch(
       /ledger\.db: \d+ entries in this gateway's chain, epoch \d+ closed at \d{4}-\d\d-\d\dT/,
     );

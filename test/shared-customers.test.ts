@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anotherGatewayConfig, curl, getJson, runMeadow, waitFor } from './harness.ts';
 import { type PostgresServer, startPostgres } from './services/postgres.ts';
 
-// Two gateway processes of one operator share customers, plans and usage through PostgreSQL: a
-// customer added once works at both, and a quota counts the bytes of both.
+// Two gateway processes of one operator share customers, plans, usage and sticky sessions through
+// PostgreSQL: a customer added once works at both, a quota counts the bytes of both, and a session
+// keeps its relay whichever gateway its requests reach.
 
 const QUOTA = 3_000_000;
 let postgres: PostgresServer;
@@ -22,7 +23,11 @@ beforeAll(async () => {
     dir,
     relays: 2,
     customers: [{ name: 'shared', quotaBytes: QUOTA }],
-    gatewayConfig: { customerStore: postgres.url, ledger: { store: postgres.url, epochSeconds: 3_600 } },
+    gatewayConfig: {
+      customerStore: postgres.url,
+      sessionStore: postgres.url,
+      ledger: { store: postgres.url, epochSeconds: 3_600 },
+    },
     // Each relay links to both gateways.
     relayConfig: { gateways: { keep: 2 } },
   });
@@ -117,6 +122,7 @@ describe('customers shared by two gateways through PostgreSQL', () => {
   it.each([
     ['customerStore', { customerStore: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' }],
     ['ledger.store', { ledger: { store: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' } }],
+    ['sessionStore', { sessionStore: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' }],
   ])(
     'will not start with a %s it cannot reach, and says which key in one line, password hidden',
     async (key, change) => {
@@ -147,5 +153,114 @@ describe('customers shared by two gateways through PostgreSQL', () => {
     // No tunnel was carried meanwhile, so nothing waits to be written: reading again must be enough.
     for (const proxy of [first(), second.http])
       await waitFor(async () => (await fetchVia(proxy, 'demo', apiKey, 'bytes/10')).status === 200, 5_000, proxy);
+  });
+});
+
+describe('sticky sessions shared by two gateways through PostgreSQL', () => {
+  const gateways = () => [first(), second.http];
+
+  /** One request through a gateway's HTTP proxy: its status, exit relay and what it did to the session. */
+  async function viaSession(proxy: string, session: string) {
+    const { name, apiKey } = net.customer;
+    const r = await curl([
+      '-o',
+      '/dev/null',
+      '-x',
+      `http://${proxy}`,
+      '-U',
+      `${name}-session-${session}:${apiKey}`,
+      net.origin.url,
+    ]);
+    return {
+      status: r.status,
+      relay: /^x-meadow-relay: (\w+)\r?$/im.exec(r.headers)?.[1],
+      outcome: /^x-meadow-session: (\w+)\r?$/im.exec(r.headers)?.[1],
+      headers: r.headers,
+    };
+  }
+
+  it('keeps a session on one relay whichever gateway its requests reach', async () => {
+    const session = `alt${Date.now()}`;
+    const results = [];
+    for (let i = 0; i < 8; i++) results.push(await viaSession(gateways()[i % 2] as string, session));
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(new Set(results.map((r) => r.relay)).size).toBe(1);
+    expect(results.map((r) => r.outcome)).toEqual(['bound', ...Array(7).fill('kept')]);
+  });
+
+  it('sends concurrent first requests at both gateways through one relay: one binds the session, the rest join it', async () => {
+    for (let round = 0; round < 3; round++) {
+      const session = `burst${round}t${Date.now()}`;
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => viaSession(gateways()[i % 2] as string, session)),
+      );
+      expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
+      expect(new Set(results.map((r) => r.relay)).size, JSON.stringify(results)).toBe(1);
+      expect(results.map((r) => r.outcome).sort()).toEqual(['bound', ...Array(7).fill('kept')]);
+    }
+  });
+
+  it('moves a session at both gateways when its relay leaves: the first to notice moves it, the other follows', async () => {
+    const session = `move${Date.now()}`;
+    const before = await viaSession(first(), session);
+    expect(before.outcome).toBe('bound');
+    const leaving = net.relays.find((r) => r.peerId === before.relay);
+    if (leaving == null) throw new Error(`no relay ${before.relay}`);
+    await leaving.service.stop();
+    try {
+      // Both gateways see the link close; the second gateway's request moves the session.
+      const moved = await viaSession(second.http, session);
+      expect(moved).toMatchObject({ status: 200, outcome: 'moved' });
+      expect(moved.relay).not.toBe(before.relay);
+      const followed = await viaSession(first(), session);
+      expect(followed).toMatchObject({ status: 200, outcome: 'kept', relay: moved.relay });
+    } finally {
+      await net.restartRelay(leaving); // replaces it in net.relays
+      await net.waitForRoutableRelays(2, 60_000);
+    }
+  });
+
+  it('is checked by `meadow gateway doctor`: shared, or a warning where customers are shared and sessions are not', async () => {
+    const shared = await runMeadow(['gateway', 'doctor', '--config', second.configPath, '--json']);
+    const sessions = (r: { stdout: string }) =>
+      (JSON.parse(r.stdout) as { checks: Array<{ name: string }> }).checks.filter((c) => c.name === 'sessions');
+    expect(sessions(shared)).toEqual([
+      {
+        name: 'sessions',
+        verdict: 'ok',
+        detail: `${postgres.url}: shared with every gateway that names it`,
+      },
+    ]);
+    const apart = await anotherGatewayConfig(second.configPath, dir, 'gateway-apart', { sessionStore: 'sessions.db' });
+    expect(sessions(await runMeadow(['gateway', 'doctor', '--config', apart, '--json']))).toEqual([
+      {
+        name: 'sessions',
+        verdict: 'warn',
+        detail: `${join(dir, 'gateway-apart-data', 'sessions.db')}: this gateway's own, while its customers are shared through PostgreSQL`,
+        fix: expect.stringContaining("set sessionStore to customerStore's URL"),
+      },
+    ]);
+  });
+
+  it('answers a session request 503 while the session store cannot answer, names it, and serves once it can', async () => {
+    await postgres.sql('ALTER TABLE sticky_sessions RENAME TO sticky_sessions_away');
+    try {
+      for (const proxy of gateways()) {
+        const refused = await viaSession(proxy, `down${Date.now()}`);
+        expect(refused.status).toBe(503);
+        expect(refused.headers).toMatch(/x-meadow-error: MEADOW_ERR_METERING_UNAVAILABLE/i);
+      }
+      const body = await curl([
+        '-x',
+        `http://${first()}`,
+        '-U',
+        `${net.customer.name}-session-down:${net.customer.apiKey}`,
+        net.origin.url,
+      ]);
+      expect(body.body).toMatch(/sticky sessions unavailable: the session store did not answer \(.*sticky_sessions/);
+    } finally {
+      await postgres.sql('ALTER TABLE sticky_sessions_away RENAME TO sticky_sessions');
+    }
+    for (const proxy of gateways()) expect((await viaSession(proxy, `up${Date.now()}`)).status).toBe(200);
   });
 });

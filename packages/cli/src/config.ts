@@ -285,6 +285,11 @@ export const gatewayConfig = z.strictObject({
     .default([]),
   /** Customers, plans and usage: a SQLite file (relative to dataDir) or a postgres:// URL shared by several gateways. */
   customerStore: z.string().min(1).default('customers.db'),
+  /**
+   * Sticky sessions: a SQLite file (relative to dataDir), or a postgres:// URL shared by several
+   * gateways, so that a session keeps its relay whichever gateway its requests reach.
+   */
+  sessionStore: z.string().min(1).default('sessions.db'),
   timeouts: z
     .strictObject({
       connectMs: z.number().int().min(100).max(120_000).default(15_000),
@@ -382,6 +387,11 @@ export function ledgerStoreLocation(configPath: string, config: GatewayConfig): 
 /** The gateway's customer store: a postgres:// URL as given, else a SQLite file under dataDir. */
 export function customerStoreLocation(configPath: string, config: GatewayConfig): string {
   return storeLocation(configPath, config, config.customerStore);
+}
+
+/** The gateway's sticky sessions: a postgres:// URL as given, else a SQLite file under dataDir. */
+export function sessionStoreLocation(configPath: string, config: GatewayConfig): string {
+  return storeLocation(configPath, config, config.sessionStore);
 }
 
 function storeLocation(configPath: string, config: GatewayConfig, store: string): string {

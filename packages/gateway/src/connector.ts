@@ -3,7 +3,7 @@ import { Deadline, isMeadowError, MeadowError, type Target, type Tunnel } from '
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
 import { countryOf, type PooledRelay, type RelayPool } from './relay-pool.ts';
-import type { StickySessions } from './sessions.ts';
+import type { SessionBook } from './sessions.ts';
 import type { UsernameParams } from './username.ts';
 
 /** What a session's tunnel did to its binding: the `outcome` of `meadow_gateway_session_tunnels_total`. */
@@ -39,14 +39,14 @@ const STICKY_BUSY_WAIT_MS = 50;
 export class Connector {
   private readonly init: ConnectorInit;
   private readonly pool: RelayPool;
-  private readonly sessions: StickySessions;
+  private readonly sessions: SessionBook;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
 
   constructor(
     init: ConnectorInit,
-    deps: { pool: RelayPool; sessions: StickySessions; metrics: GatewayMetrics; logger: Logger },
+    deps: { pool: RelayPool; sessions: SessionBook; metrics: GatewayMetrics; logger: Logger },
   ) {
     this.init = init;
     this.pool = deps.pool;
@@ -69,7 +69,7 @@ export class Connector {
     const ttlMs = params.sessionTtlMinutes * 60_000;
 
     let sticky: PooledRelay | undefined;
-    const bound = session == null ? undefined : this.sessions.get(customer, session);
+    const bound = session == null ? undefined : await this.lookup(customer, session);
     let wasBound = bound != null;
     if (bound != null) {
       await this.awaitReturningRelay(bound, target.port, signal);
@@ -95,15 +95,17 @@ export class Connector {
     for (let attempt = 0; attempt < this.init.maxAttempts; attempt++) {
       let relay = next;
       next = undefined;
+      /** The session's relay as this request found it unusable (gone, another country, failed here). */
+      let replacing: string | undefined;
       if (relay == null && session != null && !stickyBusy) {
-        // Another request of the session may have bound it since this one started, or since this
-        // one's relay failed: this one goes there too.
-        const current = this.sessions.get(customer, session);
+        // Another request of the session (at this gateway or another) may have bound it since this
+        // one started, or since this one's relay failed: this one goes there too.
+        const current = attempt === 0 ? bound : await this.lookup(customer, session);
         const joined = current == null ? undefined : this.usableRelay(current, params.country, target.port, exclude);
         if (joined != null) {
           relay = sticky = joined;
           wasBound = true;
-        }
+        } else replacing = current;
       }
       relay ??= this.pool.choose({ country: params.country, port: target.port, exclude });
       if (relay == null) break;
@@ -111,9 +113,16 @@ export class Connector {
         // The session's first request (or the one that moves it) binds it now, before its tunnel
         // is up. Requests of the session that arrive meanwhile then join this relay; when each
         // chose its own, eight concurrent first requests left from up to three exits, and the
-        // last to finish decided the binding.
-        this.sessions.bind(customer, session, relay.peerId, ttlMs);
-        claimed = relay;
+        // last to finish decided the binding. A request that lost the race joins the winner.
+        const claim = await this.bindSession(customer, session, relay.peerId, ttlMs, replacing);
+        if (claim.made) claimed = relay;
+        else {
+          wasBound = true;
+          const joined = this.usableRelay(claim.relay, params.country, target.port, exclude);
+          if (joined != null) relay = sticky = joined;
+          // Bound to a relay this gateway cannot use: this request only leaves from another.
+          else stickyBusy = true;
+        }
       }
       if (attempt > 0) this.metrics.retries.inc();
       const started = performance.now();
@@ -123,7 +132,6 @@ export class Connector {
         if (session == null) return { tunnel, relay };
         const outcome = sessionOutcome(wasBound, relay === sticky, busyWaits > 0, stickyBusy);
         this.metrics.sessions.inc({ outcome });
-        if (outcome !== 'elsewhere') this.sessions.bind(customer, session, relay.peerId, ttlMs);
         return { tunnel, relay, session: outcome };
       } catch (err) {
         const error = toMeadowError(err, deadline.expired);
@@ -154,7 +162,7 @@ export class Connector {
         // A household's choice of sites says nothing about how well its relay works.
         if (!declined) relay.record(false);
         if (claimed === relay && session != null) {
-          this.sessions.release(customer, session, relay.peerId);
+          await this.releaseSession(customer, session, relay.peerId);
           claimed = undefined;
         }
         this.log.info(
@@ -178,6 +186,20 @@ export class Connector {
     const none = this.pool.whyNone({ country: params.country, port: target.port, exclude });
     // Refused by every relay's exit policy: a 403, since trying again later would meet the same.
     throw new MeadowError(none.onlyPort ? 'MEADOW_ERR_TARGET_FORBIDDEN' : 'MEADOW_ERR_NO_RELAY', none.message);
+  }
+
+  // A session store that cannot answer (a shared one whose database is down) refuses the request
+  // as a usage store that cannot write does: 503, and the gateway's own log and alerts say why.
+  private lookup(customer: string, session: string): Promise<string | undefined> {
+    return sessionStoreCall(() => this.sessions.get(customer, session));
+  }
+
+  private bindSession(customer: string, session: string, relay: string, ttlMs: number, replacing?: string) {
+    return sessionStoreCall(() => this.sessions.claim(customer, session, relay, ttlMs, replacing));
+  }
+
+  private releaseSession(customer: string, session: string, relay: string): Promise<void> {
+    return sessionStoreCall(() => this.sessions.release(customer, session, relay));
   }
 
   /**
@@ -218,6 +240,18 @@ function sessionOutcome(
   if (!wasBound) return 'bound';
   if (onItsRelay) return waited ? 'kept_after_wait' : 'kept';
   return itsRelayFull ? 'elsewhere' : 'moved';
+}
+
+async function sessionStoreCall<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new MeadowError(
+      'MEADOW_ERR_METERING_UNAVAILABLE',
+      `sticky sessions unavailable: the session store did not answer (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
 }
 
 /** Waits `ms`; false if the signal aborted first. */

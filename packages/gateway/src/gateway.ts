@@ -23,7 +23,7 @@ import type { GATEWAY_TASKS, GatewayMetrics } from './metrics.ts';
 import { PoolKeeper, type PoolKeeperInit } from './pool-keeper.ts';
 import { ReceiptClerk, type ReceiptClerkInit } from './receipt-clerk.ts';
 import { RelayPool } from './relay-pool.ts';
-import { StickySessions } from './sessions.ts';
+import type { SessionBook } from './sessions.ts';
 import { createSocksServer } from './socks-server.ts';
 import { type LoadedCertificate, loadCertificate, type TlsListenAddress, TlsListener } from './tls-listener.ts';
 import { TunnelService } from './tunnel-service.ts';
@@ -54,8 +54,12 @@ export interface GatewayInit {
   descriptorRefreshMs: number;
   pool: PoolKeeperInit;
   ledger: LedgerConfig;
-  /** Where sticky sessions are kept across restarts (SQLite); in memory only without it. */
-  sessionDatabase?: string;
+  /**
+   * Where sticky sessions are kept: a SQLite file (they survive a restart), a postgres:// URL
+   * (shared by gateways, so a session sticks whichever gateway its requests reach), or, without
+   * it, memory only.
+   */
+  sessionStore?: string;
   /** Where the open epoch's counters are saved every second (SQLite), so a crash loses none. */
   meterDatabase?: string;
   /** After a start, how long requests wait for their sticky session's relay to link again. */
@@ -72,7 +76,7 @@ export interface LedgerConfig extends Omit<ReceiptClerkInit, 'requestTimeoutMs'>
 export class Gateway {
   readonly init: GatewayInit;
   readonly pool = new RelayPool();
-  readonly sessions: StickySessions;
+  readonly sessions: SessionBook;
   private readonly snapshots: MeterSnapshots | undefined;
   /** Refuses traffic while usage or the ledger cannot be written. */
   readonly guard: MeteringGuard;
@@ -102,6 +106,7 @@ export class Gateway {
       logger: Logger;
       metrics: GatewayMetrics;
       store: CustomerBook;
+      sessions: SessionBook;
       countries: CountryChecker;
       registry?: Registry;
     },
@@ -112,7 +117,7 @@ export class Gateway {
     this.log = deps.logger;
     this.metrics = deps.metrics;
     this.metrics.observePool(() => this.pool.countByCountry());
-    this.sessions = new StickySessions({ path: init.sessionDatabase });
+    this.sessions = deps.sessions;
     this.snapshots = init.meterDatabase == null ? undefined : new MeterSnapshots(init.meterDatabase);
     this.guard = new MeteringGuard({ logger: deps.logger, metrics: deps.metrics.metering });
     const connector = new Connector(

@@ -20,6 +20,7 @@ import { openCustomerBook } from './customer-book.ts';
 import type { CustomerRecord } from './customers.ts';
 import { Gateway, type GatewayInit } from './gateway.ts';
 import { createGatewayMetrics } from './metrics.ts';
+import { openSessionBook, type SessionBook } from './sessions.ts';
 
 export interface GatewayComponents {
   logger: Logger;
@@ -51,6 +52,7 @@ export async function createGateway(
 ): Promise<GatewayHandle> {
   const store = await openCustomerBook(init.customerDatabase);
   let countries: CountryChecker;
+  let sessions: SessionBook | undefined;
   try {
     // Customers listed in the config are (re)written at start; others are managed with `meadow customer`.
     for (const seed of init.customers) {
@@ -63,6 +65,7 @@ export async function createGateway(
       await store.upsert(seed, Object.fromEntries(Object.entries(plan).filter(([, v]) => v !== undefined)));
     }
     countries = await CountryChecker.open(init.geoipDatabase);
+    sessions = await openSessionBook(init.sessionStore);
   } catch (err) {
     await store.close();
     throw err;
@@ -72,6 +75,7 @@ export async function createGateway(
     metrics: createGatewayMetrics(components.registry),
     registry: components.registry,
     store,
+    sessions,
     countries,
   });
   // A start that fails halfway (a bad ledger store URL, a port in use) must not leave the libp2p host running.
@@ -106,5 +110,6 @@ export { type CustomerRow, CustomerStore, type CustomerUsage, DEFAULT_PLAN, type
 export { type CustomerDirectory, type CustomerRecord, hashApiKey } from './customers.ts';
 export type { Gateway, GatewayInit, ListenAddress } from './gateway.ts';
 export type { NetworkReport } from './network-health.ts';
+export { openSessionBook, type SessionBook } from './sessions.ts';
 export { type LoadedCertificate, loadCertificate } from './tls-listener.ts';
 export { parseUsername, type UsernameParams } from './username.ts';

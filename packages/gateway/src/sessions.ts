@@ -1,4 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
+import { isPostgresUrl, redactUrl, SetupError } from '@meadow/protocol';
 import { inTransaction, openDatabase } from './sqlite.ts';
 
 interface Entry {
@@ -6,16 +7,65 @@ interface Entry {
   expiresAt: number;
 }
 
+type Awaitable<T> = T | Promise<T>;
+
+/** What `claim` found: the relay the session is bound to, and whether this claim bound it. */
+export interface Claim {
+  relay: string;
+  made: boolean;
+}
+
 /**
- * Sticky sessions: (customer, session id) → the relay that serves it until the TTL passes.
- * With a database path, bindings survive a gateway restart: new ones are written once a second
- * (`flush`), and the live ones are loaded at start, so a session whose relay reconnects keeps it.
+ * Sticky sessions: (customer, session id) → the relay that serves it until the TTL passes, which
+ * counts from the first binding, as crawlers expect. Two kinds: `StickySessions` for one gateway
+ * (in memory, saved to SQLite), and `PostgresSessions`, shared by several gateways.
  */
-export class StickySessions {
+export interface SessionBook {
+  readonly kind: 'memory' | 'sqlite' | 'postgres';
+  /** The relay a live binding names, if any. */
+  get(customer: string, session: string): Awaitable<string | undefined>;
+  /**
+   * Binds the session to `relay` unless it has a live binding, and says which relay the session is
+   * bound to now, and whether this call made the binding: if not, another request (at this gateway
+   * or another) bound it first, maybe to this same relay. A binding to `replacing`, a relay this
+   * request found unusable, is replaced: the session moves.
+   */
+  claim(customer: string, session: string, relay: string, ttlMs: number, replacing?: string): Awaitable<Claim>;
+  /** Ends a binding to `relay` (its tunnel failed there), unless the session is bound elsewhere since. */
+  release(customer: string, session: string, relay: string): Awaitable<void>;
+  /** Saves what changed (SQLite) or drops expired bindings (PostgreSQL); true if it wrote any. */
+  flush(): Awaitable<boolean>;
+  close(): Awaitable<void>;
+}
+
+/** A SQLite file (bindings survive a restart), a postgres:// URL (shared by gateways), or memory only. */
+export async function openSessionBook(location: string | undefined): Promise<SessionBook> {
+  if (location == null || !isPostgresUrl(location)) return new StickySessions({ path: location });
+  try {
+    // Loaded only here: a gateway on SQLite never loads `pg`.
+    const { PostgresSessions } = await import('./postgres-sessions.ts');
+    return await PostgresSessions.open(location);
+  } catch (err) {
+    throw new SetupError('sessionStore', `cannot open ${redactUrl(location)}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * One gateway's sessions, in memory. With a database path, bindings survive a gateway restart:
+ * new ones are written once a second (`flush`), and the live ones are loaded at start, so a
+ * session whose relay reconnects keeps it.
+ */
+export class StickySessions implements SessionBook {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;
   private readonly db: DatabaseSync | undefined;
   private readonly dirty = new Map<string, Entry>();
+
+  get kind(): 'memory' | 'sqlite' {
+    return this.db == null ? 'memory' : 'sqlite';
+  }
 
   constructor(options: { maxEntries?: number; path?: string } = {}) {
     this.maxEntries = options.maxEntries ?? 1_000_000;
@@ -55,15 +105,16 @@ export class StickySessions {
     return entry.relay;
   }
 
-  /** Binds a session to a relay; the TTL counts from the first binding, as crawlers expect. */
-  bind(customer: string, session: string, relay: string, ttlMs: number, now = Date.now()): void {
+  claim(customer: string, session: string, relay: string, ttlMs: number, replacing?: string, now = Date.now()): Claim {
     const key = `${customer}\0${session}`;
     const existing = this.entries.get(key);
-    if (existing != null && existing.relay === relay && existing.expiresAt > now) return;
+    if (existing != null && existing.expiresAt > now && (existing.relay === relay || existing.relay !== replacing))
+      return { relay: existing.relay, made: false };
     if (this.entries.size >= this.maxEntries) this.evictExpired(now);
     const entry = { relay, expiresAt: now + ttlMs };
     this.entries.set(key, entry);
     if (this.db != null) this.dirty.set(key, entry);
+    return { relay, made: true };
   }
 
   /**

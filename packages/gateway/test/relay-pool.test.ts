@@ -243,10 +243,28 @@ describe('RelayPool with more relays than it scans', () => {
 describe('StickySessions', () => {
   it('keeps a session on its relay until the TTL, counted from the first binding', () => {
     const sessions = new StickySessions();
-    sessions.bind('acme', 's1', 'relay-a', 1_000, 0);
-    sessions.bind('acme', 's1', 'relay-a', 1_000, 900);
+    expect(sessions.claim('acme', 's1', 'relay-a', 1_000, undefined, 0)).toEqual({ relay: 'relay-a', made: true });
+    expect(sessions.claim('acme', 's1', 'relay-a', 1_000, undefined, 900)).toEqual({ relay: 'relay-a', made: false });
     expect(sessions.get('acme', 's1', 999)).toBe('relay-a');
     expect(sessions.get('acme', 's1', 1_000)).toBeUndefined();
     expect(sessions.get('other', 's1', 10)).toBeUndefined();
+  });
+
+  it('lets the first binding win, and moves a session only off the relay a request found unusable', () => {
+    const sessions = new StickySessions();
+    expect(sessions.claim('acme', 's1', 'relay-a', 1_000, undefined, 0)).toEqual({ relay: 'relay-a', made: true });
+    // A second request that chose another relay joins the first one's.
+    expect(sessions.claim('acme', 's1', 'relay-b', 1_000, undefined, 10)).toEqual({ relay: 'relay-a', made: false });
+    // Replacing a relay the session is not bound to changes nothing.
+    expect(sessions.claim('acme', 's1', 'relay-b', 1_000, 'relay-c', 20)).toEqual({ relay: 'relay-a', made: false });
+    // Replacing the bound relay moves the session, with a new TTL.
+    expect(sessions.claim('acme', 's1', 'relay-b', 1_000, 'relay-a', 30)).toEqual({ relay: 'relay-b', made: true });
+    expect(sessions.get('acme', 's1', 1_029)).toBe('relay-b');
+    // Released by a request whose tunnel failed there: the next request binds afresh.
+    sessions.release('acme', 's1', 'relay-b', 40);
+    expect(sessions.get('acme', 's1', 41)).toBeUndefined();
+    expect(sessions.claim('acme', 's1', 'relay-c', 1_000, undefined, 50)).toEqual({ relay: 'relay-c', made: true });
+    // Expired: anyone may bind it.
+    expect(sessions.claim('acme', 's1', 'relay-d', 1_000, undefined, 1_050)).toEqual({ relay: 'relay-d', made: true });
   });
 });

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { CountryChecker } from '@meadow/discovery';
-import { loadCertificate, openCustomerBook } from '@meadow/gateway';
+import { loadCertificate, openCustomerBook, openSessionBook } from '@meadow/gateway';
 import { openLedgerStore } from '@meadow/ledger';
 import { isPostgresUrl, redactUrl } from '@meadow/protocol';
 import { fetch } from 'undici';
@@ -13,6 +13,7 @@ import {
   ledgerStoreLocation,
   loadConfig,
   relativeTo,
+  sessionStoreLocation,
 } from '../config.ts';
 import {
   checkClock,
@@ -38,6 +39,7 @@ before the first start, after a change to the config, and when crawlers report e
   https         the certificate and key load and belong together; days until the certificate expires
   admin         who can reach the admin API; its token file is readable by its owner only
   customers     the customer store opens; how many customers can use the gateway
+  sessions      the sticky-session store opens, and is shared wherever customers are
   ledger        the ledger store opens; this gateway's chain, and a chain left by a replaced key
   geoip         the country database loads and answers
   ports         each port in the config is free, or held by this gateway
@@ -111,6 +113,7 @@ export async function gatewayDoctorCommand(configPath: string, options: { json?:
   if (config.https != null) await checkHttps(configPath, config.https, report);
   await checkAdmin(configPath, config, report);
   await checkCustomers(configPath, config, report);
+  await checkSessions(configPath, config, report);
   await checkLedger(configPath, config, peerId, report);
   await checkGeoip(configPath, config, report);
   await checkPorts(config, running, report);
@@ -333,6 +336,40 @@ async function checkCustomers(configPath: string, config: GatewayConfig, report:
       fix: isPostgresUrl(location)
         ? 'check customerStore: that PostgreSQL runs, is reachable from here, and accepts the user and password in the URL'
         : 'check customerStore and that the gateway user can read and write the file',
+    });
+  }
+}
+
+async function checkSessions(configPath: string, config: GatewayConfig, report: Report): Promise<void> {
+  const location = sessionStoreLocation(configPath, config);
+  if (!isPostgresUrl(location)) {
+    const customers = customerStoreLocation(configPath, config);
+    report(
+      isPostgresUrl(customers)
+        ? {
+            name: 'sessions',
+            verdict: 'warn',
+            detail: `${location}: this gateway's own, while its customers are shared through PostgreSQL`,
+            fix: "set sessionStore to customerStore's URL: a session whose requests reach another gateway leaves from another relay there",
+          }
+        : { name: 'sessions', verdict: 'ok', detail: `${location}: this gateway's own` },
+    );
+    return;
+  }
+  try {
+    const book = await openSessionBook(location);
+    await book.close();
+    report({
+      name: 'sessions',
+      verdict: 'ok',
+      detail: `${redactUrl(location)}: shared with every gateway that names it`,
+    });
+  } catch (err) {
+    report({
+      name: 'sessions',
+      verdict: 'fail',
+      detail: (err as Error).message,
+      fix: 'check sessionStore: that PostgreSQL runs, is reachable from here, and accepts the user and password in the URL',
     });
   }
 }

@@ -1,7 +1,14 @@
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
-import { customerStoreLocation, gatewayConfig, ledgerStoreLocation, loadConfig, relativeTo } from '../config.ts';
+import {
+  customerStoreLocation,
+  gatewayConfig,
+  ledgerStoreLocation,
+  loadConfig,
+  relativeTo,
+  sessionStoreLocation,
+} from '../config.ts';
 import { httpUrl, removeGatewayRunFile, writeGatewayRunFile } from '../gateway-run-file.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
@@ -74,7 +81,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       maxAttempts: config.maxAttempts,
       descriptorRefreshMs: config.descriptorRefreshMs,
       customerDatabase: customerStoreLocation(args.config, config),
-      sessionDatabase: join(relativeTo(args.config, config.dataDir), 'sessions.db'),
+      sessionStore: sessionStoreLocation(args.config, config),
       meterDatabase: join(relativeTo(args.config, config.dataDir), 'meters.db'),
       customers: config.customers,
       pool: config.pool,

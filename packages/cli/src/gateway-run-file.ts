@@ -38,7 +38,7 @@ export async function readGatewayRunFile(dataDir: string): Promise<GatewayRunFil
 }
 
 /** An address to reach a listener on from this machine: loopback for one that listens on all addresses. */
-export function reachableHost(host: string): string {
+function reachableHost(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::' || host === '[::]') return '::1';
   return host;

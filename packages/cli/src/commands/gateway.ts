@@ -112,7 +112,10 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       admin: at(handle.admin),
       p2p: handle.gateway.multiaddrs,
     },
-  });
+  }).catch((err: Error) =>
+    // Only `meadow gateway doctor` reads it: a gateway that cannot write it still serves.
+    log.warn({ dataDir, err: err.message }, 'could not write gateway.json; the doctor will not find this gateway'),
+  );
   const customers = handle.gateway.service.store.list().filter((c) => !c.disabled);
   log.info(
     {

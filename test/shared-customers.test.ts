@@ -14,7 +14,7 @@ const QUOTA = 3_000_000;
 let postgres: PostgresServer;
 let net: LocalNetwork;
 let dir: string;
-let second: { service: ChildService; http: string; configPath: string };
+let second: { service: ChildService; http: string; admin: string; configPath: string };
 
 beforeAll(async () => {
   postgres = await startPostgres();
@@ -35,7 +35,7 @@ beforeAll(async () => {
   const configPath = await anotherGatewayConfig(net.gateway.configPath, dir, 'gateway-2', { customers: [] });
   const service = new ChildService('gateway-2', ['gateway', 'start', '--config', configPath]);
   const ready = (await service.ready) as { http: string; admin: string };
-  second = { service, http: ready.http, configPath };
+  second = { service, http: ready.http, admin: ready.admin, configPath };
   await net.waitForRoutableRelays(2, 60_000);
   await waitFor(
     async () =>
@@ -243,6 +243,13 @@ describe('sticky sessions shared by two gateways through PostgreSQL', () => {
   });
 
   it('answers a session request 503 while the session store cannot answer, names it, and serves once it can', async () => {
+    const failures = async (admin: string) => {
+      const text = await (await fetch(`${admin}/metrics`)).text();
+      return Number(/^meadow_gateway_session_store_failures_total\{operation="lookup"\} (\d+)$/m.exec(text)?.[1]);
+    };
+    const admins = [net.gateway.adminUrl, second.admin];
+    const before = await Promise.all(admins.map(failures));
+    expect(before.every((n) => Number.isInteger(n))).toBe(true);
     await postgres.sql('ALTER TABLE sticky_sessions RENAME TO sticky_sessions_away');
     try {
       for (const proxy of gateways()) {
@@ -258,9 +265,21 @@ describe('sticky sessions shared by two gateways through PostgreSQL', () => {
         net.origin.url,
       ]);
       expect(body.body).toMatch(/sticky sessions unavailable: the session store did not answer \(.*sticky_sessions/);
+      // Counted for the alert (MeadowGatewaySessionStoreFailing): two failed lookups at the first, one at the second.
+      expect(await Promise.all(admins.map(failures))).toEqual([(before[0] as number) + 2, (before[1] as number) + 1]);
     } finally {
       await postgres.sql('ALTER TABLE sticky_sessions_away RENAME TO sticky_sessions');
     }
     for (const proxy of gateways()) expect((await viaSession(proxy, `up${Date.now()}`)).status).toBe(200);
+    // Every lookup and claim of a shared store is timed.
+    const metrics = await (await fetch(`${second.admin}/metrics`)).text();
+    for (const operation of ['lookup', 'claim'])
+      expect(
+        Number(
+          new RegExp(`^meadow_gateway_session_store_seconds_count\\{operation="${operation}"\\} (\\d+)$`, 'm').exec(
+            metrics,
+          )?.[1],
+        ),
+      ).toBeGreaterThan(0);
   });
 });

@@ -205,6 +205,28 @@ export const ALERT_CASES: AlertCase[] = [
     fires: [],
   },
   {
+    alert: 'MeadowGatewaySessionStoreFailing',
+    what: 'every lookup failing, three a minute',
+    series: {
+      [`meadow_gateway_session_store_failures_total{${GW},operation="lookup"}`]: '0+3x20',
+      [`meadow_gateway_session_store_failures_total{${GW},operation="claim"}`]: '0x20',
+    },
+    at: '10m',
+    fires: [
+      {
+        labels: gw,
+        summary: 'Gateway gw-1:9090 cannot use its shared session store: requests that name a sticky session get 503',
+      },
+    ],
+  },
+  {
+    alert: 'MeadowGatewaySessionStoreFailing',
+    what: 'three failures in one minute, then none (a database restart)',
+    series: { [`meadow_gateway_session_store_failures_total{${GW},operation="lookup"}`]: '0 0 3x20' },
+    at: '5m',
+    fires: [],
+  },
+  {
     alert: 'MeadowGatewaySlowTunnelSetup',
     what: 'nine tunnels in ten take 2.5 to 5 s to open',
     series: {

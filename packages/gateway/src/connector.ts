@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Deadline, isMeadowError, MeadowError, type Target, type Tunnel } from '@meadow/protocol';
 import type { Logger } from 'pino';
-import type { GatewayMetrics } from './metrics.ts';
+import type { GatewayMetrics, SESSION_STORE_OPERATIONS } from './metrics.ts';
 import { countryOf, type PooledRelay, type RelayPool } from './relay-pool.ts';
 import type { SessionBook } from './sessions.ts';
 import type { UsernameParams } from './username.ts';
+
+type SessionStoreOperation = (typeof SESSION_STORE_OPERATIONS)[number];
 
 /** What a session's tunnel did to its binding: the `outcome` of `meadow_gateway_session_tunnels_total`. */
 export type SessionOutcome = 'bound' | 'kept' | 'kept_after_wait' | 'moved' | 'elsewhere';
@@ -188,18 +190,38 @@ export class Connector {
     throw new MeadowError(none.onlyPort ? 'MEADOW_ERR_TARGET_FORBIDDEN' : 'MEADOW_ERR_NO_RELAY', none.message);
   }
 
-  // A session store that cannot answer (a shared one whose database is down) refuses the request
-  // as a usage store that cannot write does: 503, and the gateway's own log and alerts say why.
   private lookup(customer: string, session: string): Promise<string | undefined> {
-    return sessionStoreCall(() => this.sessions.get(customer, session));
+    return this.sessionStoreCall('lookup', () => this.sessions.get(customer, session));
   }
 
   private bindSession(customer: string, session: string, relay: string, ttlMs: number, replacing?: string) {
-    return sessionStoreCall(() => this.sessions.claim(customer, session, relay, ttlMs, replacing));
+    return this.sessionStoreCall('claim', () => this.sessions.claim(customer, session, relay, ttlMs, replacing));
   }
 
   private releaseSession(customer: string, session: string, relay: string): Promise<void> {
-    return sessionStoreCall(() => this.sessions.release(customer, session, relay));
+    return this.sessionStoreCall('release', () => this.sessions.release(customer, session, relay));
+  }
+
+  /**
+   * A session store that cannot answer (a shared one whose database is down) refuses the request
+   * as a usage store that cannot write does: 503. A shared store's operations are timed; the
+   * in-memory one's take microseconds and are not.
+   */
+  private async sessionStoreCall<T>(operation: SessionStoreOperation, call: () => T | Promise<T>): Promise<T> {
+    const shared = this.sessions.kind === 'postgres';
+    const started = shared ? performance.now() : 0;
+    try {
+      const result = await call();
+      if (shared) this.metrics.sessionStore.seconds.observe({ operation }, (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      this.metrics.sessionStore.failures.inc({ operation });
+      throw new MeadowError(
+        'MEADOW_ERR_METERING_UNAVAILABLE',
+        `sticky sessions unavailable: the session store did not answer (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
   }
 
   /**
@@ -240,18 +262,6 @@ function sessionOutcome(
   if (!wasBound) return 'bound';
   if (onItsRelay) return waited ? 'kept_after_wait' : 'kept';
   return itsRelayFull ? 'elsewhere' : 'moved';
-}
-
-async function sessionStoreCall<T>(call: () => T | Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw new MeadowError(
-      'MEADOW_ERR_METERING_UNAVAILABLE',
-      `sticky sessions unavailable: the session store did not answer (${(err as Error).message})`,
-      { cause: err },
-    );
-  }
 }
 
 /** Waits `ms`; false if the signal aborted first. */

@@ -12,6 +12,8 @@ export interface GatewayMetrics {
   retries: Counter;
   /** Sticky-session tunnels by what happened to the binding (see the metric's help). */
   sessions: Counter<'outcome'>;
+  /** A shared (PostgreSQL) session store: how long each operation took, and which failed. */
+  sessionStore: { seconds: Histogram<'operation'>; failures: Counter<'operation'> };
   authFailures: Counter<'protocol'>;
   /** Failed runs of the background tasks, by task (`GATEWAY_TASKS`). */
   taskFailures: Counter<'task'>;
@@ -25,6 +27,9 @@ export interface GatewayMetrics {
   /** Reads when the https port's certificate expires at scrape time (undefined: no https port). */
   observeCertificateExpiry(read: () => Date | undefined): void;
 }
+
+/** What a request asks of the session store, as the `operation` label of its metrics. */
+export const SESSION_STORE_OPERATIONS = ['lookup', 'claim', 'release'] as const;
 
 /** The gateway's background tasks, as the `task` label of their failure counter. */
 export const GATEWAY_TASKS = ['advertise', 'refresh_descriptors', 'health_check', 'stall_check'] as const;
@@ -133,6 +138,24 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    sessionStore: {
+      seconds: new Histogram({
+        name: 'meadow_gateway_session_store_seconds',
+        help: `Operations on a shared (PostgreSQL) sticky-session store, by operation (${SESSION_STORE_OPERATIONS.join(', ')}): one per request that names a session, one more to bind it`,
+        labelNames: ['operation'],
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+        registers: [registry],
+      }),
+      failures: zeroed(
+        new Counter({
+          name: 'meadow_gateway_session_store_failures_total',
+          help: 'Session store operations that failed, by operation; each failed the request that named a session with 503',
+          labelNames: ['operation'],
+          registers: [registry],
+        }),
+        SESSION_STORE_OPERATIONS.map((operation) => ({ operation })),
+      ),
+    },
     authFailures: zeroed(
       new Counter({
         name: 'meadow_gateway_auth_failures_total',

@@ -11,6 +11,12 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS sticky_sessions_expiry ON sticky_sessions (expires_at);
 `;
 
+/**
+ * Now, in milliseconds, by the database's clock: gateways on several machines then agree on when a
+ * binding expires even where their own clocks differ by a few seconds.
+ */
+const NOW_MS = '(extract(epoch from statement_timestamp()) * 1000)::bigint';
+
 /** Expired bindings are deleted this often by each gateway (a lookup ignores them anyway). */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -48,8 +54,8 @@ export class PostgresSessions implements SessionBook {
     // Named: each connection parses and plans it once.
     const { rows } = await this.pool.query<{ relay: string }>({
       name: 'meadow-session-get',
-      text: 'SELECT relay FROM sticky_sessions WHERE session_key = $1 AND expires_at > $2',
-      values: [keyOf(customer, session), Date.now()],
+      text: `SELECT relay FROM sticky_sessions WHERE session_key = $1 AND expires_at > ${NOW_MS}`,
+      values: [keyOf(customer, session)],
     });
     return rows[0]?.relay;
   }
@@ -59,14 +65,13 @@ export class PostgresSessions implements SessionBook {
     // Two statements, each with its own snapshot: the SELECT sees a binding that another gateway's
     // INSERT committed while this one waited for it. A binding that ends between them: once more.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const now = Date.now();
       // Inserted, or written over a binding that has expired or names the relay being replaced.
       const claimed = await this.pool.query({
         name: 'meadow-session-claim',
-        text: `INSERT INTO sticky_sessions AS s (session_key, relay, expires_at) VALUES ($1, $2, $3)
+        text: `INSERT INTO sticky_sessions AS s (session_key, relay, expires_at) VALUES ($1, $2, ${NOW_MS} + $3)
                ON CONFLICT (session_key) DO UPDATE SET relay = excluded.relay, expires_at = excluded.expires_at
-                 WHERE s.expires_at <= $4 OR (s.relay = $5 AND s.relay <> excluded.relay)`,
-        values: [key, relay, now + ttlMs, now, replacing ?? null],
+                 WHERE s.expires_at <= ${NOW_MS} OR (s.relay = $4 AND s.relay <> excluded.relay)`,
+        values: [key, relay, Math.round(ttlMs), replacing ?? null],
       });
       if (claimed.rowCount === 1) return { relay, made: true };
       // The live binding stands (one to the same relay keeps its TTL).
@@ -86,7 +91,7 @@ export class PostgresSessions implements SessionBook {
   async flush(): Promise<boolean> {
     const now = Date.now();
     if (now - this.sweptAt < SWEEP_INTERVAL_MS) return false;
-    const { rowCount } = await this.pool.query('DELETE FROM sticky_sessions WHERE expires_at <= $1', [now]);
+    const { rowCount } = await this.pool.query(`DELETE FROM sticky_sessions WHERE expires_at <= ${NOW_MS}`);
     this.sweptAt = now;
     return (rowCount ?? 0) > 0;
   }

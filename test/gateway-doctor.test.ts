@@ -7,15 +7,9 @@ import { ChildService, type GatewayConfig, type LocalNetwork, startLocalNetwork 
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { openLedgerStore } from '@meadow/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { runMeadow, waitFor } from './harness.ts';
+import { configVariant, type DoctorReport, runDoctor, runMeadow, waitFor } from './harness.ts';
 import { freePort } from './services/free-port.ts';
 import { expiredCertificate, selfSignedCertificate } from './services/self-signed.ts';
-
-interface DoctorReport {
-  ok: boolean;
-  checks: Array<{ name: string; verdict: string; detail: string; fix?: string }>;
-}
 
 const ADMIN_TOKEN = 'doctor-test-admin-token-0123456789';
 
@@ -47,20 +41,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A copy of the running gateway's config with some keys changed. */
-async function variant(name: string, change: (config: GatewayConfig) => void): Promise<string> {
-  const config = parse(await readFile(net.gateway.configPath, 'utf8')) as GatewayConfig;
-  change(config);
-  const path = join(dir, name);
-  await writeFile(path, stringify(config));
-  return path;
-}
+const variant = (name: string, change: (config: GatewayConfig) => void) =>
+  configVariant(net.gateway.configPath, dir, name, change);
 
-async function doctor(config: string): Promise<{ code: number; report: DoctorReport; text: string }> {
-  const json = await runMeadow(['gateway', 'doctor', '--config', config, '--json']);
-  const text = await runMeadow(['gateway', 'doctor', '--config', config]);
-  expect(json.stderr).toBe('');
-  return { code: json.code, report: JSON.parse(json.stdout) as DoctorReport, text: text.stdout };
+async function doctor(config: string) {
+  const run = await runDoctor('gateway', config);
+  expect(run.stderr).toBe('');
+  return run;
 }
 
 const check = (r: DoctorReport, name: string) => r.checks.filter((c) => c.name === name);
@@ -238,11 +225,16 @@ describe('meadow gateway doctor', () => {
 
     // Started, it says where it is in <dataDir>/gateway.json, and removes the file when it stops.
     const gateway = new ChildService('fresh-gateway', ['gateway', 'start', '--config', fresh]);
-    const ready = await gateway.ready;
     const runFile = join(dir, 'fresh-data', 'gateway.json');
-    const written = JSON.parse(await readFile(runFile, 'utf8')) as { pid: number; adminUrl: string; peerId: string };
-    expect(written).toMatchObject({ pid: gateway.process.pid, adminUrl: ready.admin, peerId: ready.peerId });
-    expect(await gateway.stop()).toBe(0);
+    let written: { pid: number; adminUrl: string; peerId: string };
+    let ready: Record<string, unknown>;
+    try {
+      ready = await gateway.ready;
+      written = JSON.parse(await readFile(runFile, 'utf8')) as typeof written;
+      expect(written).toMatchObject({ pid: gateway.process.pid, adminUrl: ready.admin, peerId: ready.peerId });
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
     await expect(readFile(runFile)).rejects.toMatchObject({ code: 'ENOENT' });
 
     // Left behind by a gateway that was killed: the doctor does not take it for a running one.

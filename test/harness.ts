@@ -210,13 +210,9 @@ export async function anotherGatewayConfig(
   name: string,
   changes: Record<string, unknown> = {},
 ): Promise<string> {
-  const config = parseYaml(await readFile(from, 'utf8')) as Record<string, unknown>;
-  const path = join(dir, `${name}.yaml`);
   const free = { host: '127.0.0.1', port: 0 };
-  await writeFile(
-    path,
-    stringifyYaml({
-      ...config,
+  return configVariant<Record<string, unknown>>(from, dir, `${name}.yaml`, (config) =>
+    Object.assign(config, {
       identity: join(dir, `${name}.key`),
       dataDir: join(dir, `${name}-data`),
       socks: free,
@@ -225,5 +221,29 @@ export async function anotherGatewayConfig(
       ...changes,
     }),
   );
+}
+
+/** What `meadow <role> doctor --json` prints. */
+export interface DoctorReport {
+  ok: boolean;
+  checks: Array<{ name: string; verdict: string; detail: string; fix?: string }>;
+}
+
+/** Runs `meadow <role> doctor` on a config, once with --json and once as text. */
+export async function runDoctor(
+  role: 'relay' | 'gateway',
+  config: string,
+): Promise<{ code: number; report: DoctorReport; text: string; stderr: string }> {
+  const json = await runMeadow([role, 'doctor', '--config', config, '--json']);
+  const text = await runMeadow([role, 'doctor', '--config', config]);
+  return { code: json.code, report: JSON.parse(json.stdout) as DoctorReport, text: text.stdout, stderr: json.stderr };
+}
+
+/** Writes `<dir>/<name>`: a copy of the YAML config at `from` with some keys changed. */
+export async function configVariant<T>(from: string, dir: string, name: string, change: (config: T) => void) {
+  const config = parseYaml(await readFile(from, 'utf8')) as T;
+  change(config);
+  const path = join(dir, name);
+  await writeFile(path, stringifyYaml(config));
   return path;
 }

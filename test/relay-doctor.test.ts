@@ -1,17 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalNetwork, type RelayConfig, startLocalNetwork } from '@meadow/cli';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { runMeadow, waitFor } from './harness.ts';
+import { configVariant, type DoctorReport, runDoctor, waitFor } from './harness.ts';
 import { startDnsServer } from './services/dns-server.ts';
-
-interface DoctorReport {
-  ok: boolean;
-  checks: Array<{ name: string; verdict: string; detail: string; fix?: string }>;
-}
 
 let net: LocalNetwork;
 let dir: string;
@@ -27,20 +21,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A copy of the running relay's config with some keys changed. */
-async function variant(name: string, change: (config: RelayConfig) => void): Promise<string> {
-  const config = parse(await readFile(net.relays[0]?.configPath as string, 'utf8')) as RelayConfig;
-  change(config);
-  const path = join(dir, name);
-  await writeFile(path, stringify(config));
-  return path;
-}
-
-async function doctor(config: string): Promise<{ code: number; report: DoctorReport; text: string }> {
-  const json = await runMeadow(['relay', 'doctor', '--config', config, '--json']);
-  const text = await runMeadow(['relay', 'doctor', '--config', config]);
-  return { code: json.code, report: JSON.parse(json.stdout) as DoctorReport, text: text.stdout };
-}
+const variant = (name: string, change: (config: RelayConfig) => void) =>
+  configVariant(net.relays[0]?.configPath as string, dir, name, change);
+const doctor = (config: string) => runDoctor('relay', config);
 
 const verdict = (r: DoctorReport, name: string) => r.checks.filter((c) => c.name === name).map((c) => c.verdict);
 

@@ -170,7 +170,9 @@ async function probeRunning(configPath: string, config: GatewayConfig, dataDir: 
       headers: token == null ? {} : { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(3_000),
     });
+    // A wrong token is a 401: the doctor then reports readiness without the relay counts.
     const status = res.ok ? ((await res.json()) as GatewayStatus) : undefined;
+    if (status == null) await res.body?.cancel();
     return { url, file, readiness, status };
   } catch (err) {
     const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
@@ -300,6 +302,10 @@ async function checkAdmin(configPath: string, config: GatewayConfig, report: Rep
   );
 }
 
+function unreachablePostgres(key: string): string {
+  return `check ${key}: that PostgreSQL runs, is reachable from here, and accepts the user and password in the URL`;
+}
+
 async function checkCustomers(configPath: string, config: GatewayConfig, report: Report): Promise<void> {
   const location = customerStoreLocation(configPath, config);
   const seeded = config.customers.filter((c) => !c.disabled).map((c) => c.name);
@@ -334,7 +340,7 @@ async function checkCustomers(configPath: string, config: GatewayConfig, report:
       verdict: 'fail',
       detail: (err as Error).message,
       fix: isPostgresUrl(location)
-        ? 'check customerStore: that PostgreSQL runs, is reachable from here, and accepts the user and password in the URL'
+        ? unreachablePostgres('customerStore')
         : 'check customerStore and that the gateway user can read and write the file',
     });
   }
@@ -369,7 +375,7 @@ async function checkSessions(configPath: string, config: GatewayConfig, report: 
       name: 'sessions',
       verdict: 'fail',
       detail: (err as Error).message,
-      fix: 'check sessionStore: that PostgreSQL runs, is reachable from here, and accepts the user and password in the URL',
+      fix: unreachablePostgres('sessionStore'),
     });
   }
 }
@@ -395,7 +401,7 @@ async function checkLedger(
       verdict: 'fail',
       detail: `cannot open ${redactUrl(location)}: ${(err as Error).message}`,
       fix: shared
-        ? 'check ledger.store: that PostgreSQL runs, is reachable from here, and accepts the user and password in the URL'
+        ? unreachablePostgres('ledger.store')
         : 'check ledger.store and that the gateway user can read and write the file',
     });
     return;
@@ -440,6 +446,9 @@ function count(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
+const GEOIP_FIX =
+  'point geoipDatabase at a country database in MaxMind (mmdb) format, or remove the key to use the built-in one';
+
 /** An address DB-IP places in the United States, to see that the database answers at all. */
 const GEOIP_PROBE = '8.8.8.8';
 
@@ -454,7 +463,7 @@ async function checkGeoip(configPath: string, config: GatewayConfig, report: Rep
             name: 'geoip',
             verdict: 'fail',
             detail: `${name} loads but has no country for ${GEOIP_PROBE}`,
-            fix: 'point geoipDatabase at a country database in MaxMind (mmdb) format, or remove the key to use the built-in one',
+            fix: GEOIP_FIX,
           }
         : { name: 'geoip', verdict: 'ok', detail: `${name}: ${GEOIP_PROBE} is in ${country}` },
     );
@@ -463,7 +472,7 @@ async function checkGeoip(configPath: string, config: GatewayConfig, report: Rep
       name: 'geoip',
       verdict: 'fail',
       detail: `${name} does not load: ${(err as Error).message}`,
-      fix: 'point geoipDatabase at a country database in MaxMind (mmdb) format, or remove the key to use the built-in one',
+      fix: GEOIP_FIX,
     });
   }
 }

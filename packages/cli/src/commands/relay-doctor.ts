@@ -1,6 +1,4 @@
 import { Resolver } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DEFAULT_EXIT_POLICY, DNS_QUERY_BUDGET, egressSelfTest, PUBLIC_ADDRESS_PROBE } from '@meadow/relay';
 import { fetch } from 'undici';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
@@ -15,6 +13,7 @@ import {
   retry,
   withDoctorNode,
 } from '../doctor.ts';
+import { readStatusUrl } from '../relay-status-file.ts';
 import { householdFromConfig } from './relay.ts';
 
 export const relayDoctorHelp = `meadow relay doctor --config <file> [--json]
@@ -242,10 +241,7 @@ async function checkNetwork(config: RelayConfig, ownPeerId: string | undefined, 
 }
 
 async function checkRunning(dataDir: string, config: RelayConfig, report: Report): Promise<void> {
-  let url = `http://${config.status.host}:${config.status.port}`;
-  try {
-    url = (JSON.parse(await readFile(join(dataDir, 'status.json'), 'utf8')) as { statusUrl: string }).statusUrl;
-  } catch {}
+  const url = (await readStatusUrl(dataDir)) ?? `http://${config.status.host}:${config.status.port}`;
   try {
     const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(3_000) });
     const body = (await res.json()) as { state: string; stateReason: string; gateways: unknown[] };

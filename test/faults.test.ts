@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -354,6 +354,17 @@ describe('a stalled, then dropped gateway–relay link (fault proxy)', () => {
   });
 });
 
+/** Whether a connection to a loopback port is refused (a stopped listener). */
+const refused = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+
 describe('a gateway stopped (SIGTERM) while crawlers are mid-request', () => {
   let draining: LocalNetwork;
   let drainDir: string;
@@ -375,16 +386,6 @@ describe('a gateway stopped (SIGTERM) while crawlers are mid-request', () => {
   });
 
   const user = () => ({ username: draining.customer.name, password: draining.customer.apiKey });
-  const refused = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-    });
-
   it('refuses new connections and says so on /ready, lets an open tunnel finish a request sent after the signal, and exits once it has', async () => {
     const origin = `127.0.0.1:${draining.origin.port}`;
     const tunnel = await httpConnect(draining.gateway.http, user(), origin);
@@ -467,5 +468,111 @@ describe('a gateway stopped (SIGTERM) while crawlers are mid-request', () => {
     console.log(`[faults] SIGTERM with an idle tunnel: exited ${Math.round(tookMs)} ms later (drain ${DRAIN_MS} ms)`);
     expect(tookMs).toBeGreaterThanOrEqual(DRAIN_MS - 500);
     expect(tookMs).toBeLessThan(DRAIN_MS + 10_000);
+  });
+});
+
+describe('a gateway stopped behind a load balancer (timeouts.stopNoticeMs)', () => {
+  let noticed: LocalNetwork;
+  let noticeDir: string;
+  const NOTICE_MS = 4_000;
+  const DRAIN_MS = 20_000;
+
+  beforeAll(async () => {
+    noticeDir = await mkdtemp(join(tmpdir(), 'meadow-notice-'));
+    noticed = await startLocalNetwork({
+      dir: noticeDir,
+      relays: 1,
+      gatewayConfig: { timeouts: { drainMs: DRAIN_MS, stopNoticeMs: NOTICE_MS } },
+    });
+    await noticed.waitForRoutableRelays(1, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await noticed?.stop();
+    if (noticeDir != null) await rm(noticeDir, { recursive: true, force: true });
+  });
+
+  /**
+   * An absolute-URI GET of 100 bytes on a new connection that asks to be kept alive; resolves with
+   * the connection and the response so far once the body is in.
+   */
+  async function forward(): Promise<{ socket: Socket; response: () => string }> {
+    const origin = `127.0.0.1:${noticed.origin.port}`;
+    const auth = Buffer.from(`${noticed.customer.name}:${noticed.customer.apiKey}`).toString('base64');
+    const socket = connect({ host: '127.0.0.1', port: noticed.gateway.http.port });
+    let text = '';
+    socket.setEncoding('latin1');
+    const complete = new Promise<void>((resolve, reject) => {
+      socket.on('data', (c: string) => {
+        text += c;
+        const head = text.indexOf('\r\n\r\n');
+        if (head >= 0 && text.length - head - 4 >= 100) resolve();
+      });
+      socket.once('error', reject);
+    });
+    socket.write(
+      `GET http://${origin}/bytes/100 HTTP/1.1\r\nHost: ${origin}\r\nProxy-Authorization: Basic ${auth}\r\n` +
+        'Connection: keep-alive\r\n\r\n',
+    );
+    await complete;
+    return { socket, response: () => text };
+  }
+
+  it('answers 503 on /ready at once, serves new connections until the notice is up, then refuses them and drains', async () => {
+    const origin = `127.0.0.1:${noticed.origin.port}`;
+    const user = { username: noticed.customer.name, password: noticed.customer.apiKey };
+    // A kept-alive connection, idle when the signal comes: closed, so its client reconnects elsewhere.
+    const before = await forward();
+    expect(before.response()).not.toMatch(/\r\nconnection: close\r\n/i);
+    const idleClosed = once(before.socket, 'close');
+
+    const stoppedAt = performance.now();
+    const exited = noticed.gateway.service.stop(NOTICE_MS + DRAIN_MS + 15_000);
+    await waitFor(
+      async () => (await fetch(`${noticed.gateway.adminUrl}/ready`)).status === 503,
+      2_000,
+      '/ready to answer 503',
+    );
+    const ready = (await (await fetch(`${noticed.gateway.adminUrl}/ready`)).json()) as { reasons: string[] };
+    expect(ready.reasons).toHaveLength(1);
+    expect(ready.reasons[0]).toMatch(/^stopping: new connections are still served for [1-4] s$/);
+    await idleClosed;
+
+    // New connections during the notice: served, each answered with Connection: close.
+    const during = await forward();
+    await once(during.socket, 'close');
+    expect(during.response()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(during.response()).toMatch(/\r\nconnection: close\r\n/i);
+    const viaSocks = await socksConnect(noticed.gateway.socks, user, noticed.origin.host, noticed.origin.port);
+    viaSocks.destroy();
+    const held = await httpConnect(noticed.gateway.http, user, origin);
+    expect(performance.now() - stoppedAt).toBeLessThan(NOTICE_MS);
+
+    // Then the ports close, no sooner than the notice.
+    await waitFor(
+      () => refused(noticed.gateway.http.port),
+      NOTICE_MS + 5_000,
+      'the HTTP proxy port to refuse connections',
+    );
+    expect(await refused(noticed.gateway.socks.port)).toBe(true);
+    const closedAfterMs = performance.now() - stoppedAt;
+    expect(closedAfterMs).toBeGreaterThanOrEqual(NOTICE_MS - 100);
+
+    // The tunnel opened during the notice works through the drain.
+    const chunks: Buffer[] = [];
+    held.on('data', (chunk: Buffer) => chunks.push(chunk));
+    held.write(`GET /bytes/100000 HTTP/1.1\r\nHost: ${origin}\r\nConnection: close\r\n\r\n`);
+    await once(held, 'end');
+    const response = Buffer.concat(chunks);
+    expect(response.subarray(0, 15).toString()).toBe('HTTP/1.1 200 OK');
+    expect(response.byteLength - (response.indexOf('\r\n\r\n') + 4)).toBe(100_000);
+    held.destroy();
+
+    expect(await exited).toBe(0);
+    const tookMs = performance.now() - stoppedAt;
+    console.log(
+      `[faults] SIGTERM with stopNoticeMs ${NOTICE_MS}: ports closed after ${Math.round(closedAfterMs)} ms, exited after ${Math.round(tookMs)} ms`,
+    );
+    expect(tookMs).toBeLessThan(NOTICE_MS + DRAIN_MS - 5_000);
   });
 });

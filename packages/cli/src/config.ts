@@ -297,8 +297,13 @@ export const gatewayConfig = z.strictObject({
       idleMs: z.number().int().min(1_000).default(300_000),
       /** On stop, how long open tunnels may finish after the proxy ports stop accepting. */
       drainMs: z.number().int().min(0).max(600_000).default(10_000),
+      /**
+       * On stop, how long the proxy ports go on serving while /ready already answers 503: set it to
+       * the load balancer's health-check interval × failures to mark down, so no crawler is refused.
+       */
+      stopNoticeMs: z.number().int().min(0).max(600_000).default(0),
     })
-    .default({ connectMs: 15_000, handshakeMs: 10_000, idleMs: 300_000, drainMs: 10_000 }),
+    .default({ connectMs: 15_000, handshakeMs: 10_000, idleMs: 300_000, drainMs: 10_000, stopNoticeMs: 0 }),
   maxAttempts: z.number().int().min(1).max(10).default(3),
   pool: z
     .strictObject({

@@ -49,6 +49,11 @@ export interface GatewayInit {
   idleTimeoutMs: number;
   /** On stop, how long open tunnels may finish after the proxy ports stop accepting (default 10 s). */
   drainTimeoutMs?: number;
+  /**
+   * On stop, how long the proxy ports go on accepting while `/ready` already answers 503, so that
+   * load balancers take the gateway out before its ports refuse anyone (default 0: close at once).
+   */
+  stopNoticeMs?: number;
   maxAttempts: number;
   /** How often linked relays' descriptors are fetched again from the DHT. */
   descriptorRefreshMs: number;
@@ -91,6 +96,8 @@ export class Gateway {
   private readonly timers = new TimerSet();
   private stopping = false;
   private draining: Promise<void> | undefined;
+  /** While the stop notice runs: when the proxy ports close. */
+  private portsCloseAt: number | undefined;
   private closingListeners: Promise<void>[] = [];
   private advertised = false;
   private keeper: PoolKeeper | undefined;
@@ -165,7 +172,11 @@ export class Gateway {
    */
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    if (this.draining != null) reasons.push('stopping: open tunnels are finishing');
+    if (this.portsCloseAt != null)
+      reasons.push(
+        `stopping: new connections are still served for ${Math.max(0, Math.ceil((this.portsCloseAt - performance.now()) / 1000))} s`,
+      );
+    else if (this.draining != null) reasons.push('stopping: open tunnels are finishing');
     else if (this.handle == null) reasons.push('not running');
     if (!this.guard.available) reasons.push('metering unavailable: it cannot write usage (see its log)');
     if (this.pool.routable().length === 0) reasons.push('no routable relay');
@@ -353,13 +364,28 @@ export class Gateway {
   }
 
   /**
-   * The first half of a stop, for restarts that crawlers should not notice: the proxy ports stop
-   * accepting (and `/ready` answers 503, so a load balancer sends crawlers elsewhere), and open
-   * tunnels get `drainTimeoutMs` to finish, metered and receipted as ever. `stop()` drains first.
+   * The first half of a stop, for restarts that crawlers should not notice: `/ready` answers 503,
+   * so a load balancer sends crawlers elsewhere; after `stopNoticeMs` the proxy ports stop
+   * accepting, and open tunnels get `drainTimeoutMs` to finish, metered and receipted as ever.
+   * `stop()` drains first.
    */
   drain(): Promise<void> {
-    this.draining ??= this.letTunnelsFinish();
+    this.draining ??= this.giveNotice().then(() => this.letTunnelsFinish());
     return this.draining;
+  }
+
+  private async giveNotice(): Promise<void> {
+    const noticeMs = this.init.stopNoticeMs ?? 0;
+    if (noticeMs === 0) return;
+    this.portsCloseAt = performance.now() + noticeMs;
+    // Kept-alive clients reconnect, and the load balancer sends them elsewhere.
+    this.httpServer?.drain();
+    this.log.info(
+      { stopNoticeMs: noticeMs },
+      'stopping: /ready answers 503 now; the proxy ports go on serving until load balancers have moved away',
+    );
+    await new Promise((resolve) => setTimeout(resolve, noticeMs));
+    this.portsCloseAt = undefined;
   }
 
   private async letTunnelsFinish(): Promise<void> {

@@ -35,8 +35,9 @@ health page; /network, /status, /usage and /metrics give the same as JSON and Pr
 /customers/<name> shows a customer's account as the customer sees it at /account; /ready
 (no token needed) answers 200, or 503 and why, for a load balancer's health check.
 
-SIGTERM (systemctl stop) drains first: the proxy ports stop accepting, /ready says 503, and open
-tunnels get timeouts.drainMs (10 s) to finish. A second signal stops at once.
+SIGTERM (systemctl stop) drains first: /ready says 503, the proxy ports stop accepting (after
+timeouts.stopNoticeMs, for load balancers to notice), and open tunnels get timeouts.drainMs (10 s)
+to finish. A second signal stops at once.
 
 The https port's certificate (https.certFile, https.keyFile) is loaded again on SIGHUP
 (systemctl reload) and within a minute after the files change (a Let's Encrypt renewal).
@@ -78,6 +79,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
       handshakeTimeoutMs: config.timeouts.handshakeMs,
       idleTimeoutMs: config.timeouts.idleMs,
       drainTimeoutMs: config.timeouts.drainMs,
+      stopNoticeMs: config.timeouts.stopNoticeMs,
       maxAttempts: config.maxAttempts,
       descriptorRefreshMs: config.descriptorRefreshMs,
       customerDatabase: customerStoreLocation(args.config, config),

@@ -9,6 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ALERT_CASES } from './alerts/alert-cases.ts';
 import { curl, runMeadow, waitFor } from './harness.ts';
+import {
+  type AlertmanagerServer,
+  alertmanagerTool,
+  runAlertmanager,
+  webhookReceiver,
+} from './services/alertmanager.ts';
 import { startDnsServer } from './services/dns-server.ts';
 import { freePort } from './services/free-port.ts';
 import { type ActiveAlert, type PrometheusServer, prometheusTool, runPrometheus } from './services/prometheus.ts';
@@ -18,6 +24,46 @@ const RULES_FILE = fileURLToPath(new URL('../config/prometheus-alerts.yml', impo
 const EXAMPLE_CONFIG = fileURLToPath(new URL('../config/prometheus.example.yml', import.meta.url));
 const ALERTS_DOC = fileURLToPath(new URL('../docs/alerts.md', import.meta.url));
 const DASHBOARD = fileURLToPath(new URL('../config/grafana-dashboard.json', import.meta.url));
+const ALERTMANAGER_CONFIG = fileURLToPath(new URL('../config/alertmanager.example.yml', import.meta.url));
+
+/** Where the example Alertmanager config sends each severity. */
+const RECEIVER_BY_SEVERITY: Record<string, string> = {
+  critical: 'meadow-page',
+  warning: 'meadow-today',
+  info: 'meadow-digest',
+};
+
+interface AlertmanagerRoute {
+  receiver: string;
+  group_wait?: string;
+  group_interval?: string;
+  repeat_interval?: string;
+  routes?: AlertmanagerRoute[];
+}
+
+interface AlertmanagerConfig {
+  route: AlertmanagerRoute;
+  inhibit_rules: Array<{ source_matchers: string[]; target_matchers: string[]; equal: string[] }>;
+  receivers: Array<{ name: string; webhook_configs: Array<{ url: string }> }>;
+}
+
+/**
+ * The example Alertmanager config as a test runs it: each receiver's webhook at `webhook` with the
+ * receiver's name as its path, and the routes' waits cut to a second, so notifications arrive while
+ * the test watches. Routes, grouping and inhibitions stay as written.
+ */
+function alertmanagerConfigFor(webhook: string): string {
+  const config = parseYaml(readFileSync(ALERTMANAGER_CONFIG, 'utf8')) as AlertmanagerConfig;
+  for (const receiver of config.receivers)
+    for (const hook of receiver.webhook_configs) hook.url = `${webhook}/${receiver.name}`;
+  const quicken = (route: AlertmanagerRoute) => {
+    if (route.group_wait != null) route.group_wait = '1s';
+    if (route.group_interval != null) route.group_interval = '1s';
+    for (const child of route.routes ?? []) quicken(child);
+  };
+  quicken(config.route);
+  return stringifyYaml(config);
+}
 
 interface AlertRule {
   alert: string;
@@ -30,12 +76,27 @@ const rules: AlertRule[] = (
   parseYaml(readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: AlertRule[] }> }
 ).groups.flatMap((g) => g.rules);
 
-function promtool(args: string[]): Promise<{ code: number; output: string }> {
-  return prometheusTool('promtool').then(
+interface ToolRun {
+  code: number;
+  stdout: string;
+  /** stdout and stderr. */
+  output: string;
+}
+
+function promtool(args: string[]): Promise<ToolRun> {
+  return runTool(prometheusTool('promtool'), args);
+}
+
+function amtool(args: string[]): Promise<ToolRun> {
+  return runTool(alertmanagerTool('amtool'), args);
+}
+
+function runTool(tool: Promise<string>, args: string[]): Promise<ToolRun> {
+  return tool.then(
     (binary) =>
       new Promise((resolve) => {
         execFile(binary, args, (error, stdout, stderr) =>
-          resolve({ code: error == null ? 0 : Number(error.code ?? 1), output: `${stdout}${stderr}` }),
+          resolve({ code: error == null ? 0 : Number(error.code ?? 1), stdout, output: `${stdout}${stderr}` }),
         );
       }),
   );
@@ -124,11 +185,128 @@ describe('the alerting rules (config/prometheus-alerts.yml)', () => {
   });
 });
 
+/** The alert names an inhibition's matchers select (`alertname="A"` or `alertname=~"A|B"`). */
+function alertNames(matchers: string[]): string[] {
+  return matchers.flatMap((m) => m.match(/^alertname=~?"(.+)"$/)?.[1]?.split('|') ?? []);
+}
+
+describe('where alerts go (config/alertmanager.example.yml)', () => {
+  const config = parseYaml(readFileSync(ALERTMANAGER_CONFIG, 'utf8')) as AlertmanagerConfig;
+
+  it('loads in amtool, and its inhibitions name alerts that exist', async () => {
+    const checked = await amtool(['check-config', ALERTMANAGER_CONFIG]);
+    expect(checked.output, checked.output).toContain('SUCCESS');
+    expect(checked.code).toBe(0);
+    const names = new Set(rules.map((r) => r.alert));
+    const named = config.inhibit_rules.flatMap((rule) =>
+      alertNames([...rule.source_matchers, ...rule.target_matchers]),
+    );
+    expect(named.length).toBeGreaterThan(8);
+    for (const name of named) expect(names, name).toContain(name);
+    // Nothing holds back a page.
+    const severity = new Map(rules.map((r) => [r.alert, r.labels.severity]));
+    for (const name of config.inhibit_rules.flatMap((rule) => alertNames(rule.target_matchers)))
+      expect(severity.get(name), name).not.toBe('critical');
+  });
+
+  it('routes every Meadow alert by its severity: critical pages, warning is for today, info goes in a digest', async () => {
+    for (const rule of rules) {
+      const routed = await amtool([
+        'config',
+        'routes',
+        'test',
+        `--config.file=${ALERTMANAGER_CONFIG}`,
+        `alertname=${rule.alert}`,
+        `severity=${rule.labels.severity}`,
+        'instance=gw.example:9090',
+      ]);
+      expect(routed.code, routed.output).toBe(0);
+      expect(routed.stdout.trim(), rule.alert).toBe(RECEIVER_BY_SEVERITY[rule.labels.severity]);
+    }
+  });
+
+  it('in a real Alertmanager, inhibits what another alert explains for the same process only, and notifies each receiver', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meadow-alertmanager-'));
+    const webhook = await webhookReceiver();
+    let alertmanager: AlertmanagerServer | undefined;
+    try {
+      alertmanager = await runAlertmanager(dir, alertmanagerConfigFor(webhook.url));
+      const alert = (alertname: string, instance: string) => {
+        const rule = rules.find((r) => r.alert === alertname);
+        if (rule == null) throw new Error(`no rule ${alertname}`);
+        const job =
+          alertname.startsWith('MeadowRelay') || alertname.startsWith('MeadowDht') ? 'meadow-relay' : 'meadow-gateway';
+        return {
+          labels: { alertname, instance, job, severity: rule.labels.severity },
+          annotations: { runbook: rule.annotations.runbook },
+        };
+      };
+      const raised = [
+        alert('MeadowGatewayNoRoutableRelays', 'gw1:9090'),
+        alert('MeadowGatewayTunnelFailures', 'gw1:9090'), // explained by the one above
+        alert('MeadowGatewayRelayPoolShrinking', 'gw1:9090'), // the same
+        alert('MeadowGatewayTunnelFailures', 'gw2:9090'), // another gateway: news
+        alert('MeadowGatewayTlsCertificateExpired', 'gw2:9090'),
+        alert('MeadowGatewayTlsCertificateExpiring', 'gw2:9090'), // past expiring
+        alert('MeadowGatewayTlsCertificateExpiring', 'gw3:9090'),
+        alert('MeadowDhtRoutingTableEmpty', 'relay1:7070'),
+        alert('MeadowRelayNoGatewayLinks', 'relay1:7070'), // cannot find gateways without the DHT
+        alert('MeadowRelayNoGatewayLinks', 'relay2:7070'),
+        alert('MeadowGatewayAuthFailures', 'gw1:9090'),
+        alert('MeadowGatewayAuthFailures', 'gw2:9090'),
+      ];
+      await alertmanager.post(raised);
+      const key = (labels: Record<string, string>) => `${labels.alertname} ${labels.instance}`;
+      const inhibited = [
+        'MeadowGatewayTunnelFailures gw1:9090',
+        'MeadowGatewayRelayPoolShrinking gw1:9090',
+        'MeadowGatewayTlsCertificateExpiring gw2:9090',
+        'MeadowRelayNoGatewayLinks relay1:7070',
+      ];
+      await waitFor(
+        async () =>
+          (await alertmanager?.alerts())?.filter((a) => a.status.state === 'suppressed').length === inhibited.length,
+        15_000,
+        'the inhibitions applied',
+      );
+      const states = Object.fromEntries((await alertmanager.alerts()).map((a) => [key(a.labels), a.status.state]));
+      expect(states).toEqual(
+        Object.fromEntries(
+          raised.map((a) => [key(a.labels), inhibited.includes(key(a.labels)) ? 'suppressed' : 'active']),
+        ),
+      );
+
+      // Each active alert reaches its severity's receiver, once, with its runbook; inhibited ones reach none.
+      const expected = raised.filter((a) => !inhibited.includes(key(a.labels)));
+      const delivered = () => webhook.notifications.flatMap((n) => n.alerts.map((a) => ({ path: n.path, ...a })));
+      await waitFor(async () => delivered().length >= expected.length, 20_000, 'every active alert delivered');
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // nothing more arrives
+      expect(
+        delivered()
+          .map((d) => `${d.path} ${key(d.labels)}`)
+          .sort(),
+      ).toEqual(expected.map((a) => `/${RECEIVER_BY_SEVERITY[a.labels.severity]} ${key(a.labels)}`).sort());
+      for (const d of delivered()) expect(d.annotations.runbook, key(d.labels)).toMatch(/^docs\/alerts\.md#/);
+      // Info is grouped by alert name only: both gateways' failed logins in one digest.
+      const digests = webhook.notifications.filter((n) => n.path === '/meadow-digest');
+      expect(digests.map((n) => [n.groupLabels, n.alerts.length])).toEqual([
+        [{ alertname: 'MeadowGatewayAuthFailures' }, 2],
+      ]);
+    } finally {
+      await alertmanager?.stop();
+      await webhook.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the alerting rules on a real network scraped by Prometheus with config/prometheus.example.yml', () => {
   let dir: string;
   let net: LocalNetwork;
   let deaf: LocalRelay;
   let prometheus: PrometheusServer;
+  let alertmanager: AlertmanagerServer;
+  let webhook: Awaited<ReturnType<typeof webhookReceiver>>;
   const hostPort = (url: string) => new URL(url).host;
 
   beforeAll(async () => {
@@ -158,7 +336,7 @@ describe('the alerting rules on a real network scraped by Prometheus with config
     const config = parseYaml(readFileSync(EXAMPLE_CONFIG, 'utf8')) as {
       global: Record<string, string>;
       rule_files: string[];
-      alerting?: unknown;
+      alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
       scrape_configs: Array<{
         job_name: string;
         authorization?: { credentials_file: string };
@@ -168,7 +346,11 @@ describe('the alerting rules on a real network scraped by Prometheus with config
     expect(config.rule_files).toEqual(['prometheus-alerts.yml']);
     config.global = { scrape_interval: '1s', evaluation_interval: '1s' };
     config.rule_files = [RULES_FILE];
-    delete config.alerting;
+    // Firing alerts go to a real Alertmanager running config/alertmanager.example.yml.
+    webhook = await webhookReceiver();
+    alertmanager = await runAlertmanager(dir, alertmanagerConfigFor(webhook.url));
+    expect(config.alerting.alertmanagers).toHaveLength(1);
+    config.alerting.alertmanagers[0] = { static_configs: [{ targets: [alertmanager.hostPort] }] };
     const targets: Record<string, string[]> = {
       'meadow-gateway': [hostPort(net.gateway.adminUrl)],
       'meadow-relay': [...net.relays, deaf].map((r) => hostPort(r.statusUrl)),
@@ -189,6 +371,8 @@ describe('the alerting rules on a real network scraped by Prometheus with config
 
   afterAll(async () => {
     await prometheus?.stop();
+    await alertmanager?.stop();
+    await webhook?.close();
     await net?.stop();
     if (dir != null) await rm(dir, { recursive: true, force: true });
   });
@@ -271,6 +455,26 @@ describe('the alerting rules on a real network scraped by Prometheus with config
         `^The TLS certificate of gateway ${hostPort(net.gateway.adminUrl)}'s https proxy port expires in 6d 23h`,
       ),
     );
+  });
+
+  it("sends that alert through Alertmanager to the warning receiver, with Prometheus's labels and the runbook", async () => {
+    await waitFor(async () => webhook.notifications.length > 0, 30_000, 'a notification from Alertmanager');
+    const [notification] = webhook.notifications;
+    expect(notification).toMatchObject({
+      path: '/meadow-today',
+      receiver: 'meadow-today',
+      status: 'firing',
+      groupLabels: { alertname: 'MeadowGatewayTlsCertificateExpiring', instance: hostPort(net.gateway.adminUrl) },
+    });
+    expect(notification?.alerts).toHaveLength(1);
+    expect(notification?.alerts[0]?.labels).toEqual({
+      alertname: 'MeadowGatewayTlsCertificateExpiring',
+      instance: hostPort(net.gateway.adminUrl),
+      job: 'meadow-gateway',
+      severity: 'warning',
+    });
+    expect(notification?.alerts[0]?.annotations.runbook).toBe('docs/alerts.md#meadowgatewaytlscertificateexpiring');
+    expect(webhook.notifications.map((n) => n.groupLabels.alertname)).toEqual(['MeadowGatewayTlsCertificateExpiring']);
   });
 
   it('runs every query of the Grafana dashboard, whose alerts table lists what Prometheus raised', async () => {

@@ -1,11 +1,8 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fetch } from 'undici';
+import { debianTool, startUntilReady } from './debian-service.ts';
 import { freePort } from './free-port.ts';
-
-const run = promisify(execFile);
 
 /** An alert as Prometheus's `/api/v1/alerts` lists it. */
 export interface ActiveAlert {
@@ -37,23 +34,9 @@ export interface PrometheusServer {
   stop(): Promise<void>;
 }
 
-/**
- * Debian's `prometheus` or `promtool` (one package ships both). Installed when missing and running
- * as root, as CI's machine is; the package also starts a system-wide Prometheus on :9090, which
- * ours never uses.
- */
-export async function prometheusTool(name: 'prometheus' | 'promtool'): Promise<string> {
-  const found = await run('sh', ['-c', `command -v ${name}`]).then(
-    (r) => r.stdout.trim(),
-    () => '',
-  );
-  if (found !== '') return found;
-  if (process.getuid?.() !== 0) throw new Error(`${name} is not installed: run \`apt-get install -y prometheus\``);
-  process.stderr.write('installing Debian package prometheus…\n');
-  await run('apt-get', ['install', '-y', '--no-install-recommends', 'prometheus'], {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  return prometheusTool(name);
+/** Debian's `prometheus` or `promtool` (one package ships both), installed when missing. */
+export function prometheusTool(name: 'prometheus' | 'promtool'): Promise<string> {
+  return debianTool(name, 'prometheus');
 }
 
 async function api<T>(url: string, what: string): Promise<T> {
@@ -69,7 +52,9 @@ export async function runPrometheus(dir: string, config: string): Promise<Promet
   const configPath = join(dir, 'prometheus.yml');
   await writeFile(configPath, config);
   const port = await freePort();
-  const child: ChildProcess = spawn(
+  const url = `http://127.0.0.1:${port}`;
+  const server = await startUntilReady(
+    'prometheus',
     binary,
     [
       `--config.file=${configPath}`,
@@ -77,27 +62,8 @@ export async function runPrometheus(dir: string, config: string): Promise<Promet
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    `${url}/-/ready`,
   );
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-4000);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode != null) throw new Error(`prometheus exited: ${stderr}`);
-    const ready = await fetch(`${url}/-/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`prometheus not ready after 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
   const query = async (promql: string, at?: number) => {
     const params = new URLSearchParams({ query: promql });
     if (at != null) params.set('time', String(at));
@@ -116,10 +82,6 @@ export async function runPrometheus(dir: string, config: string): Promise<Promet
       (await api<{ groups: Array<{ rules: RuleStatus[] }> }>(`${url}/api/v1/rules`, 'rules')).groups.flatMap(
         (g) => g.rules,
       ),
-    stop: async () => {
-      if (child.exitCode != null) return;
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
+    stop: server.stop,
   };
 }

@@ -21,14 +21,20 @@ async function executable(): Promise<string> {
 
 /**
  * A headless chromium driven by playwright-core. `hostAliases` map names to 127.0.0.1 inside the
- * browser only (for DNS-rebinding tests), without touching the machine's resolver.
+ * browser only (for DNS-rebinding tests), without touching the machine's resolver; `args` are more
+ * command-line switches.
  */
-export async function launchChromium(options: { hostAliases?: string[] } = {}): Promise<Browser> {
+export async function launchChromium(options: { hostAliases?: string[]; args?: string[] } = {}): Promise<Browser> {
   const rules = (options.hostAliases ?? []).map((name) => `MAP ${name} 127.0.0.1`).join(', ');
   return chromium.launch({
     executablePath: await executable(),
     headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', ...(rules === '' ? [] : [`--host-resolver-rules=${rules}`])],
+    args: [
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      ...(rules === '' ? [] : [`--host-resolver-rules=${rules}`]),
+      ...(options.args ?? []),
+    ],
     timeout: 60_000,
   });
 }

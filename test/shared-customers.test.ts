@@ -119,6 +119,50 @@ describe('customers shared by two gateways through PostgreSQL', () => {
     expect(total).toBeLessThanOrEqual(QUOTA);
   });
 
+  it("lists a customer's recent failures at every gateway on /account at either, the newest 20", async () => {
+    const { name, apiKey } = net.customer;
+    const failures = async (proxy: string) => {
+      const r = await curl(['-u', `${name}:${apiKey}`, `http://${proxy}/account`]);
+      return JSON.parse(r.body) as {
+        recentFailures: Array<{ code: string; hop: string; target?: string; message: string }>;
+        recentFailuresFrom: string;
+      };
+    };
+    // At the first gateway, a username the gateway refuses; at the second, a target the relay refuses.
+    expect((await fetchVia(first(), `${name}-country-uk`, apiKey, 'bytes/10')).status).toBe(400);
+    const forbidden = await curl(['-x', `http://${second.http}`, '-U', `${name}:${apiKey}`, 'http://127.0.0.1:1/']);
+    expect(forbidden.status).toBe(403);
+    for (const proxy of [first(), second.http])
+      await waitFor(
+        async () => (await failures(proxy)).recentFailures.length === 2,
+        5_000,
+        `both failures at ${proxy}`,
+      );
+    const atFirst = await failures(first());
+    expect(atFirst.recentFailuresFrom).toBe('every gateway');
+    expect(atFirst.recentFailures.map((f) => [f.code, f.hop, f.target])).toEqual([
+      ['MEADOW_ERR_TARGET_FORBIDDEN', 'relay', '127.0.0.1:1'],
+      ['MEADOW_ERR_BAD_USERNAME', 'gateway', undefined],
+    ]);
+    expect(atFirst.recentFailures[1]?.message).toMatch(/the code for United Kingdom is GB/);
+    expect((await failures(second.http)).recentFailures).toEqual(atFirst.recentFailures);
+
+    // Many more at the first gateway: each gateway lists the newest 20, and the table keeps no more.
+    for (let i = 0; i < 24; i++)
+      expect((await fetchVia(first(), `${name}-sesstime-${2_000 + i}`, apiKey, 'bytes/10')).status).toBe(400);
+    await waitFor(
+      async () => (await failures(second.http)).recentFailures[0]?.message.includes('2023') === true,
+      5_000,
+      'the newest failure at the second gateway',
+    );
+    const atSecond = await failures(second.http);
+    expect(atSecond.recentFailures).toHaveLength(20);
+    expect(atSecond.recentFailures.map((f) => f.message.match(/\b20\d\d\b/)?.[0])).toEqual(
+      Array.from({ length: 20 }, (_, i) => String(2_023 - i)),
+    );
+    expect(await postgres.sql("SELECT count(*) FROM customer_failures WHERE name_key = 'demo'")).toMatch(/\b20\b/);
+  });
+
   it.each([
     ['customerStore', { customerStore: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' }],
     ['ledger.store', { ledger: { store: 'postgres://meadow:s3cret@127.0.0.1:1/meadow' } }],

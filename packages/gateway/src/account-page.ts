@@ -13,7 +13,7 @@ export const ACCOUNT_PATH = '/account';
  * left, open tunnels, and why its recent tunnels failed. A SOCKS5 reply has one byte for a reason,
  * so this is where a SOCKS5 crawler reads the rest. Routing parameters in the username are ignored.
  */
-export function handleAccount(service: TunnelService, req: IncomingMessage, res: ServerResponse): void {
+export async function handleAccount(service: TunnelService, req: IncomingMessage, res: ServerResponse): Promise<void> {
   req.resume();
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res
@@ -47,7 +47,7 @@ export function handleAccount(service: TunnelService, req: IncomingMessage, res:
   }
   let account: CustomerAccount | undefined;
   try {
-    account = service.account(name);
+    account = await service.account(name);
   } catch (err) {
     // The customer database failed (a lost disk): an error answer, never a crash of the proxy.
     sendErrorResponse(res, new MeadowError('MEADOW_ERR_INTERNAL', (err as Error).message, { cause: err }));

@@ -105,13 +105,13 @@ export async function startAdminServer(
       try {
         name = decodeURIComponent(path.slice('/customers/'.length));
       } catch {} // a malformed %-escape: no such customer
-      try {
-        const account = name == null ? undefined : gateway.service.account(name);
-        if (account != null) json(account);
-        else send(404, 'application/json', JSON.stringify({ error: 'no such customer' }));
-      } catch (err) {
-        fail(res, err as Error);
-      }
+      (name == null ? Promise.resolve(undefined) : gateway.service.account(name)).then(
+        (account) => {
+          if (account != null) json(account);
+          else send(404, 'application/json', JSON.stringify({ error: 'no such customer' }));
+        },
+        (err: Error) => fail(res, err),
+      );
     } else {
       send(
         404,

@@ -2,6 +2,7 @@ import { isPostgresUrl, redactUrl, SetupError } from '@meadow/protocol';
 import type { CustomerRow, CustomerUsage, Plan } from './customer-store.ts';
 import { CustomerStore } from './customer-store.ts';
 import type { CustomerDirectory, CustomerRecord } from './customers.ts';
+import type { TunnelFailure } from './recent-failures.ts';
 
 type Awaitable<T> = T | Promise<T>;
 
@@ -31,6 +32,10 @@ export interface CustomerBook extends CustomerDirectory {
    * quota shared by several gateways counts them: only a shared store calls it.
    */
   onForeignUsage?: (name: string, bytes: number) => void;
+  /** A shared store keeps the tunnels that failed at every gateway: this one's are written with the next flush. */
+  recordFailure?(name: string, failure: TunnelFailure): void;
+  /** The customer's last `limit` failures at every gateway sharing the store, newest first. */
+  recentFailures?(name: string, limit: number): Promise<TunnelFailure[]>;
 }
 
 /** A SQLite file path, or a postgres:// URL for a store shared by several gateways. */

@@ -87,7 +87,7 @@ export class HttpProxyServer extends Server {
         this.responding.add(res);
         res.once('close', () => this.responding.delete(res));
       }
-      if (req.url === ACCOUNT_PATH || req.url?.startsWith(`${ACCOUNT_PATH}?`)) handleAccount(service, req, res);
+      if (req.url === ACCOUNT_PATH || req.url?.startsWith(`${ACCOUNT_PATH}?`)) void handleAccount(service, req, res);
       else void handleForward(service, req, res);
     });
     this.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

@@ -11,6 +11,7 @@ import {
   toRow,
 } from './customer-store.ts';
 import { type CustomerRecord, hashApiKey } from './customers.ts';
+import { RECENT_FAILURES, type TunnelFailure } from './recent-failures.ts';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS customers (
@@ -34,6 +35,13 @@ const SCHEMA = `
     tx BIGINT NOT NULL DEFAULT txid_current()
   );
   CREATE INDEX IF NOT EXISTS customer_usage_tx ON customer_usage (tx);
+  CREATE TABLE IF NOT EXISTS customer_failures (
+    id BIGSERIAL PRIMARY KEY,
+    name_key TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    failure JSONB NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS customer_failures_recent ON customer_failures (name_key, at DESC, id DESC);
 `;
 
 const PLAN_COLUMNS: Record<keyof Plan, string> = {
@@ -59,6 +67,8 @@ export class PostgresCustomerStore implements CustomerBook {
   private customers = new Map<string, CustomerRow>();
   private totals = new Map<string, CustomerUsage>();
   private pending = new Map<string, CustomerUsage>();
+  /** Failures recorded here and not written yet: the newest RECENT_FAILURES per customer. */
+  private pendingFailures = new Map<string, TunnelFailure[]>();
   /** Usage taken from `pending` by a flush under way: still counted until the new totals are read. */
   private writing = new Map<string, CustomerUsage>();
   /** The flush under way: a flush asked for meanwhile waits for it instead of starting another. */
@@ -114,6 +124,22 @@ export class PostgresCustomerStore implements CustomerBook {
 
   recordUsage(name: string, usage: CustomerUsage): void {
     addTo(this.pending, name.toLowerCase(), usage);
+  }
+
+  recordFailure(name: string, failure: TunnelFailure): void {
+    keepRecent(this.pendingFailures, name.toLowerCase(), [failure]);
+  }
+
+  async recentFailures(name: string, limit: number): Promise<TunnelFailure[]> {
+    const key = name.toLowerCase();
+    const { rows } = await this.pool.query(
+      'SELECT failure FROM customer_failures WHERE name_key = $1 ORDER BY at DESC, id DESC LIMIT $2',
+      [key, limit],
+    );
+    // This gateway's failures since the last flush are not in the table yet.
+    return [...(this.pendingFailures.get(key) ?? []), ...rows.map((r) => r.failure as TunnelFailure)]
+      .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0))
+      .slice(0, limit);
   }
 
   async add(name: string, plan: Partial<Plan> = {}): Promise<{ apiKey: string; customer: CustomerRow }> {
@@ -214,6 +240,7 @@ export class PostgresCustomerStore implements CustomerBook {
         );
         committed = true;
       }
+      await this.writeFailures();
       await this.read(batch);
       return batch.size > 0;
     } catch (err) {
@@ -222,6 +249,44 @@ export class PostgresCustomerStore implements CustomerBook {
       throw err;
     } finally {
       this.writing = new Map();
+    }
+  }
+
+  /**
+   * Appends the failures recorded since the last flush and drops each of those customers' rows
+   * beyond the newest RECENT_FAILURES, so the table stays small however many tunnels fail.
+   * Failures that could not be written are kept for the next flush, and `recentFailures` lists
+   * them meanwhile: a list for diagnosis never stops the flush that meters usage.
+   */
+  private async writeFailures(): Promise<void> {
+    if (this.pendingFailures.size === 0) return;
+    const batch = this.pendingFailures;
+    this.pendingFailures = new Map();
+    const keys: string[] = [];
+    const failures: TunnelFailure[] = [];
+    for (const [key, list] of batch)
+      for (const failure of list) {
+        keys.push(key);
+        failures.push(failure);
+      }
+    try {
+      await inPostgresTransaction(this.pool, async (client) => {
+        await client.query(
+          `INSERT INTO customer_failures (name_key, at, failure)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[])`,
+          [keys, failures.map((f) => f.at), failures.map((f) => JSON.stringify(f))],
+        );
+        await client.query(
+          `DELETE FROM customer_failures WHERE id IN (
+             SELECT id FROM (
+               SELECT id, row_number() OVER (PARTITION BY name_key ORDER BY at DESC, id DESC) AS n
+               FROM customer_failures WHERE name_key = ANY($1)
+             ) ranked WHERE n > $2)`,
+          [[...batch.keys()], RECENT_FAILURES],
+        );
+      });
+    } catch {
+      for (const [key, list] of batch) keepRecent(this.pendingFailures, key, list);
     }
   }
 
@@ -291,6 +356,12 @@ function addTo(map: Map<string, CustomerUsage>, key: string, usage: CustomerUsag
   entry.bytesToTarget += usage.bytesToTarget;
   entry.bytesFromTarget += usage.bytesFromTarget;
   map.set(key, entry);
+}
+
+/** Adds `failures` (oldest first) to `key`'s list, keeping its newest RECENT_FAILURES. */
+function keepRecent(map: Map<string, TunnelFailure[]>, key: string, failures: TunnelFailure[]): void {
+  const list = [...(map.get(key) ?? []), ...failures].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  map.set(key, list.slice(-RECENT_FAILURES));
 }
 
 function bytesOf(usage: CustomerUsage | undefined): number {

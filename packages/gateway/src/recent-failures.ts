@@ -11,6 +11,8 @@ export interface TunnelFailure {
   message: string;
 }
 
+/** How many failures `/account` lists per customer. */
+export const RECENT_FAILURES = 20;
 const MAX_MESSAGE = 300;
 /** A host name (253) and a port. */
 const MAX_TARGET = 262;
@@ -30,25 +32,27 @@ export class RecentFailures {
   private readonly recent = new Map<string, TunnelFailure[]>();
   private readonly counts = new Map<string, Map<string, number>>();
 
-  constructor(perCustomer = 20) {
+  constructor(perCustomer = RECENT_FAILURES) {
     this.perCustomer = perCustomer;
   }
 
-  add(customer: string, protocol: string, err: MeadowError, target?: string, now = new Date()): void {
+  /** Keeps the failure, and returns it as listed. */
+  add(customer: string, protocol: string, err: MeadowError, target?: string, now = new Date()): TunnelFailure {
     let list = this.recent.get(customer);
     if (list == null) {
       list = [];
       this.recent.set(customer, list);
     }
-    list.push({
+    const failure: TunnelFailure = {
       at: now.toISOString(),
       protocol,
-      target: target == null ? undefined : clip(target, MAX_TARGET),
+      ...(target == null ? {} : { target: clip(target, MAX_TARGET) }),
       code: err.code,
       hop: err.hop,
       // A relay writes its own refusals' text: kept short, so no relay can grow this list's memory.
       message: clip(err.message, MAX_MESSAGE),
-    });
+    };
+    list.push(failure);
     if (list.length > this.perCustomer) list.shift();
     let counts = this.counts.get(customer);
     if (counts == null) {
@@ -56,6 +60,7 @@ export class RecentFailures {
       this.counts.set(customer, counts);
     }
     counts.set(err.code, (counts.get(err.code) ?? 0) + 1);
+    return failure;
   }
 
   /** Newest first. */

@@ -17,7 +17,7 @@ import { AuthThrottle, authenticate, type Customer, type Principal, VerifiedCred
 import type { MeteringGuard } from './metering-guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { asMeadowError } from './proxy-errors.ts';
-import { RecentFailures, type TunnelFailure } from './recent-failures.ts';
+import { RECENT_FAILURES, RecentFailures, type TunnelFailure } from './recent-failures.ts';
 import { countryOf } from './relay-pool.ts';
 
 export const CLIENT_PROTOCOLS = ['socks5', 'http-connect', 'http-forward'] as const;
@@ -48,8 +48,10 @@ export interface CustomerAccount {
   openTunnels: number;
   /** Tunnels that did not open, by error code, since this gateway process started. */
   failuresSinceStart: Record<string, number>;
-  /** The last 20 of them, newest first. */
+  /** The last 20 failures, newest first: at every gateway sharing the customer store, or at this one. */
   recentFailures: TunnelFailure[];
+  /** Where `recentFailures` come from. */
+  recentFailuresFrom: 'every gateway' | 'this gateway' | 'this gateway: the shared customer store did not answer';
 }
 
 export interface OpenTunnel {
@@ -133,7 +135,7 @@ export class TunnelService {
       } else if (code === 'MEADOW_ERR_BAD_USERNAME') {
         // The key was right (usernames are parsed after it is checked): the customer may see why.
         const customer = this.store.find(credentials.username.split('-')[0] ?? '');
-        if (customer != null) this.failures.add(customer.name, protocol, err as MeadowError);
+        if (customer != null) this.noteFailure(customer.name, protocol, err as MeadowError);
       }
       throw err;
     }
@@ -153,7 +155,7 @@ export class TunnelService {
     this.metrics.authFailures.inc({ protocol });
     this.throttle.fail(address ?? 'unknown');
     // The customer sees it on /account from an allowed address: a sign that the key has leaked.
-    this.failures.add(principal.customer.name, protocol, err);
+    this.noteFailure(principal.customer.name, protocol, err);
     throw err;
   }
 
@@ -215,7 +217,7 @@ export class TunnelService {
     } catch (err) {
       const error = asMeadowError(err);
       this.metrics.tunnels.inc({ protocol, result: error.code });
-      this.failures.add(customer.name, protocol, error, formatHostPort(target.host, target.port));
+      this.noteFailure(customer.name, protocol, error, formatHostPort(target.host, target.port));
       throw err;
     } finally {
       deadline.clear();
@@ -224,10 +226,29 @@ export class TunnelService {
     }
   }
 
+  private noteFailure(customer: string, protocol: ClientProtocol, err: MeadowError, target?: string): void {
+    const failure = this.failures.add(customer, protocol, err, target);
+    this.store.recordFailure?.(customer, failure);
+  }
+
   /** What a customer may see of its own account: plan, usage, open tunnels, why tunnels failed. */
-  account(name: string): CustomerAccount | undefined {
+  async account(name: string): Promise<CustomerAccount | undefined> {
     const row = this.store.find(name);
     if (row == null) return undefined;
+    let recentFailures = this.failures.of(row.name);
+    let recentFailuresFrom: CustomerAccount['recentFailuresFrom'] = 'this gateway';
+    if (this.store.recentFailures != null) {
+      try {
+        recentFailures = await this.store.recentFailures(row.name, RECENT_FAILURES);
+        recentFailuresFrom = 'every gateway';
+      } catch (err) {
+        this.log.warn(
+          { err: (err as Error).message },
+          "could not read customers' recent failures from the shared store",
+        );
+        recentFailuresFrom = 'this gateway: the shared customer store did not answer';
+      }
+    }
     const usage = this.store.usage(row.name);
     const quotaBytes = row.quotaBytes ?? null;
     return {
@@ -244,7 +265,8 @@ export class TunnelService {
       },
       openTunnels: this.activeFor(row.name),
       failuresSinceStart: this.failures.countsOf(row.name),
-      recentFailures: this.failures.of(row.name),
+      recentFailures,
+      recentFailuresFrom,
     };
   }
 

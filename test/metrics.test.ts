@@ -92,6 +92,7 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
     const tasks = families.get('meadow_gateway_background_task_failures_total')?.samples;
     expect(Object.fromEntries(tasks?.map((s) => [s.labels.task, s.value]) ?? [])).toEqual({
       advertise: 0,
+      announce_to_siblings: 0,
       refresh_descriptors: 0,
       health_check: 0,
       stall_check: 0,

@@ -213,13 +213,16 @@ export const relayConfig = z.strictObject({
     .default({ windows: [] }),
   gateways: z
     .strictObject({
+      /** Gateways to link to; a gateway and its siblings (gateways sharing its sessions) count as one. */
       keep: z.number().int().min(1).max(16).default(2),
+      /** The most siblings linked beside each gateway kept (0: none), so sticky sessions hold at all of them. */
+      siblings: z.number().int().min(0).max(16).default(8),
       /** A gateway link silent this long is pinged (this also keeps the router's NAT mapping open)… */
       keepaliveMs: z.number().int().min(1_000).max(300_000).default(10_000),
       /** …and closed and dialled again if no reply comes within this. */
       probeTimeoutMs: z.number().int().min(500).max(60_000).default(5_000),
     })
-    .default({ keep: 2, keepaliveMs: 10_000, probeTimeoutMs: 5_000 }),
+    .default({ keep: 2, siblings: 8, keepaliveMs: 10_000, probeTimeoutMs: 5_000 }),
   ledger: z
     .strictObject({
       network: networkName.default('meadow'),

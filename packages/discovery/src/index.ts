@@ -71,6 +71,7 @@ export {
   verifyDescriptor,
 } from './descriptor.ts';
 export { type DescriptorFields, Discovery } from './discovery.ts';
+export { answerSiblings, askSiblings } from './gateway-siblings.ts';
 export { CountryChecker, type CountryVerdict, isPublicAddress, sybilNetwork } from './geoip.ts';
 export { loadOrCreateIdentity } from './identity.ts';
 export { DESCRIPTOR_PROTOCOL, DHT_PROTOCOL, descriptorKey, topics } from './keys.ts';

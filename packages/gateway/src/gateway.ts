@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import { type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
+import { answerSiblings, type CountryChecker, createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
 import { createLedger, createSigner, type Ledger, type LedgerStore, openLedgerStore } from '@meadow/ledger';
 import {
+  GATEWAY_SIBLINGS_PROTOCOL,
   MEADOW_VERSION,
   redactUrl,
   repeatTask,
@@ -27,6 +28,9 @@ import type { SessionBook } from './sessions.ts';
 import { createSocksServer } from './socks-server.ts';
 import { type LoadedCertificate, loadCertificate, type TlsListenAddress, TlsListener } from './tls-listener.ts';
 import { TunnelService } from './tunnel-service.ts';
+
+/** How often a gateway with a shared session store tells it that it is alive (siblings time out after 30 s). */
+const SIBLING_ANNOUNCE_MS = 10_000;
 
 export interface ListenAddress {
   host: string;
@@ -259,6 +263,13 @@ export class Gateway {
     await this.handle.node.handle(TUNNEL_PROTOCOL, (stream, connection) => keeper.onRelayLink(stream, connection), {
       maxInboundStreams: 4,
     });
+    // Relays ask which gateways share this one's sessions, to link to those too (none unless shared).
+    const self = this.handle.node.peerId.toString();
+    await this.handle.node.handle(
+      GATEWAY_SIBLINGS_PROTOCOL,
+      (stream) => answerSiblings(stream, async () => (await this.sessions.siblings?.(self)) ?? []),
+      { maxInboundStreams: 16 },
+    );
     const signer = createSigner(this.handle.privateKey.raw);
     const ledger = await createLedger(
       {
@@ -321,6 +332,15 @@ export class Gateway {
       // minute was otherwise in nobody's provider records, and a new relay found no gateway.
       nextDelayMs: () => (this.advertised ? 60_000 : 2_000),
     });
+    const sessions = this.sessions;
+    if (sessions.announce != null)
+      repeatTask(tasks, {
+        name: 'announce_to_siblings',
+        what: 'tell the gateways sharing the session store that this one is alive',
+        task: () => sessions.announce?.(this.peerId) ?? Promise.resolve(),
+        firstDelayMs: 0,
+        nextDelayMs: () => SIBLING_ANNOUNCE_MS,
+      });
     repeatTask(tasks, {
       name: 'refresh_descriptors',
       what: "refresh the relays' descriptors",
@@ -422,7 +442,13 @@ export class Gateway {
     await Promise.all(closing);
     for (const [what, close] of [
       ['usage', () => this.service.store.close()],
-      ['sessions', () => this.sessions.close()],
+      [
+        'sessions',
+        async () => {
+          await this.sessions.leave?.(this.peerId);
+          await this.sessions.close();
+        },
+      ],
       ['meters', () => this.snapshots?.close()],
     ] as const) {
       try {

@@ -32,7 +32,13 @@ export interface GatewayMetrics {
 export const SESSION_STORE_OPERATIONS = ['lookup', 'claim', 'release'] as const;
 
 /** The gateway's background tasks, as the `task` label of their failure counter. */
-export const GATEWAY_TASKS = ['advertise', 'refresh_descriptors', 'health_check', 'stall_check'] as const;
+export const GATEWAY_TASKS = [
+  'advertise',
+  'announce_to_siblings',
+  'refresh_descriptors',
+  'health_check',
+  'stall_check',
+] as const;
 
 /**
  * The series alerts read, present at 0 from the start: `increase()` cannot see a series' first

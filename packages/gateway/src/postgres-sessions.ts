@@ -1,4 +1,5 @@
 import { createPostgresSchema } from '@meadow/ledger';
+import { MAX_GATEWAY_SIBLINGS } from '@meadow/protocol';
 import pg from 'pg';
 import type { Claim, SessionBook } from './sessions.ts';
 
@@ -9,7 +10,14 @@ const SCHEMA = `
     expires_at BIGINT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS sticky_sessions_expiry ON sticky_sessions (expires_at);
+  CREATE TABLE IF NOT EXISTS session_gateways (
+    peer_id TEXT PRIMARY KEY,
+    seen_at TIMESTAMPTZ NOT NULL
+  );
 `;
+
+/** A gateway that has not announced itself for this long is no sibling any more. */
+export const SIBLING_TIMEOUT_SECONDS = 30;
 
 /**
  * Now, in milliseconds, by the database's clock: gateways on several machines then agree on when a
@@ -86,6 +94,29 @@ export class PostgresSessions implements SessionBook {
       keyOf(customer, session),
       relay,
     ]);
+  }
+
+  async announce(gateway: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO session_gateways (peer_id, seen_at) VALUES ($1, statement_timestamp())
+       ON CONFLICT (peer_id) DO UPDATE SET seen_at = excluded.seen_at`,
+      [gateway],
+    );
+  }
+
+  async siblings(gateway: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ peer_id: string }>(
+      `SELECT peer_id FROM session_gateways
+       WHERE peer_id <> $1 AND seen_at > statement_timestamp() - make_interval(secs => $2)
+       ORDER BY seen_at DESC LIMIT $3`,
+      [gateway, SIBLING_TIMEOUT_SECONDS, MAX_GATEWAY_SIBLINGS],
+    );
+    return rows.map((r) => r.peer_id);
+  }
+
+  /** A gateway that stops cleanly is no sibling from then on. */
+  async leave(gateway: string): Promise<void> {
+    await this.pool.query('DELETE FROM session_gateways WHERE peer_id = $1', [gateway]);
   }
 
   async flush(): Promise<boolean> {

@@ -33,6 +33,14 @@ export interface SessionBook {
   claim(customer: string, session: string, relay: string, ttlMs: number, replacing?: string): Awaitable<Claim>;
   /** Ends a binding to `relay` (its tunnel failed there), unless the session is bound elsewhere since. */
   release(customer: string, session: string, relay: string): Awaitable<void>;
+  /**
+   * A shared store also knows the gateways that share it: each says it is alive with `announce`
+   * (every few seconds), and `siblings` names the others alive now, for relays to link to them too.
+   */
+  announce?(gateway: string): Promise<void>;
+  siblings?(gateway: string): Promise<string[]>;
+  /** Said at a clean stop: no sibling from now on. */
+  leave?(gateway: string): Promise<void>;
   /** Saves what changed (SQLite) or drops expired bindings (PostgreSQL); true if it wrote any. */
   flush(): Awaitable<boolean>;
   close(): Awaitable<void>;

@@ -92,3 +92,29 @@ describe.each(stores)('sticky sessions (%s)', (_kind, open) => {
     expect(await b.claim('acme', s, 'relay-b', 60_000)).toEqual({ relay: 'relay-b', made: true });
   });
 });
+
+describe('gateways sharing a PostgreSQL session store know each other (siblings)', () => {
+  it('names the others alive in the last 30 s, never the asking gateway, and forgets one that left', async () => {
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => openSessionBook(postgres.url)));
+    opened.push(a as SessionBook, b as SessionBook, c as SessionBook);
+    for (const [book, id] of [
+      [a, 'gw-a'],
+      [b, 'gw-b'],
+      [c, 'gw-c'],
+    ] as const)
+      await book?.announce?.(id);
+    expect((await a?.siblings?.('gw-a'))?.sort()).toEqual(['gw-b', 'gw-c']);
+    expect((await b?.siblings?.('gw-b'))?.sort()).toEqual(['gw-a', 'gw-c']);
+    // One silent for longer than 30 s (its clock set back in the table) is no sibling.
+    await postgres.sql("UPDATE session_gateways SET seen_at = now() - interval '31 seconds' WHERE peer_id = 'gw-c'");
+    expect(await a?.siblings?.('gw-a')).toEqual(['gw-b']);
+    await c?.announce?.('gw-c');
+    expect((await a?.siblings?.('gw-a'))?.sort()).toEqual(['gw-b', 'gw-c']);
+    await b?.leave?.('gw-b');
+    expect(await a?.siblings?.('gw-a')).toEqual(['gw-c']);
+    // A gateway's own store, in memory, knows no siblings.
+    const alone = await openSessionBook(undefined);
+    opened.push(alone);
+    expect(alone.siblings).toBeUndefined();
+  });
+});

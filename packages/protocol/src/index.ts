@@ -55,4 +55,11 @@ export { TimerSet } from './timer-set.ts';
 export { type ByteBudget, Tunnel, type TunnelInfo } from './tunnel.ts';
 
 export const TUNNEL_PROTOCOL = '/meadow/tunnel/1.0.0';
+/**
+ * A relay asks a gateway it links to which other gateways share its sticky sessions (its siblings),
+ * and links to them too, so a session's relay is at every gateway its requests reach.
+ */
+export const GATEWAY_SIBLINGS_PROTOCOL = '/meadow/gateway-siblings/1.0.0';
+/** The most siblings a gateway names, and a relay links to, per group. */
+export const MAX_GATEWAY_SIBLINGS = 16;
 export const MEADOW_VERSION = '0.1.0';

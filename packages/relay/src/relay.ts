@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { Connection, PeerInfo, Stream } from '@libp2p/interface';
+import type { Connection, PeerId, PeerInfo, Stream } from '@libp2p/interface';
 import {
+  askSiblings,
   createDiscovery,
   type DiscoveryHandle,
   ipOfMultiaddr,
@@ -39,6 +40,7 @@ import type { Registry } from 'prom-client';
 import { connectToTarget } from './connect.ts';
 import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
+import { GatewayGroups } from './gateway-groups.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
@@ -81,7 +83,10 @@ export interface RelayInit {
   idleTimeoutMs: number;
   maxTunnels: number;
   capacityBytesPerSecond: number;
+  /** Groups of gateways to link to: a gateway and the siblings that share its sessions count as one. */
   gatewaysToKeep: number;
+  /** The most siblings linked per group beside the gateway found first (default 8; 0: none). */
+  gatewaySiblings?: number;
   descriptorTtlMs: number;
   drainTimeoutMs: number;
   logTargets: boolean;
@@ -95,6 +100,12 @@ export interface RelayInit {
   linkProbeTimeoutMs?: number;
 }
 
+const DEFAULT_GATEWAY_SIBLINGS = 8;
+/** How often a linked gateway is asked again for its siblings (gateways join and leave). */
+const SIBLINGS_REFRESH_MS = 60_000;
+/** How often the DHT is searched for named siblings not linked yet (one may not be listed yet). */
+const SIBLING_SEARCH_INTERVAL_MS = 30_000;
+
 export interface GatewayLinkStatus {
   peerId: string;
   activeTunnels: number;
@@ -103,6 +114,7 @@ export interface GatewayLinkStatus {
 
 interface GatewayLink {
   mux: TunnelMux;
+  peer: PeerId;
   since: Date;
   /** Pings the gateway when the link goes silent (and keeps NAT mappings open). */
   watch: LinkWatch;
@@ -119,6 +131,9 @@ export class Relay {
   private handle: DiscoveryHandle | undefined;
   private readonly links = new Map<string, GatewayLink>();
   private readonly dialing = new Set<string>();
+  private readonly groups: GatewayGroups;
+  /** When the DHT was last searched for siblings that were not linked yet. */
+  private siblingSearchAt = 0;
   private readonly timers = new TimerSet();
   private stopping = false;
   private activeTunnels = 0;
@@ -142,6 +157,7 @@ export class Relay {
     this.log = components.logger;
     this.metrics = components.metrics;
     this.policy = new ExitPolicy(init.exitPolicy);
+    this.groups = new GatewayGroups(init.gatewaySiblings ?? DEFAULT_GATEWAY_SIBLINGS);
   }
 
   get peerId(): string {
@@ -429,14 +445,51 @@ export class Relay {
     if (first) this.log.info({ country: this.init.country }, 'descriptor published in the DHT');
   }
 
-  private async maintainGatewayLinks(): Promise<void> {
-    if (this.handle == null || this.links.size >= this.init.gatewaysToKeep) return;
+  /**
+   * Links to `gatewaysToKeep` groups of gateways found in the DHT, each gateway with the siblings it
+   * names (gateways that share its sticky sessions). A sibling is linked only if the DHT lists it
+   * as a gateway too: a gateway's word alone sends a relay nowhere.
+   */
+  private async maintainGatewayLinks(now = Date.now()): Promise<void> {
+    if (this.handle == null) return;
+    if (this.groups.enabled)
+      for (const id of this.groups.stale(this.links.keys(), SIBLINGS_REFRESH_MS, now)) await this.learnSiblings(id);
+    const groups = this.groups.groups(this.links.keys()).length;
+    const missing = this.groups.missing(this.links.keys()).filter((id) => !this.dialing.has(id));
+    const searchForSiblings = missing.length > 0 && now - this.siblingSearchAt >= SIBLING_SEARCH_INTERVAL_MS;
+    if (groups >= this.init.gatewaysToKeep && !searchForSiblings) return;
+    if (missing.length > 0) this.siblingSearchAt = now;
     const gateways = await this.handle.discovery.findGateways({ signal: AbortSignal.timeout(10_000) });
-    const candidates = gateways.filter((g) => !this.links.has(g.id.toString()) && !this.dialing.has(g.id.toString()));
-    for (const gateway of candidates.slice(0, this.init.gatewaysToKeep - this.links.size)) {
-      await this.linkTo(gateway).catch((err: Error) =>
-        this.log.warn({ gateway: gateway.id.toString(), err: err.message }, 'could not link to gateway'),
-      );
+    const found = new Map(gateways.map((g) => [g.id.toString(), g]));
+    for (const id of missing) {
+      const sibling = found.get(id);
+      if (sibling != null) await this.tryLink(sibling, true);
+    }
+    for (const gateway of gateways) {
+      // Counted again after each link: the gateway just linked may name the next one its sibling.
+      if (this.groups.groups(this.links.keys()).length >= this.init.gatewaysToKeep) break;
+      const id = gateway.id.toString();
+      if (this.links.has(id) || this.dialing.has(id) || this.groups.isSiblingOfLinked(id, this.links.keys())) continue;
+      await this.tryLink(gateway, false);
+    }
+  }
+
+  private async tryLink(gateway: PeerInfo, sibling: boolean): Promise<void> {
+    await this.linkTo(gateway, sibling).catch((err: Error) =>
+      this.log.warn({ gateway: gateway.id.toString(), err: err.message }, 'could not link to gateway'),
+    );
+  }
+
+  /** Asks a linked gateway for its siblings; one that does not answer has none for now. */
+  private async learnSiblings(gateway: string): Promise<void> {
+    const link = this.links.get(gateway);
+    if (this.handle == null || link == null) return;
+    try {
+      const siblings = await askSiblings(this.handle.node, link.peer, AbortSignal.timeout(5_000));
+      if (this.links.has(gateway)) this.groups.report(gateway, siblings);
+    } catch (err) {
+      this.groups.report(gateway, []);
+      this.log.debug({ gateway, err: (err as Error).message }, 'could not ask the gateway for its siblings');
     }
   }
 
@@ -461,7 +514,7 @@ export class Relay {
     }
   }
 
-  private async linkTo(gateway: PeerInfo): Promise<void> {
+  private async linkTo(gateway: PeerInfo, sibling: boolean): Promise<void> {
     if (this.handle == null) return;
     const id = gateway.id.toString();
     this.dialing.add(id);
@@ -472,14 +525,23 @@ export class Relay {
       const mux = new TunnelMux(streamLink(stream), {
         onOpen: (request) => void this.serveTunnel(request, id),
         onClose: (err) => {
-          if (this.links.get(id)?.mux === mux) this.links.delete(id);
+          if (this.links.get(id)?.mux === mux) {
+            this.links.delete(id);
+            this.groups.forget(id);
+          }
           this.metrics.gatewayLinks.set(this.links.size);
           if (!this.stopping) this.log.warn({ gateway: id, reason: err?.message }, 'gateway link closed');
         },
       });
-      this.links.set(id, { mux, since: new Date(), watch: new LinkWatch(this.handle.node, id, mux) });
+      this.links.set(id, {
+        mux,
+        peer: gateway.id,
+        since: new Date(),
+        watch: new LinkWatch(this.handle.node, id, mux),
+      });
       this.metrics.gatewayLinks.set(this.links.size);
-      this.log.info({ gateway: id }, 'linked to gateway');
+      this.log.info({ gateway: id, ...(sibling ? { sibling: true } : {}) }, 'linked to gateway');
+      if (this.groups.enabled) await this.learnSiblings(id);
     } finally {
       this.dialing.delete(id);
     }

@@ -114,6 +114,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       capacityBytesPerSecond: config.limits.capacityBytesPerSecond,
       drainTimeoutMs: config.limits.drainTimeoutMs,
       gatewaysToKeep: config.gateways.keep,
+      gatewaySiblings: config.gateways.siblings,
       linkKeepaliveMs: config.gateways.keepaliveMs,
       linkProbeTimeoutMs: config.gateways.probeTimeoutMs,
       descriptorTtlMs: config.descriptorTtlMs,

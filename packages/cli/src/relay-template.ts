@@ -98,7 +98,8 @@ limits:
   drainTimeoutMs: 10000              # on stop, how long open tunnels may finish
 
 gateways:
-  keep: 2   # how many gateways to stay linked to
+  keep: 2   # how many gateways to stay linked to (a gateway and its siblings count as one)
+  siblings: 8   # gateways that share a linked gateway's sticky sessions, linked too (0: none)
   keepaliveMs: 10000      # a silent link is pinged this often (also keeps your router's NAT mapping open)
   probeTimeoutMs: 5000    # no reply in time: the link is closed and dialled again
 

@@ -18,6 +18,7 @@ const SCHEMA = `
 
 /** A gateway that has not announced itself for this long is no sibling any more. */
 export const SIBLING_TIMEOUT_SECONDS = 30;
+const SIBLINGS_CACHE_MS = 5_000;
 
 /**
  * Now, in milliseconds, by the database's clock: gateways on several machines then agree on when a
@@ -39,6 +40,8 @@ export class PostgresSessions implements SessionBook {
   readonly kind = 'postgres';
   private readonly pool: pg.Pool;
   private sweptAt = 0;
+  /** Every relay linked here asks about once a minute, all for the same answer: read at most every 5 s. */
+  private siblingsRead: { gateway: string; at: number; ids: Promise<string[]> } | undefined;
 
   private constructor(pool: pg.Pool) {
     this.pool = pool;
@@ -104,14 +107,24 @@ export class PostgresSessions implements SessionBook {
     );
   }
 
-  async siblings(gateway: string): Promise<string[]> {
-    const { rows } = await this.pool.query<{ peer_id: string }>(
-      `SELECT peer_id FROM session_gateways
-       WHERE peer_id <> $1 AND seen_at > statement_timestamp() - make_interval(secs => $2)
-       ORDER BY seen_at DESC LIMIT $3`,
-      [gateway, SIBLING_TIMEOUT_SECONDS, MAX_GATEWAY_SIBLINGS],
-    );
-    return rows.map((r) => r.peer_id);
+  siblings(gateway: string): Promise<string[]> {
+    const now = Date.now();
+    const last = this.siblingsRead;
+    if (last != null && last.gateway === gateway && now - last.at < SIBLINGS_CACHE_MS) return last.ids;
+    const ids = this.pool
+      .query<{ peer_id: string }>(
+        `SELECT peer_id FROM session_gateways
+         WHERE peer_id <> $1 AND seen_at > statement_timestamp() - make_interval(secs => $2)
+         ORDER BY seen_at DESC LIMIT $3`,
+        [gateway, SIBLING_TIMEOUT_SECONDS, MAX_GATEWAY_SIBLINGS],
+      )
+      .then(({ rows }) => rows.map((r) => r.peer_id));
+    // A failed read is not kept: the next relay's question asks the database again.
+    this.siblingsRead = { gateway, at: now, ids };
+    ids.catch(() => {
+      if (this.siblingsRead?.ids === ids) this.siblingsRead = undefined;
+    });
+    return ids;
   }
 
   /** A gateway that stops cleanly is no sibling from then on. */

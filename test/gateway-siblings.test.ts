@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildService, type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anotherGatewayConfig, curl, getJson, waitFor } from './harness.ts';
+import { anotherGatewayConfig, curl, getJson, runDoctor, waitFor } from './harness.ts';
 import { type PostgresServer, startPostgres } from './services/postgres.ts';
 
 // Three gateways of one operator share sticky sessions through PostgreSQL, and each relay keeps
@@ -84,6 +84,42 @@ describe('gateways that share sticky sessions, and relays that keep one gateway'
     }
     expect(new Set(seen.map((s) => s.exit)).size).toBe(1);
     expect(seen.map((s) => s.session)).toEqual(['bound', ...Array.from({ length: 8 }, () => 'kept')]);
+  });
+
+  it('the doctor names the siblings and warns of one the DHT does not list; a relay told of it still links the three', async () => {
+    const check = async () => {
+      const { report } = await runDoctor('gateway', net.gateway.configPath);
+      return Object.fromEntries(report.checks.map((c) => [c.name, c]));
+    };
+    const healthy = await check();
+    expect(healthy.sessions?.detail).toMatch(/shared with every gateway that names it; 2 other gateways using it now$/);
+    expect(healthy.siblings).toMatchObject({
+      verdict: 'ok',
+      detail: 'relays that link here also link to 2 sibling gateways, each listed in the DHT',
+    });
+    // A peer that says it is a gateway of the group, but is no gateway in the DHT (a relay's id).
+    const impostor = net.relays[0]?.peerId as string;
+    await postgres.sql(`INSERT INTO session_gateways VALUES ('${impostor}', now())`);
+    try {
+      const warned = await check();
+      expect(warned.siblings?.verdict).toBe('warn');
+      expect(warned.siblings?.detail).toContain(
+        `1 sibling gateway sharing the session store is not in the DHT (${impostor})`,
+      );
+      // A relay that joins now is told of it too: it links to the three gateways, and the named peer,
+      // which no DHT lists as a gateway, is not dialled (nor could a link to a relay work).
+      const late = await net.addRelay();
+      const links = async () =>
+        Number(
+          /^meadow_relay_gateway_links (\d+)$/m.exec(await (await fetch(`${late.statusUrl}/metrics`)).text())?.[1],
+        );
+      await waitFor(async () => (await links()) === 3, 30_000, 'the late relay linked to the three gateways');
+      await new Promise((resolve) => setTimeout(resolve, 6_000)); // a round of its link upkeep more
+      expect(await links()).toBe(3);
+      await late.service.stop();
+    } finally {
+      await postgres.sql(`DELETE FROM session_gateways WHERE peer_id = '${impostor}'`);
+    }
   });
 
   it('a relay whose household set `gateways.siblings: 0` links to one gateway only', async () => {

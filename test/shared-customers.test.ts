@@ -272,7 +272,7 @@ describe('sticky sessions shared by two gateways through PostgreSQL', () => {
       {
         name: 'sessions',
         verdict: 'ok',
-        detail: `${postgres.url}: shared with every gateway that names it`,
+        detail: `${postgres.url}: shared with every gateway that names it; 1 other gateway using it now`,
       },
     ]);
     const apart = await anotherGatewayConfig(second.configPath, dir, 'gateway-apart', { sessionStore: 'sessions.db' });

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { CountryChecker } from '@meadow/discovery';
+import { CountryChecker, type Discovery } from '@meadow/discovery';
 import { loadCertificate, openCustomerBook, openSessionBook } from '@meadow/gateway';
 import { openLedgerStore } from '@meadow/ledger';
 import { isPostgresUrl, redactUrl } from '@meadow/protocol';
@@ -45,6 +45,7 @@ before the first start, after a change to the config, and when crawlers report e
   ports         each port in the config is free, or held by this gateway
   bootstrap     each bootstrap node in network.bootstrap answers
   listed        relays can find this gateway in the DHT (needs the gateway running)
+  siblings      the other gateways sharing the session store are in the DHT, so relays link to them
   running       the gateway answers on its admin port and is ready for crawlers (GET /ready)
 
 Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.`;
@@ -113,38 +114,64 @@ export async function gatewayDoctorCommand(configPath: string, options: { json?:
   if (config.https != null) await checkHttps(configPath, config.https, report);
   await checkAdmin(configPath, config, report);
   await checkCustomers(configPath, config, report);
-  await checkSessions(configPath, config, report);
+  const siblings = await checkSessions(configPath, config, peerId, report);
   await checkLedger(configPath, config, peerId, report);
   await checkGeoip(configPath, config, report);
   await checkPorts(config, running, report);
   await withDoctorNode(config.network, report, async ({ handle, reachableBootstraps }) => {
     if (reachableBootstraps === 0 || peerId == null) return;
-    if (running.readiness == null) {
+    if (running.readiness == null)
       report({
         name: 'listed',
         verdict: 'skip',
         detail: 'the gateway is not running: a stopped gateway is not listed',
       });
-      return;
-    }
-    const gateways = await retry(async () => {
-      const found = await handle.discovery.findGateways({ signal: AbortSignal.timeout(15_000), limit: 20 });
-      // Another gateway's record is not this one's: look again until this one shows, or give up.
-      return found.some((g) => g.id.toString() === peerId) ? found : [];
-    }, 5).catch(() => []);
-    report(
-      gateways.length > 0
-        ? { name: 'listed', verdict: 'ok', detail: `relays find this gateway in the DHT (${peerId})` }
-        : {
-            name: 'listed',
-            verdict: 'fail',
-            detail: `this gateway (${peerId}) is not advertised in the DHT: no relay will link to it`,
-            fix: 'a gateway advertises itself within seconds of start; look in its log for "advertised" and "bootstrap peer unreachable", and check that network.announce names an address relays can dial',
-          },
-    );
+    else await checkListed(handle.discovery, peerId, report);
+    if (siblings.length > 0) await checkSiblings(handle.discovery, siblings, report);
   });
   reportRunning(running, peerId, report);
   return doctor.finish();
+}
+
+async function checkListed(discovery: Discovery, peerId: string, report: Report): Promise<void> {
+  const gateways = await retry(async () => {
+    const found = await discovery.findGateways({ signal: AbortSignal.timeout(15_000), limit: 20 });
+    // Another gateway's record is not this one's: look again until this one shows, or give up.
+    return found.some((g) => g.id.toString() === peerId) ? found : [];
+  }, 5).catch(() => []);
+  report(
+    gateways.length > 0
+      ? { name: 'listed', verdict: 'ok', detail: `relays find this gateway in the DHT (${peerId})` }
+      : {
+          name: 'listed',
+          verdict: 'fail',
+          detail: `this gateway (${peerId}) is not advertised in the DHT: no relay will link to it`,
+          fix: 'a gateway advertises itself within seconds of start; look in its log for "advertised" and "bootstrap peer unreachable", and check that network.announce names an address relays can dial',
+        },
+  );
+}
+
+/** Relays link to a sibling only if the DHT lists it as a gateway. */
+async function checkSiblings(discovery: Discovery, siblings: string[], report: Report): Promise<void> {
+  const listed = new Set(
+    (await discovery.findGateways({ signal: AbortSignal.timeout(15_000) }).catch(() => [])).map((g) => g.id.toString()),
+  );
+  const unlisted = siblings.filter((id) => !listed.has(id));
+  const them = unlisted.length === 1 ? 'it' : 'them';
+  report(
+    unlisted.length === 0
+      ? {
+          name: 'siblings',
+          verdict: 'ok',
+          detail: `relays that link here also link to ${count(siblings.length, 'sibling gateway')}, each listed in the DHT`,
+        }
+      : {
+          name: 'siblings',
+          verdict: 'warn',
+          detail: `${count(unlisted.length, 'sibling gateway')} sharing the session store ${unlisted.length === 1 ? 'is' : 'are'} not in the DHT (${unlisted.join(', ')}): relays do not link to ${them}, and sessions whose requests reach ${them} leave from other relays`,
+          fix: "run `meadow gateway doctor` with that gateway's config: its listed check says why relays do not find it",
+        },
+  );
 }
 
 async function probeRunning(configPath: string, config: GatewayConfig, dataDir: string): Promise<Running> {
@@ -346,7 +373,13 @@ async function checkCustomers(configPath: string, config: GatewayConfig, report:
   }
 }
 
-async function checkSessions(configPath: string, config: GatewayConfig, report: Report): Promise<void> {
+/** Checks the session store; returns the sibling gateways alive in a shared one (none otherwise). */
+async function checkSessions(
+  configPath: string,
+  config: GatewayConfig,
+  peerId: string | undefined,
+  report: Report,
+): Promise<string[]> {
   const location = sessionStoreLocation(configPath, config);
   if (!isPostgresUrl(location)) {
     const customers = customerStoreLocation(configPath, config);
@@ -360,16 +393,22 @@ async function checkSessions(configPath: string, config: GatewayConfig, report: 
           }
         : { name: 'sessions', verdict: 'ok', detail: `${location}: this gateway's own` },
     );
-    return;
+    return [];
   }
   try {
     const book = await openSessionBook(location);
-    await book.close();
+    let siblings: string[];
+    try {
+      siblings = (await book.siblings?.(peerId ?? '')) ?? [];
+    } finally {
+      await book.close();
+    }
     report({
       name: 'sessions',
       verdict: 'ok',
-      detail: `${redactUrl(location)}: shared with every gateway that names it`,
+      detail: `${redactUrl(location)}: shared with every gateway that names it; ${siblings.length === 0 ? 'no other gateway is using it now' : `${count(siblings.length, 'other gateway')} using it now`}`,
     });
+    return siblings;
   } catch (err) {
     report({
       name: 'sessions',
@@ -377,6 +416,7 @@ async function checkSessions(configPath: string, config: GatewayConfig, report: 
       detail: (err as Error).message,
       fix: unreachablePostgres('sessionStore'),
     });
+    return [];
   }
 }
 

@@ -67,6 +67,9 @@ describe('gateways that share sticky sessions, and relays that keep one gateway'
     for (const relay of net.relays) {
       const metrics = await (await fetch(`${relay.statusUrl}/metrics`)).text();
       expect(metrics).toMatch(/^meadow_relay_gateway_links 3$/m);
+      // The household's dashboard shows them as one group: gateways.keep (1) counts it once.
+      const status = await getJson<{ gateways: Array<{ group: number }> }>(`${relay.statusUrl}/status`);
+      expect(status.gateways.map((g) => g.group)).toEqual([1, 1, 1]);
     }
   });
 

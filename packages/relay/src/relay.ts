@@ -110,6 +110,8 @@ export interface GatewayLinkStatus {
   peerId: string;
   activeTunnels: number;
   since: string;
+  /** Gateways that share sticky sessions are one group (1, 2, …), which `gateways.keep` counts as one. */
+  group: number;
 }
 
 interface GatewayLink {
@@ -210,10 +212,16 @@ export class Relay {
   }
 
   gatewayLinks(): GatewayLinkStatus[] {
+    // Groups numbered in the order of their first link, which is the order of `links`.
+    const groupOf = new Map<string, number>();
+    this.groups.groups(this.links.keys()).forEach((members, i) => {
+      for (const id of members) groupOf.set(id, i + 1);
+    });
     return [...this.links].map(([peerId, { mux, since }]) => ({
       peerId,
       activeTunnels: mux.activeTunnels,
       since: since.toISOString(),
+      group: groupOf.get(peerId) ?? 0,
     }));
   }
 

@@ -37,7 +37,6 @@ interface AlertmanagerRoute {
   receiver: string;
   group_wait?: string;
   group_interval?: string;
-  repeat_interval?: string;
   routes?: AlertmanagerRoute[];
 }
 

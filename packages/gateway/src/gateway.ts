@@ -332,12 +332,12 @@ export class Gateway {
       // minute was otherwise in nobody's provider records, and a new relay found no gateway.
       nextDelayMs: () => (this.advertised ? 60_000 : 2_000),
     });
-    const sessions = this.sessions;
-    if (sessions.announce != null)
+    const announce = this.sessions.announce?.bind(this.sessions);
+    if (announce != null)
       repeatTask(tasks, {
         name: 'announce_to_siblings',
         what: 'tell the gateways sharing the session store that this one is alive',
-        task: () => sessions.announce?.(this.peerId) ?? Promise.resolve(),
+        task: () => announce(self),
         firstDelayMs: 0,
         nextDelayMs: () => SIBLING_ANNOUNCE_MS,
       });

@@ -17,7 +17,7 @@ const SCHEMA = `
 `;
 
 /** A gateway that has not announced itself for this long is no sibling any more. */
-export const SIBLING_TIMEOUT_SECONDS = 30;
+const SIBLING_TIMEOUT_SECONDS = 30;
 const SIBLINGS_CACHE_MS = 5_000;
 
 /**

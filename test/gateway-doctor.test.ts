@@ -7,7 +7,7 @@ import { ChildService, type GatewayConfig, type LocalNetwork, startLocalNetwork 
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { openLedgerStore } from '@meadow/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configVariant, type DoctorReport, runDoctor, runMeadow, waitFor } from './harness.ts';
+import { anotherGatewayConfig, configVariant, type DoctorReport, runDoctor, runMeadow, waitFor } from './harness.ts';
 import { freePort } from './services/free-port.ts';
 import { expiredCertificate, selfSignedCertificate } from './services/self-signed.ts';
 
@@ -79,6 +79,7 @@ describe('meadow gateway doctor', () => {
       'ports',
       'bootstrap',
       'listed',
+      'reachable',
       'running',
     ])
       expect(verdicts(report, name), `${name}: ${text}`).toEqual(['ok']);
@@ -93,6 +94,9 @@ describe('meadow gateway doctor', () => {
     );
     expect(check(report, 'geoip')[0]?.detail).toBe('DB-IP country lite (built in): 8.8.8.8 is in US');
     expect(check(report, 'listed')[0]?.detail).toBe(`relays find this gateway in the DHT (${net.gateway.peerId})`);
+    expect(check(report, 'reachable')[0]?.detail).toMatch(
+      /^a relay's dial from this machine reaches it at \/ip4\/127\.0\.0\.1\/tcp\/\d+ \(\d+ ms\)$/,
+    );
     expect(check(report, 'running')[0]?.detail).toMatch(
       new RegExp(
         `^ready at ${net.gateway.adminUrl} \\(pid \\d+, since .+\\); 1 of 1 linked relays routable \\(NL 1\\), 0 open tunnels$`,
@@ -166,6 +170,60 @@ describe('meadow gateway doctor', () => {
     } finally {
       squatter.close();
       impostor.close();
+    }
+  });
+
+  it('dials each address the DHT lists for the gateway, as a relay does, and names the ones that do not answer', async () => {
+    const listen = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+    const dead = `/ip4/127.0.0.1/tcp/${await freePort()}`; // nothing listens there
+    const announcing = async (name: string, announce: string[]) => {
+      const config = await anotherGatewayConfig(net.gateway.configPath, dir, name, { https: undefined });
+      await configVariant<GatewayConfig>(config, dir, `${name}.yaml`, (c) => {
+        c.network = { ...c.network, listen: name === 'half-dead' ? [listen] : c.network.listen, announce };
+      });
+      const service = new ChildService(name, ['gateway', 'start', '--config', config]);
+      await service.ready;
+      return { config, service };
+    };
+    const halfDead = await announcing('half-dead', [listen, dead]);
+    // The bootstrap node's address: a node answers there, with another key than the gateway's.
+    const bootstrap = net.bootstrap.multiaddr.split('/p2p/')[0] as string;
+    const allDead = await announcing('all-dead', [dead, bootstrap]);
+    try {
+      const half = await doctor(halfDead.config);
+      expect(verdicts(half.report, 'listed'), half.text).toEqual(['ok']);
+      expect(check(half.report, 'reachable')).toEqual([
+        {
+          name: 'reachable',
+          verdict: 'warn',
+          detail: expect.stringMatching(
+            new RegExp(
+              `^a relay's dial reaches it at ${listen} \\(\\d+ ms\\), but not at ${dead}: connection refused \\(nothing listens there\\)$`,
+            ),
+          ),
+          fix: expect.stringContaining('relays try the listed addresses in turn'),
+        },
+      ]);
+
+      const none = await doctor(allDead.config);
+      expect(verdicts(none.report, 'listed'), none.text).toEqual(['ok']);
+      const [unreachable] = check(none.report, 'reachable');
+      expect(unreachable).toMatchObject({
+        verdict: 'fail',
+        fix: expect.stringContaining('network.announce must name the address and port relays can dial'),
+      });
+      const prefix = "no address the DHT lists for this gateway answers a relay's dial: ";
+      expect(unreachable?.detail.startsWith(prefix), unreachable?.detail).toBe(true);
+      expect(unreachable?.detail.slice(prefix.length).split('; ').sort()).toEqual(
+        [
+          `${dead}: connection refused (nothing listens there)`,
+          `${bootstrap}: another node answers there (${net.bootstrap.peerId})`,
+        ].sort(),
+      );
+      expect(none.code).toBe(1);
+    } finally {
+      await halfDead.service.stop();
+      await allDead.service.stop();
     }
   });
 

@@ -20,6 +20,7 @@ import {
   checkConfig,
   checkDataFolder,
   checkIdentity,
+  type DoctorNode,
   DoctorReport,
   type Report,
   retry,
@@ -45,6 +46,7 @@ before the first start, after a change to the config, and when crawlers report e
   ports         each port in the config is free, or held by this gateway
   bootstrap     each bootstrap node in network.bootstrap answers
   listed        relays can find this gateway in the DHT (needs the gateway running)
+  reachable     a relay's dial reaches it at each address the DHT lists (tried from this machine)
   siblings      the other gateways sharing the session store are in the DHT, so relays link to them
   running       the gateway answers on its admin port and is ready for crawlers (GET /ready)
 
@@ -126,21 +128,29 @@ export async function gatewayDoctorCommand(configPath: string, options: { json?:
         verdict: 'skip',
         detail: 'the gateway is not running: a stopped gateway is not listed',
       });
-    else await checkListed(handle.discovery, peerId, report);
+    else {
+      const listed = await checkListed(handle.discovery, peerId, report);
+      if (listed != null) await checkReachable(handle.node, listed, report);
+    }
     if (siblings.length > 0) await checkSiblings(handle.discovery, siblings, report);
   });
   reportRunning(running, peerId, report);
   return doctor.finish();
 }
 
-async function checkListed(discovery: Discovery, peerId: string, report: Report): Promise<void> {
-  const gateways = await retry(async () => {
+type ListedGateway = Awaited<ReturnType<Discovery['findGateways']>>[number];
+
+/** This gateway's record as relays find it in the DHT, with the addresses they will dial. */
+async function checkListed(discovery: Discovery, peerId: string, report: Report): Promise<ListedGateway | undefined> {
+  const listed = await retry(async () => {
     const found = await discovery.findGateways({ signal: AbortSignal.timeout(15_000), limit: 20 });
     // Another gateway's record is not this one's: look again until this one shows, or give up.
-    return found.some((g) => g.id.toString() === peerId) ? found : [];
-  }, 5).catch(() => []);
+    const own = found.find((g) => g.id.toString() === peerId);
+    if (own == null) throw new Error('not listed yet');
+    return own;
+  }, 5).catch(() => undefined);
   report(
-    gateways.length > 0
+    listed != null
       ? { name: 'listed', verdict: 'ok', detail: `relays find this gateway in the DHT (${peerId})` }
       : {
           name: 'listed',
@@ -149,6 +159,86 @@ async function checkListed(discovery: Discovery, peerId: string, report: Report)
           fix: 'a gateway advertises itself within seconds of start; look in its log for "advertised" and "bootstrap peer unreachable", and check that network.announce names an address relays can dial',
         },
   );
+  return listed;
+}
+
+/** The multiaddr code of `/p2p/<peer id>`. */
+const P2P_CODE = 421;
+
+const ANNOUNCE_FIX =
+  'network.announce must name the address and port relays can dial from the internet (/ip4/<public address>/tcp/<port> or /dns4/<name>/tcp/<port>), forwarded to network.listen when the gateway is behind NAT, with TCP let in by every firewall on the way';
+
+/**
+ * Dials the gateway at each address its DHT record lists, as a relay does: a new connection each
+ * time (never one the doctor already holds), whose Noise handshake names the key that answers
+ * there, so another node at the address is told from this gateway. From this machine, so a firewall in front of it
+ * is not tested.
+ */
+async function checkReachable(
+  node: DoctorNode['handle']['node'],
+  listed: ListedGateway,
+  report: Report,
+): Promise<void> {
+  const peer = listed.id.toString();
+  if (listed.multiaddrs.length === 0) {
+    report({
+      name: 'reachable',
+      verdict: 'fail',
+      detail: 'the DHT lists this gateway without an address: relays find it, and cannot dial it',
+      fix: ANNOUNCE_FIX,
+    });
+    return;
+  }
+  const tries = await Promise.all(
+    listed.multiaddrs.map(async (address) => {
+      const started = performance.now();
+      try {
+        // Without the peer id: with it, libp2p would also try every other address it knows for the peer.
+        const bare = address.decapsulateCode(P2P_CODE);
+        const connection = await node.dial(bare, { force: true, signal: AbortSignal.timeout(10_000) });
+        const ms = Math.round(performance.now() - started);
+        const answering = connection.remotePeer.toString();
+        await connection.close().catch(() => {});
+        if (answering !== peer)
+          return { address: address.toString(), error: `another node answers there (${answering})` };
+        return { address: address.toString(), ms };
+      } catch (err) {
+        return { address: address.toString(), error: dialFailure(err) };
+      }
+    }),
+  );
+  const answered = tries.filter((t) => t.error == null).map((t) => `${t.address} (${t.ms} ms)`);
+  const failed = tries.filter((t) => t.error != null).map((t) => `${t.address}: ${t.error}`);
+  if (failed.length === 0) {
+    report({
+      name: 'reachable',
+      verdict: 'ok',
+      detail: `a relay's dial from this machine reaches it at ${answered.join(', ')}`,
+    });
+  } else if (answered.length === 0) {
+    report({
+      name: 'reachable',
+      verdict: 'fail',
+      detail: `no address the DHT lists for this gateway answers a relay's dial: ${failed.join('; ')}`,
+      fix: ANNOUNCE_FIX,
+    });
+  } else {
+    report({
+      name: 'reachable',
+      verdict: 'warn',
+      detail: `a relay's dial reaches it at ${answered.join(', ')}, but not at ${failed.join('; ')}`,
+      fix: `relays try the listed addresses in turn, so each dead one delays their link: ${ANNOUNCE_FIX}`,
+    });
+  }
+}
+
+/** The reason under libp2p's dial error: a refused port, a timeout, or what the innermost error says. */
+function dialFailure(err: unknown): string {
+  let e = err as { name?: string; message?: string; code?: string; cause?: unknown; errors?: unknown[] };
+  while (e.errors?.[0] != null || e.cause != null) e = (e.errors?.[0] ?? e.cause) as typeof e;
+  if (e.code === 'ECONNREFUSED') return 'connection refused (nothing listens there)';
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer within 10 s';
+  return e.message ?? String(err);
 }
 
 /** Relays link to a sibling only if the DHT lists it as a gateway. */

@@ -158,3 +158,38 @@ describe('bootstrap metrics with a token', () => {
     }
   });
 });
+
+describe('a node with no public address to announce', () => {
+  it('warns at start, naming network.announce, and refuses a private address in network.announce', async () => {
+    const config = join(dir, 'bootstrap-private.yaml');
+    const base = `identity: ${join(dir, 'bs-private.key')}\n`;
+    await writeFile(config, `${base}network: { listen: [/ip4/127.0.0.1/tcp/0] }\n`);
+    const node = new ChildService('bootstrap', ['bootstrap', '--config', config]);
+    try {
+      await node.ready;
+      await waitFor(() => node.tail().includes('no public address to announce'), 10_000, 'the warning');
+      expect(node.tail()).toContain('"key":"network.announce"');
+      expect(node.tail()).toContain('peers find it and cannot dial it');
+    } finally {
+      await node.stop();
+    }
+
+    await writeFile(config, `${base}network: { listen: [/ip4/127.0.0.1/tcp/0], announce: [/ip4/10.0.0.5/tcp/4001] }\n`);
+    const refused = await runMeadow(['bootstrap', '--config', config]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      'network.announce.0: is a private address (loopback, LAN or a documentation range), which the DHT drops: for a network on one machine or a LAN set network.allowPrivateAddresses: true; otherwise name the address or /dns4 name the internet reaches this node at',
+    );
+
+    // A network on one machine says so, and hears nothing of it.
+    await writeFile(config, `${base}network: { listen: [/ip4/127.0.0.1/tcp/0], allowPrivateAddresses: true }\n`);
+    const local = new ChildService('bootstrap', ['bootstrap', '--config', config]);
+    try {
+      await local.ready;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(local.tail()).not.toContain('no public address');
+    } finally {
+      await local.stop();
+    }
+  });
+});

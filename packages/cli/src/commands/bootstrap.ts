@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createDiscovery } from '@meadow/discovery';
 import { MEADOW_VERSION, tokenChallenge, tokenCheck } from '@meadow/protocol';
 import { Gauge } from 'prom-client';
-import { checkBootstrapAddresses } from '../bootstrap-check.ts';
+import { checkBootstrapAddresses, warnWithoutPublicAddress } from '../bootstrap-check.ts';
 import { bootstrapConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createRegistry } from '../registry.ts';
@@ -76,6 +76,7 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
     { peerId: handle.node.peerId.toString(), multiaddrs, metricsUrl, identityCreated: handle.identityCreated },
     'ready',
   );
+  warnWithoutPublicAddress(log, multiaddrs, config.network, 'this bootstrap node');
   return runUntilSignal(log, async () => {
     server?.close();
     await handle.stop();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { createGateway } from '@meadow/gateway';
-import { checkBootstrapAddresses } from '../bootstrap-check.ts';
+import { checkBootstrapAddresses, warnWithoutPublicAddress } from '../bootstrap-check.ts';
 import {
   customerStoreLocation,
   gatewayConfig,
@@ -133,6 +133,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
     },
     'ready',
   );
+  warnWithoutPublicAddress(log, handle.gateway.multiaddrs, config.network, 'this gateway');
   if (customers.length === 0)
     log.warn(
       { fix: `meadow customer add --config ${args.config} --name <name>` },

@@ -3,12 +3,14 @@ import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import { embeddedIpv4, forbiddenReason } from './address-ranges.ts';
 
 /**
- * An IPv6 home network is delegated a prefix of /48 to /64, and every device in it has a global
- * address that the router's firewall shields from the internet, not from the relay inside it. A
- * public interface address makes the relay refuse the /56 around it (or the interface's own subnet,
- * if that is wider): other households in it lose only the odd crawl, the household loses nothing.
+ * An IPv6 home network is delegated a prefix of /48 to /64 (RFC 6177), and every device in it has a
+ * global address that the router's firewall shields from the internet, not from the relay inside
+ * it. A router may number its networks anywhere in the delegated prefix (a guest network at
+ * `…:ff00::/64` of a /48), and the relay cannot ask it which prefix it holds. So a public interface
+ * address makes the relay refuse the widest delegation around it, the /48: what falls in it beside
+ * the household is other residential customers of the same ISP, no crawler's target.
  */
-export const IPV6_HOUSEHOLD_PREFIX = 56;
+export const IPV6_HOUSEHOLD_PREFIX = 48;
 /** Public addresses that peers reported seeing this relay at, newest kept: a lying peer can add only this many. */
 export const MAX_OBSERVED_ADDRESSES = 16;
 

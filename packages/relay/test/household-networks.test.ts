@@ -38,14 +38,16 @@ const HOME = {
 };
 
 describe('the household networks a relay refuses', () => {
-  it('refuses every address of the IPv6 home network, the router among them, and the /56 around it', () => {
+  it('refuses every address of the IPv6 home network, the router among them, and the /48 around it', () => {
     const household = new HouseholdNetworks({ interfaces: () => HOME });
     expect(household.reason('2a02:8071:5e80:9a00:1c2d:3e4f:5a6b:7c8d')).toMatch(/this relay's own address/);
     expect(household.reason('2a02:8071:5e80:9a00::1')).toMatch(/on this household's network/);
     expect(household.reason('2a02:8071:5e80:9a00:aaaa:bbbb:cccc:dddd')).toMatch(/on this household's network/);
-    // Another /64 of the same delegated /56 (a second router or a guest network).
+    // Another /64 of the same delegated /56 (a second router or a guest network), and of a /48
+    // (a router that numbers its guest network at the top of the prefix).
     expect(household.reason('2a02:8071:5e80:9aff::1')).toMatch(/on this household's network/);
-    expect(household.reason('2a02:8071:5e80:9b00::1')).toBeUndefined();
+    expect(household.reason('2a02:8071:5e80:ff00::1')).toMatch(/on this household's network/);
+    expect(household.reason('2a02:8071:5e81::1')).toBeUndefined();
     expect(household.reason('2606:4700:4700::1111')).toBeUndefined();
   });
 

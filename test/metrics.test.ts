@@ -111,6 +111,8 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
       'meadow_relay_dns_queries_total',
       'meadow_relay_dns_query_duration_seconds',
       'meadow_relay_dns_cache_entries',
+      'meadow_relay_yield_ceiling_bytes_per_second',
+      'meadow_relay_line_queue_delay_seconds',
     ])
       expect(families.has(name), name).toBe(true);
     const tasks = families.get('meadow_relay_background_task_failures_total')?.samples;

@@ -24,10 +24,20 @@ export class ChildService {
       onLine?: (line: Record<string, unknown>) => void;
       /** Node flags beyond the services' own, e.g. `--inspect=127.0.0.1:0` to profile the process. */
       nodeFlags?: readonly string[];
+      /** A command that runs node in turn, e.g. `ip netns exec <name>` (it must exec node, keeping the pid). */
+      launcher?: readonly string[];
     } = {},
   ) {
     this.name = name;
-    this.process = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(options.nodeFlags ?? []), BIN_PATH, ...args], {
+    const command = [
+      ...(options.launcher ?? []),
+      process.execPath,
+      ...SERVICE_NODE_FLAGS,
+      ...(options.nodeFlags ?? []),
+      BIN_PATH,
+      ...args,
+    ] as [string, ...string[]];
+    this.process = spawn(command[0], command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...SERVICE_ENV },
     });

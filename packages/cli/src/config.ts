@@ -190,8 +190,17 @@ export const relayConfig = z.strictObject({
       /** 0 = unlimited. Bytes per second from websites to gateways (your download, then upload). */
       fromTargetBytesPerSecond: z.number().int().min(0).default(0),
       burstBytes: z.number().int().min(16_384).default(1_048_576),
+      /**
+       * Your own traffic first: when the relay's traffic makes a ping over your line this much
+       * slower (ms) than on an empty line, the relay slows down until it is not. 0 = never.
+       */
+      yieldAboveDelayMs: z
+        .number()
+        .int()
+        .refine((ms) => ms === 0 || (ms >= 20 && ms <= 1_000), 'must be 0 (off) or 20 to 1000 ms')
+        .default(100),
     })
-    .default({ toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 0, burstBytes: 1_048_576 }),
+    .default({ toTargetBytesPerSecond: 0, fromTargetBytesPerSecond: 0, burstBytes: 1_048_576, yieldAboveDelayMs: 100 }),
   dataCap: z
     .strictObject({
       /** 0 = no cap. Bytes per period, both directions added. */

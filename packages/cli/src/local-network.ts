@@ -24,6 +24,8 @@ export interface LocalNetworkInit {
   relayConfig?: Record<string, unknown>;
   /** Extra gateway config keys (e.g. ledger timings), merged over the defaults. */
   gatewayConfig?: Record<string, unknown>;
+  /** The bootstrap node's listen addresses (default loopback), e.g. for relays in another network namespace. */
+  bootstrapListen?: string[];
   /** The gateway's libp2p listen and announce addresses (e.g. to put a fault proxy in front of it). */
   gatewayNetwork?: { listen?: string[]; announce?: string[] };
   /** Extra Node flags for the gateway and the relays, e.g. `--inspect=127.0.0.1:0` to profile them. */
@@ -119,7 +121,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     bootstrapConfigPath,
     stringify({
       identity: join(init.dir, 'bootstrap.key'),
-      network: { listen: ['/ip4/127.0.0.1/tcp/0'], allowPrivateAddresses: true },
+      network: { listen: init.bootstrapListen ?? ['/ip4/127.0.0.1/tcp/0'], allowPrivateAddresses: true },
       metrics: { host: '127.0.0.1', port: 0 },
       log: { level: logLevel },
     }),
@@ -206,6 +208,12 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         log: { level: logLevel },
         ...init.relayConfig,
         ...options.config,
+        // Loopback is no household's line: pings there time busy event loops, not a modem's queue.
+        rateLimit: {
+          yieldAboveDelayMs: 0,
+          ...(init.relayConfig?.rateLimit as object | undefined),
+          ...(options.config?.rateLimit as object | undefined),
+        },
         // Egress keys are added to the relay's own address and the allowed test targets.
         egress: {
           address: egressAddress,

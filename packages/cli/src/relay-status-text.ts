@@ -44,6 +44,15 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
       ? 'none'
       : `${formatBitRate(rate.fromTargetBytesPerSecond)} from websites, ${formatBitRate(rate.toTargetBytesPerSecond)} to websites`,
   ]);
+  const y = s.yieldToHousehold;
+  lines.push([
+    'own traffic',
+    y.aboveDelayMs === 0
+      ? 'the relay never slows down for it (rateLimit.yieldAboveDelayMs: 0)'
+      : y.ceilingBytesPerSecond != null
+        ? `holding back to ${formatBitRate(y.ceilingBytesPerSecond)}: your line is ${Math.round(y.queueDelayMs ?? 0)} ms slower than when empty (more than ${y.aboveDelayMs} ms makes the relay slow down)`
+        : `first: more than ${y.aboveDelayMs} ms slower than empty makes the relay slow down${y.queueDelayMs == null ? '' : ` (now ${Math.round(y.queueDelayMs)} ms)`}`,
+  ]);
   lines.push([
     'schedule',
     s.schedule.length === 0

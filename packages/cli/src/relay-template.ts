@@ -73,6 +73,10 @@ rateLimit:
   toTargetBytesPerSecond: 0      # gateways -> websites
   fromTargetBytesPerSecond: 0    # websites -> gateways
   burstBytes: 1048576
+  # Your own traffic first: when the relay's traffic makes a ping over your line this many ms
+  # slower than on an empty line (video calls stutter), the relay slows down until it is not,
+  # as BitTorrent's LEDBAT does. 0 = never.
+  yieldAboveDelayMs: 100
 
 # A data cap per period (both directions added). 0 = no cap. When it is reached the relay
 # hibernates (no new tunnels, open ones are cut) and wakes at a random time early in the next period.

@@ -33,6 +33,7 @@ export { LiveCounter, type LiveCounts } from './live-counter.ts';
 export { addressIsLoopback, hostIsLoopback } from './loopback-host.ts';
 export {
   DEFAULT_WINDOW_BYTES,
+  type LinkPacer,
   NOTICE_DESCRIPTOR_CHANGED,
   type OpenRequest,
   TunnelMux,

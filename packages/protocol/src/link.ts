@@ -8,12 +8,16 @@ export interface FrameLink {
   /** Queues the parts as one write (no copy into one buffer); false means stop writing until onDrain. */
   write(parts: Uint8Array[]): boolean;
   abort(err: Error): void;
+  /** Bytes written and not yet handed to the connection beneath (a libp2p stream buffers them). */
+  buffered?(): number;
 }
 
 export interface LinkHandlers {
   onData(chunk: Uint8Array): void;
   onDrain(): void;
   onClose(err?: Error): void;
+  /** When given: called each time the link's own buffer empties. */
+  onIdle?(): void;
 }
 
 export function streamLink(stream: Stream): FrameLink {
@@ -26,6 +30,8 @@ export function streamLink(stream: Stream): FrameLink {
         else for (const part of data) handlers.onData(part);
       });
       stream.addEventListener('drain', () => handlers.onDrain());
+      const onIdle = handlers.onIdle;
+      if (onIdle != null) stream.addEventListener('idle', () => onIdle());
       stream.addEventListener('remoteCloseWrite', () => {
         if (stream.writeStatus === 'writable') void stream.close().catch(() => {});
       });
@@ -39,6 +45,7 @@ export function streamLink(stream: Stream): FrameLink {
     abort(err) {
       stream.abort(err);
     },
+    buffered: () => stream.writeBufferLength,
   };
 }
 

@@ -22,6 +22,22 @@ export interface TunnelMuxInit {
   onClose?: (err?: Error) => void;
   /** Called for link-level notices (tunnel id 0), e.g. NOTICE_DESCRIPTOR_CHANGED. */
   onNotice?: (notice: number) => void;
+  /** Paces the DATA this side sends (a relay yielding to its household); control frames are never held. */
+  pacer?: LinkPacer;
+}
+
+/**
+ * A budget for DATA payload sent on links: one pacer may be shared by every link of a process
+ * (a relay's gateway links all cross the household's one line). Data beyond the budget waits in
+ * its tunnel's queue, not in the socket or the modem, so that a ping can pass it.
+ */
+export interface LinkPacer {
+  /** Payload bytes that may go now: `Infinity` when nothing is paced. */
+  allowance(): number;
+  /** Books payload bytes written to a link. */
+  spend(bytes: number): void;
+  /** How long until some allowance is back (ms). */
+  waitMs(): number;
 }
 
 export interface OpenRequest {
@@ -37,6 +53,8 @@ export const DEFAULT_MAX_WINDOW_BYTES = 2 * 1024 * 1024;
 export const NOTICE_DESCRIPTOR_CHANGED = 1;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
+/** A paced link holds at most about this much of its own (see `flush`). */
+const PACED_LINK_BUFFER_BYTES = 64 * 1024;
 
 interface PendingOpen {
   tunnel: Tunnel;
@@ -64,6 +82,9 @@ export class TunnelMux {
   private ready: Tunnel[] = [];
   private nextTunnelId = 1;
   private flushScheduled = false;
+  private pacedFlush: NodeJS.Timeout | undefined;
+  /** Paced: DATA waits while the link itself buffers more than `PACED_LINK_BUFFER_BYTES`. */
+  private waitingForIdle = false;
   private waitingForDrain = false;
   private closed = false;
   private receivedAt = Date.now();
@@ -86,6 +107,15 @@ export class TunnelMux {
         this.scheduleFlush();
       },
       onClose: (err) => this.shutdown(err ?? new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel link closed')),
+      ...(init.pacer == null
+        ? {}
+        : {
+            onIdle: () => {
+              if (!this.waitingForIdle) return;
+              this.waitingForIdle = false;
+              this.scheduleFlush();
+            },
+          }),
     });
   }
 
@@ -188,7 +218,8 @@ export class TunnelMux {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.waitingForDrain || this.closed) return;
+    if (this.flushScheduled || this.pacedFlush != null || this.waitingForDrain || this.closed) return;
+    if (this.waitingForIdle && this.control.length === 0) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
   }
@@ -199,21 +230,33 @@ export class TunnelMux {
     const parts: Buffer[] = this.control.splice(0);
     let batchBytes = 0;
     for (const part of parts) batchBytes += part.byteLength;
+    const pacer = this.init.pacer;
+    const allowance = pacer == null ? Number.POSITIVE_INFINITY : pacer.allowance();
+    // A libp2p stream takes whatever it is given and queues what its connection cannot send yet:
+    // megabytes, on a slow upload. Paced, DATA waits in the tunnels instead, where the pace holds it.
+    const linkFull = allowance !== Number.POSITIVE_INFINITY && (this.link.buffered?.() ?? 0) > PACED_LINK_BUFFER_BYTES;
+    const limit = linkFull ? batchBytes : Math.min(this.maxBatchBytes, batchBytes + allowance);
+    let dataBytes = 0;
 
     // Round-robin: one frame per ready tunnel per pass, until the batch is full.
-    while (this.ready.length > 0 && batchBytes < this.maxBatchBytes) {
+    while (this.ready.length > 0 && batchBytes < limit) {
       const ready = this.ready;
       this.ready = [];
       for (let i = 0; i < ready.length; i++) {
         const tunnel = ready[i] as Tunnel;
-        if (batchBytes >= this.maxBatchBytes) {
+        if (batchBytes >= limit) {
           this.ready.push(...ready.slice(i));
           break;
         }
-        const frame = tunnel.takeFrame(this.maxFrameBytes);
+        const frame = tunnel.takeFrame(
+          allowance === Number.POSITIVE_INFINITY
+            ? this.maxFrameBytes
+            : Math.min(this.maxFrameBytes, Math.ceil(limit - batchBytes)),
+        );
         if (frame != null) {
           parts.push(encodeFrameHeader(FrameType.DATA, tunnel.id, frame.byteLength), frame);
           batchBytes += frame.byteLength;
+          dataBytes += frame.byteLength;
         }
         if (tunnel.hasSendableData()) {
           this.ready.push(tunnel);
@@ -224,12 +267,25 @@ export class TunnelMux {
       }
     }
 
+    pacer?.spend(dataBytes);
     if (parts.length > 0) {
       const ok = this.link.write(parts);
       if (!ok) {
         this.waitingForDrain = true;
         return;
       }
+    }
+    if (linkFull && this.ready.length > 0) {
+      this.waitingForIdle = true;
+      return;
+    }
+    if (pacer != null && this.ready.length > 0 && this.control.length === 0 && pacer.allowance() < 1) {
+      // Out of budget: the next flush comes when some is back, not on the next turn.
+      this.pacedFlush = setTimeout(() => {
+        this.pacedFlush = undefined;
+        this.scheduleFlush();
+      }, pacer.waitMs());
+      return;
     }
     if (this.ready.length > 0 || this.control.length > 0) this.scheduleFlush();
   }
@@ -347,6 +403,8 @@ export class TunnelMux {
     this.closed = true;
     this.control.length = 0;
     this.ready = [];
+    if (this.pacedFlush != null) clearTimeout(this.pacedFlush);
+    this.pacedFlush = undefined;
     // A tunnel still opening belongs to no one yet: its error goes to the open() promise only (or,
     // on the accepting side, shows as 'close' before an answer). An 'error' event on it would have
     // no listener and take the process down (found under relay churn).

@@ -16,6 +16,10 @@ export interface RelayMetrics {
   gatewayLinks: Gauge;
   /** Receipt requests answered, as `receiptResultLabel` names them. */
   receipts: Counter<'result'>;
+  /** The rate ceiling while the relay makes room for the household's own traffic (0: none). */
+  yieldCeiling: Gauge;
+  /** Queueing delay on the household's line, as the last yield round measured it. */
+  lineQueueDelay: Gauge;
   setState(state: RelayState): void;
   /** Reads rate-limit waits from the household controls at scrape time. */
   observeRateLimits(read: () => { waits: number; waitedSeconds: number }): void;
@@ -157,6 +161,16 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       }),
       RECEIPT_RESULT_LABELS.map((result) => ({ result })),
     ),
+    yieldCeiling: new Gauge({
+      name: 'meadow_relay_yield_ceiling_bytes_per_second',
+      help: "The ceiling on each direction while the relay makes room for the household's own traffic (0: not yielding)",
+      registers: [registry],
+    }),
+    lineQueueDelay: new Gauge({
+      name: 'meadow_relay_line_queue_delay_seconds',
+      help: "Queueing delay on the household's line: a ping to a gateway beyond the lowest of the last ten minutes",
+      registers: [registry],
+    }),
     setState(current) {
       for (const s of STATES) state.set({ state: s }, s === current ? 1 : 0);
     },

@@ -42,8 +42,10 @@ import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { GatewayGroups } from './gateway-groups.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
+import { LinePacer } from './household/line-pacer.ts';
 import { MeterStore } from './household/meter-store.ts';
 import { QualityTracker } from './household/quality.ts';
+import { HouseholdYield, type YieldState } from './household/yield.ts';
 import { HouseholdNetworks } from './household-networks.ts';
 import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
 import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
@@ -98,7 +100,30 @@ export interface RelayInit {
   linkKeepaliveMs?: number;
   /** No ping reply within this (default 5 s) closes the link and dials again. */
   linkProbeTimeoutMs?: number;
+  /**
+   * Queueing delay the relay may add to the household's line before it slows down to make room
+   * for the household's own traffic (`household/yield.ts`); 0 or unset: it never does.
+   */
+  yieldTargetDelayMs?: number;
 }
+
+export interface YieldStatus {
+  /** `rateLimit.yieldAboveDelayMs`: 0 when the relay never yields. */
+  aboveDelayMs: number;
+  /** How much slower than empty the household's line was at the last look (ms), if looked at. */
+  queueDelayMs: number | null;
+  /** The ceiling on what the relay sends while it yields (bytes/s); null while it does not. */
+  ceilingBytesPerSecond: number | null;
+}
+
+/** While yielding, the relay's rate never goes below this (64 kB/s), so its tunnels do not stall. */
+const YIELD_FLOOR_BYTES_PER_SECOND = 64_000;
+/** A yield round: pings to every linked gateway, then the ceiling adjusted. */
+const YIELD_ROUND_MS = 1_000;
+/** A yield ping unanswered this long counts as a round trip this long. */
+const YIELD_PING_TIMEOUT_MS = 3_000;
+/** Idle, a yield round pings only every this many rounds: enough to learn the empty line's round trip. */
+const IDLE_SAMPLE_ROUNDS = 10;
 
 const DEFAULT_GATEWAY_SIBLINGS = 8;
 /** How often a linked gateway is asked again for its siblings (gateways join and leave). */
@@ -138,6 +163,11 @@ export class Relay {
   private siblingSearchAt = 0;
   private readonly timers = new TimerSet();
   private stopping = false;
+  /** Whether the relay's rate is held down for the household's own traffic (`startYielding`). */
+  private yielding = false;
+  /** Paces what the relay sends to all its gateways while it yields to the household. */
+  private readonly pacer = new LinePacer();
+  private lastYield: YieldState | undefined;
   private activeTunnels = 0;
   private descriptor: RelayDescriptor | undefined;
   private readonly openTunnels = new Set<Tunnel>();
@@ -169,6 +199,15 @@ export class Relay {
 
   get multiaddrs(): string[] {
     return this.handle?.node.getMultiaddrs().map(String) ?? [];
+  }
+
+  /** Yielding to the household's own traffic: the setting, and what the last round measured. */
+  get yieldStatus(): YieldStatus {
+    return {
+      aboveDelayMs: this.init.yieldTargetDelayMs ?? 0,
+      queueDelayMs: this.lastYield?.queueDelayMs ?? null,
+      ceilingBytesPerSecond: this.yielding ? (this.lastYield?.ceilingBytesPerSecond ?? null) : null,
+    };
   }
 
   get active(): number {
@@ -326,6 +365,7 @@ export class Relay {
     });
     this.every(1_000, () => controls.evaluate());
     this.every(1_000, () => this.checkGatewayLinks());
+    if ((this.init.yieldTargetDelayMs ?? 0) > 0) this.startYielding(this.init.yieldTargetDelayMs as number);
     this.every(60_000, () => {
       if (household.refresh()) this.log.info('network interfaces changed: the household networks refused are updated');
     });
@@ -354,6 +394,72 @@ export class Relay {
     if (controls.state.state !== 'serving')
       this.log.warn({ state: controls.state.state, reason: controls.state.reason }, 'not serving');
     return { identityCreated: this.handle.identityCreated };
+  }
+
+  /**
+   * Makes room for the household's own traffic: while tunnels are open (or a ceiling holds), each
+   * linked gateway is pinged every second over the link, and the delay beyond the line's empty
+   * round trip sets a ceiling on the relay's rate (`household/yield.ts`).
+   */
+  private startYielding(targetDelayMs: number): void {
+    const line = new HouseholdYield({ targetDelayMs, minBytesPerSecond: YIELD_FLOOR_BYTES_PER_SECOND });
+    const carried = () => this.pacer.sent;
+    let last = { at: performance.now(), bytes: carried() };
+    let running = false;
+    let round = 0;
+    this.every(YIELD_ROUND_MS, () => {
+      if (running || this.handle == null) return;
+      round++;
+      const busy = this.openTunnels.size > 0 || this.pacer.ceiling != null;
+      // Idle, the relay still learns the empty line's round trip: at once for a new link, then
+      // every ten rounds.
+      const newLink = [...this.links.keys()].some((id) => !line.knows(id));
+      if (!busy && !newLink && round % IDLE_SAMPLE_ROUNDS !== 0) {
+        last = { at: performance.now(), bytes: carried() };
+        return;
+      }
+      running = true;
+      const node = this.handle.node;
+      const pings = [...this.links.entries()].map(async ([id, link]) => {
+        const signal = AbortSignal.timeout(YIELD_PING_TIMEOUT_MS);
+        try {
+          line.sample(id, await node.services.ping.ping(link.peer, { signal }), !busy);
+        } catch {
+          // No reply in time is a queue at least that long (a dead link is the link watch's business).
+          if (signal.aborted) line.sample(id, YIELD_PING_TIMEOUT_MS, !busy);
+        }
+      });
+      for (const id of line.links()) if (!this.links.has(id)) line.forget(id);
+      void Promise.all(pings)
+        .then(() => {
+          const now = performance.now();
+          const bytes = carried();
+          const rate = ((bytes - last.bytes) * 1000) / Math.max(1, now - last.at);
+          last = { at: now, bytes };
+          if (busy) this.applyYield(line.adjust(rate), targetDelayMs);
+        })
+        .finally(() => {
+          running = false;
+        });
+    });
+  }
+
+  private applyYield(state: YieldState, targetDelayMs: number): void {
+    const before = this.yielding;
+    const ceiling = state.ceilingBytesPerSecond;
+    this.pacer.setCeiling(ceiling);
+    if (state.probing) return;
+    this.lastYield = state;
+    this.yielding = ceiling != null;
+    this.metrics.yieldCeiling.set(ceiling ?? 0);
+    if (state.queueDelayMs != null) this.metrics.lineQueueDelay.set(state.queueDelayMs / 1000);
+    if (!before && ceiling != null)
+      this.log.info(
+        { queueDelayMs: state.queueDelayMs, targetDelayMs, ceilingBytesPerSecond: ceiling },
+        "making room for the household: its line is slower than when it is empty, so the relay's rate is held down",
+      );
+    else if (before && ceiling == null)
+      this.log.info("the household's line is quiet again: the relay's rate is no longer held down");
   }
 
   private every(intervalMs: number, task: () => void): void {
@@ -531,6 +637,7 @@ export class Relay {
         signal: AbortSignal.timeout(10_000),
       });
       const mux = new TunnelMux(streamLink(stream), {
+        ...((this.init.yieldTargetDelayMs ?? 0) > 0 ? { pacer: this.pacer } : {}),
         onOpen: (request) => void this.serveTunnel(request, id),
         onClose: (err) => {
           if (this.links.get(id)?.mux === mux) {

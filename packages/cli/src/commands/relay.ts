@@ -60,7 +60,11 @@ export function householdFromConfig(config: RelayConfig, path: string): Househol
     timeZone,
     rate:
       config.rateLimit.toTargetBytesPerSecond > 0 || config.rateLimit.fromTargetBytesPerSecond > 0
-        ? { ...config.rateLimit }
+        ? {
+            toTargetBytesPerSecond: config.rateLimit.toTargetBytesPerSecond,
+            fromTargetBytesPerSecond: config.rateLimit.fromTargetBytesPerSecond,
+            burstBytes: config.rateLimit.burstBytes,
+          }
         : undefined,
     cap:
       start == null
@@ -117,6 +121,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       gatewaySiblings: config.gateways.siblings,
       linkKeepaliveMs: config.gateways.keepaliveMs,
       linkProbeTimeoutMs: config.gateways.probeTimeoutMs,
+      yieldTargetDelayMs: config.rateLimit.yieldAboveDelayMs,
       descriptorTtlMs: config.descriptorTtlMs,
       logTargets: config.egress.logTargets,
       dns: config.dns,

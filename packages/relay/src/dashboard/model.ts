@@ -37,6 +37,7 @@ export function statusBody(relay: Relay) {
             periodEnd: usage.periodEnd == null ? null : new Date(usage.periodEnd).toISOString(),
           },
     rateLimit: controls.init.rate ?? null,
+    yieldToHousehold: relay.yieldStatus,
     schedule: controls.init.schedule,
     meter: meterStatus(relay),
     gateways: relay.gatewayLinks(),

@@ -98,6 +98,7 @@ export function liveSection(s: StatusBody, ctx: PageContext): Html {
       ? 'No rate limit.'
       : html`Rate limit: ${formatBitRate(s.rateLimit.fromTargetBytesPerSecond)} from websites, ${formatBitRate(s.rateLimit.toTargetBytesPerSecond)} to websites.`
   }</p>
+  <p id="yield" data-above-ms="${s.yieldToHousehold.aboveDelayMs}">${yieldLine(s.yieldToHousehold)}</p>
   <p id="refused-domains" data-count="${s.refuseDomains.length}">${
     s.refuseDomains.length === 0
       ? html`Every site may be crawled from your address (<code>egress.refuseDomains</code> keeps sites you use yourself out).`
@@ -236,4 +237,17 @@ function micros(m: number): string {
 function localTime(iso: string | null | undefined, timeZone: string): string {
   if (iso == null) return '';
   return new Date(iso).toLocaleString('en-GB', { timeZone, dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** Yielding to the household's own traffic, in a sentence. */
+function yieldLine(y: StatusBody['yieldToHousehold']): Html {
+  if (y.aboveDelayMs === 0)
+    return html`Your own traffic first is off: the relay never slows down for it (<code>rateLimit.yieldAboveDelayMs</code>).`;
+  const now =
+    y.ceilingBytesPerSecond != null
+      ? html`Now: <strong>holding back to ${formatBitRate(y.ceilingBytesPerSecond)}</strong>, your line being ${Math.round(y.queueDelayMs ?? 0)} ms slower than when empty.`
+      : y.queueDelayMs == null
+        ? html`Now: nothing to hold back for.`
+        : html`Now: not holding back (your line is ${Math.round(y.queueDelayMs)} ms slower than when empty).`;
+  return html`Your own traffic first: when the relay's traffic makes your line more than ${y.aboveDelayMs} ms slower, it slows down until it does not. ${now}`;
 }

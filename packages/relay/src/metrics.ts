@@ -163,7 +163,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     ),
     yieldCeiling: new Gauge({
       name: 'meadow_relay_yield_ceiling_bytes_per_second',
-      help: "The ceiling on each direction while the relay makes room for the household's own traffic (0: not yielding)",
+      help: "The ceiling on what the relay sends its gateways while it makes room for the household's own traffic (0: not yielding)",
       registers: [registry],
     }),
     lineQueueDelay: new Gauge({

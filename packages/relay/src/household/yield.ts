@@ -21,7 +21,7 @@ export interface YieldInit {
 export interface YieldState {
   /** Queueing delay now (ms), from the freshest ping of each link: the largest. */
   queueDelayMs: number | undefined;
-  /** The ceiling on each direction (bytes/s), or undefined while the relay is not yielding. */
+  /** The ceiling on what the relay sends its gateways (bytes/s), or undefined while it is not yielding. */
   ceilingBytesPerSecond: number | undefined;
   /** The relay holds back for a moment to see the line empty (see `BASE_PROBE_INTERVAL_MS`). */
   probing: boolean;
@@ -123,16 +123,16 @@ export class HouseholdYield {
 
   /**
    * One control round, about once a second while tunnels carry data: `carriedBytesPerSecond` is
-   * what the relay carried since the last round (the busier direction).
+   * what the relay sent its gateways since the last round.
    */
   adjust(carriedBytesPerSecond: number): YieldState {
     const { targetDelayMs: target, minBytesPerSecond: floor } = this.init;
     if (this.probeRounds > 0) {
-      const [before, now] = this.probeMinima;
-      const falling = before != null && now != null && now < before * 0.8;
+      const [before, latest] = this.probeMinima;
+      const falling = before != null && latest != null && latest < before * 0.8;
       if (this.probeRounds < PROBE_MIN_ROUNDS || (falling && this.probeRounds < PROBE_MAX_ROUNDS)) {
         this.probeRounds++;
-        this.probeMinima = [now ?? Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+        this.probeMinima = [latest ?? Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
         return { queueDelayMs: undefined, ceilingBytesPerSecond: floor, probing: true };
       }
       // The last round's pings saw the line as empty as it gets.

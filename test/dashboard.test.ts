@@ -22,6 +22,7 @@ interface Status {
   cap: { bytes: number; remainingBytes: number } | null;
   rateLimit: { fromTargetBytesPerSecond: number; toTargetBytesPerSecond: number } | null;
   gateways: unknown[];
+  yieldToHousehold: { aboveDelayMs: number; queueDelayMs: number | null; ceilingBytesPerSecond: number | null };
   quality: { score: number | null; successRate: { value: number | null; attempts: number } };
 }
 
@@ -146,6 +147,9 @@ describe('household dashboard (chromium)', () => {
     expect(Number(await attr(page, '#bytes-all', 'data-bytes'))).toBe(allTime);
     expect(Number(await attr(page, '#gateways', 'data-count'))).toBe(status.gateways.length);
     expect(status.gateways.length).toBeGreaterThan(0);
+    // A network on one machine turns yielding off (loopback is no household's line), and says so.
+    expect(status.yieldToHousehold).toEqual({ aboveDelayMs: 0, queueDelayMs: null, ceilingBytesPerSecond: null });
+    expect(await page.locator('#yield').textContent()).toContain('Your own traffic first is off');
     // The period chart holds every byte of today's traffic (this network is minutes old).
     expect(Number(await attr(page, '#chart-today', 'data-total-bytes'))).toBe(allTime);
 
@@ -183,6 +187,7 @@ describe('household dashboard (chromium)', () => {
     // The command line says the same: the total of the epochs whose proof this machine checked.
     const cli = await runMeadow(['relay', 'status', '--config', relay.configPath]);
     const epochs = earnings.epochs.filter((e) => e.proofVerified).length;
+    expect(cli.stdout).toMatch(/^own traffic +the relay never slows down for it \(rateLimit\.yieldAboveDelayMs: 0\)$/m);
     expect(cli.stdout).toMatch(
       new RegExp(
         `^earned +\\d+\\.\\d{6} \\(${total.toLocaleString('en')} micro-units\\) in ${epochs} settled epochs?, each proof checked here$`,

@@ -134,12 +134,14 @@ describe("a relay on a household's line yields to the household's own traffic", 
     let withYield: Awaited<ReturnType<typeof crawlWhileTheHouseholdPings>>;
     let metrics: string;
     let log: string;
+    let status: { aboveDelayMs: number; queueDelayMs: number | null; ceilingBytesPerSecond: number | null };
     try {
       // The relay has carried nothing yet, as a relay just started at home: it knows the empty
       // line. It gets ten seconds to find its pace, then the household pings for ten.
       withYield = await crawlWhileTheHouseholdPings(20, 10);
       // The status port listens on the home's loopback, as a household's does.
       metrics = await line.run(['curl', '-sS', `${polite.statusUrl}/metrics`]);
+      status = JSON.parse(await line.run(['curl', '-sS', `${polite.statusUrl}/status`])).yieldToHousehold;
       log = polite.service.tail();
     } finally {
       await polite.service.stop();
@@ -167,6 +169,10 @@ describe("a relay on a household's line yields to the household's own traffic", 
     expect(withYield.pingMedianMs).toBeLessThan(50);
     expect(withYield.bytesPerSecond).toBeGreaterThan(LINE_BYTES_PER_SECOND * 0.4);
     expect(metrics).toMatch(/^meadow_relay_yield_ceiling_bytes_per_second [1-9]\d*$/m);
+    // What the household's dashboard and `meadow relay status` show: holding back, and why.
+    expect(status.aboveDelayMs).toBe(100);
+    expect(status.ceilingBytesPerSecond).toBeGreaterThan(0);
+    expect(status.queueDelayMs).toEqual(expect.any(Number));
     expect(metrics).toMatch(/^meadow_relay_line_queue_delay_seconds \d/m);
   });
 });

@@ -22,7 +22,10 @@ export interface TunnelMuxInit {
   onClose?: (err?: Error) => void;
   /** Called for link-level notices (tunnel id 0), e.g. NOTICE_DESCRIPTOR_CHANGED. */
   onNotice?: (notice: number) => void;
-  /** Paces the DATA this side sends (a relay yielding to its household); control frames are never held. */
+  /**
+   * Paces the DATA this side sends (a relay yielding to its household), and keeps the link's own
+   * buffer short even while nothing is paced; control frames are never held.
+   */
   pacer?: LinkPacer;
 }
 
@@ -233,8 +236,9 @@ export class TunnelMux {
     const pacer = this.init.pacer;
     const allowance = pacer == null ? Number.POSITIVE_INFINITY : pacer.allowance();
     // A libp2p stream takes whatever it is given and queues what its connection cannot send yet:
-    // megabytes, on a slow upload. Paced, DATA waits in the tunnels instead, where the pace holds it.
-    const linkFull = allowance !== Number.POSITIVE_INFINITY && (this.link.buffered?.() ?? 0) > PACED_LINK_BUFFER_BYTES;
+    // megabytes, on a slow upload, which would take many seconds to go out whatever the pace said
+    // after. With a pacer, DATA waits in the tunnels instead, where a pace can hold it.
+    const linkFull = pacer != null && (this.link.buffered?.() ?? 0) > PACED_LINK_BUFFER_BYTES;
     const limit = linkFull ? batchBytes : Math.min(this.maxBatchBytes, batchBytes + allowance);
     let dataBytes = 0;
 

@@ -448,6 +448,7 @@ export class Relay {
     const before = this.yielding;
     const ceiling = state.ceilingBytesPerSecond;
     this.pacer.setCeiling(ceiling);
+    this.log.debug({ ...state, sentBytes: this.pacer.sent }, 'yield round');
     if (state.probing) return;
     this.lastYield = state;
     this.yielding = ceiling != null;

@@ -163,10 +163,9 @@ export class Relay {
   private siblingSearchAt = 0;
   private readonly timers = new TimerSet();
   private stopping = false;
-  /** Whether the relay's rate is held down for the household's own traffic (`startYielding`). */
-  private yielding = false;
   /** Paces what the relay sends to all its gateways while it yields to the household. */
   private readonly pacer = new LinePacer();
+  /** The last yield round's outcome (probes aside): a ceiling in it means the relay is holding back. */
   private lastYield: YieldState | undefined;
   private activeTunnels = 0;
   private descriptor: RelayDescriptor | undefined;
@@ -206,7 +205,7 @@ export class Relay {
     return {
       aboveDelayMs: this.init.yieldTargetDelayMs ?? 0,
       queueDelayMs: this.lastYield?.queueDelayMs ?? null,
-      ceilingBytesPerSecond: this.yielding ? (this.lastYield?.ceilingBytesPerSecond ?? null) : null,
+      ceilingBytesPerSecond: this.lastYield?.ceilingBytesPerSecond ?? null,
     };
   }
 
@@ -445,13 +444,12 @@ export class Relay {
   }
 
   private applyYield(state: YieldState, targetDelayMs: number): void {
-    const before = this.yielding;
+    const before = this.lastYield?.ceilingBytesPerSecond != null;
     const ceiling = state.ceilingBytesPerSecond;
     this.pacer.setCeiling(ceiling);
     this.log.debug({ ...state, sentBytes: this.pacer.sent }, 'yield round');
     if (state.probing) return;
     this.lastYield = state;
-    this.yielding = ceiling != null;
     this.metrics.yieldCeiling.set(ceiling ?? 0);
     if (state.queueDelayMs != null) this.metrics.lineQueueDelay.set(state.queueDelayMs / 1000);
     if (!before && ceiling != null)

@@ -286,13 +286,16 @@ describe('meadow gateway doctor', () => {
     const runFile = join(dir, 'fresh-data', 'gateway.json');
     let written: { pid: number; adminUrl: string; peerId: string };
     let ready: Record<string, unknown>;
+    let stopped: number | null;
     try {
       ready = await gateway.ready;
       written = JSON.parse(await readFile(runFile, 'utf8')) as typeof written;
       expect(written).toMatchObject({ pid: gateway.process.pid, adminUrl: ready.admin, peerId: ready.peerId });
     } finally {
-      expect(await gateway.stop()).toBe(0);
+      // Asserted after, so that a failure above is the one reported.
+      stopped = await gateway.stop();
     }
+    expect(stopped, `exited with ${gateway.exitedWith}\n${gateway.tail()}`).toBe(0);
     await expect(readFile(runFile)).rejects.toMatchObject({ code: 'ENOENT' });
 
     // Left behind by a gateway that was killed: the doctor does not take it for a running one.

@@ -4,7 +4,9 @@ import { missingServiceFlags, SERVICE_NODE_FLAGS } from './node-flags.ts';
 
 /**
  * Runs a started service until SIGINT/SIGTERM, then stops it gracefully and resolves with the
- * exit code. A second signal forces the exit.
+ * exit code. A second signal forces the exit. Call it before logging `ready`: until the handlers
+ * are installed SIGTERM kills the process outright, and a supervisor (or a test) may signal the
+ * moment it reads that line.
  */
 export function runUntilSignal(log: Logger, stop: () => Promise<void>): Promise<number> {
   return new Promise((resolve) => {

@@ -72,13 +72,14 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
     metricsUrl = `http://${a.address}:${a.port}/metrics`;
   }
   const multiaddrs = handle.node.getMultiaddrs().map(String);
+  const stopped = runUntilSignal(log, async () => {
+    server?.close();
+    await handle.stop();
+  });
   log.info(
     { peerId: handle.node.peerId.toString(), multiaddrs, metricsUrl, identityCreated: handle.identityCreated },
     'ready',
   );
   warnWithoutPublicAddress(log, multiaddrs, config.network, 'this bootstrap node');
-  return runUntilSignal(log, async () => {
-    server?.close();
-    await handle.stop();
-  });
+  return stopped;
 }

@@ -119,6 +119,10 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
     log.warn({ dataDir, err: err.message }, 'could not write gateway.json; the doctor will not find this gateway'),
   );
   const customers = handle.gateway.service.store.list().filter((c) => !c.disabled);
+  const stopped = runUntilSignal(log, async () => {
+    await handle.stop();
+    await removeGatewayRunFile(dataDir);
+  });
   log.info(
     {
       peerId: handle.peerId,
@@ -143,8 +147,5 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
     if (handle.gateway.httpsAddress == null) log.info('SIGHUP: no https port, nothing to reload');
     else void handle.gateway.reloadCertificate();
   });
-  return runUntilSignal(log, async () => {
-    await handle.stop();
-    await removeGatewayRunFile(dataDir);
-  });
+  return stopped;
 }

@@ -78,9 +78,10 @@ export async function originCommand(args: { host: string; port: number }): Promi
   server.listen(args.port, args.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
-  log.info({ url: `http://${address}:${port}/`, host: address, port }, 'ready');
-  return runUntilSignal(log, async () => {
+  const stopped = runUntilSignal(log, async () => {
     server.closeAllConnections();
     server.close();
   });
+  log.info({ url: `http://${address}:${port}/`, host: address, port }, 'ready');
+  return stopped;
 }

@@ -136,6 +136,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
     { logger: log, registry },
   );
   await writeStatusFile(relativeTo(args.config, config.dataDir), handle.statusUrl);
+  const stopped = runUntilSignal(log, () => handle.stop());
   log.info(
     {
       peerId: handle.peerId,
@@ -156,5 +157,5 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       `  Changes need the control token, kept in ${tokenPath} (mode 0600)` +
       (process.stderr.isTTY ? `:\n  ${readFileSync(tokenPath, 'utf8').trim()}\n\n` : '.\n\n'),
   );
-  return runUntilSignal(log, () => handle.stop());
+  return stopped;
 }

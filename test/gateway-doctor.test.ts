@@ -80,6 +80,7 @@ describe('meadow gateway doctor', () => {
       'bootstrap',
       'listed',
       'reachable',
+      'outside',
       'running',
     ])
       expect(verdicts(report, name), `${name}: ${text}`).toEqual(['ok']);
@@ -96,6 +97,9 @@ describe('meadow gateway doctor', () => {
     expect(check(report, 'listed')[0]?.detail).toBe(`relays find this gateway in the DHT (${net.gateway.peerId})`);
     expect(check(report, 'reachable')[0]?.detail).toMatch(
       /^a relay's dial from this machine reaches it at \/ip4\/127\.0\.0\.1\/tcp\/\d+ \(\d+ ms\)$/,
+    );
+    expect(check(report, 'outside')[0]?.detail).toMatch(
+      /^a dial from the bootstrap node \(seeing this machine as 127\.0\.0\.1\) reaches it at \/ip4\/127\.0\.0\.1\/tcp\/\d+ \(\d+ ms\)$/,
     );
     expect(check(report, 'running')[0]?.detail).toMatch(
       new RegExp(
@@ -204,6 +208,19 @@ describe('meadow gateway doctor', () => {
           fix: expect.stringContaining('relays try the listed addresses in turn'),
         },
       ]);
+      // The bootstrap node dials back from its side (here the same machine, the same answers).
+      expect(check(half.report, 'outside')).toEqual([
+        {
+          name: 'outside',
+          verdict: 'warn',
+          detail: expect.stringMatching(
+            new RegExp(
+              `^a dial from the bootstrap node \\(seeing this machine as 127\\.0\\.0\\.1\\) reaches it at ${listen} \\(\\d+ ms\\), but not at ${dead}: connection refused \\(nothing listens there\\)$`,
+            ),
+          ),
+          fix: expect.stringContaining('let TCP in to the port from the internet'),
+        },
+      ]);
 
       const none = await doctor(allDead.config);
       expect(verdicts(none.report, 'listed'), none.text).toEqual(['ok']);
@@ -215,6 +232,17 @@ describe('meadow gateway doctor', () => {
       const prefix = "no address the DHT lists for this gateway answers a relay's dial: ";
       expect(unreachable?.detail.startsWith(prefix), unreachable?.detail).toBe(true);
       expect(unreachable?.detail.slice(prefix.length).split('; ').sort()).toEqual(
+        [
+          `${dead}: connection refused (nothing listens there)`,
+          `${bootstrap}: another node answers there (${net.bootstrap.peerId})`,
+        ].sort(),
+      );
+      const [outside] = check(none.report, 'outside');
+      expect(outside).toMatchObject({ verdict: 'fail', fix: expect.stringContaining('let TCP in to the port') });
+      const outsidePrefix =
+        'a dial from the bootstrap node (seeing this machine as 127.0.0.1) reaches it at no listed address: ';
+      expect(outside?.detail.startsWith(outsidePrefix), outside?.detail).toBe(true);
+      expect(outside?.detail.slice(outsidePrefix.length).split('; ').sort()).toEqual(
         [
           `${dead}: connection refused (nothing listens there)`,
           `${bootstrap}: another node answers there (${net.bootstrap.peerId})`,

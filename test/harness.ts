@@ -178,24 +178,21 @@ export async function waitForNoTunnels(net: LocalNetwork, timeoutMs = 10_000): P
 
 const MEADOW_BIN = fileURLToPath(new URL('../packages/cli/src/bin.js', import.meta.url));
 
-/** Runs the `meadow` CLI as a real process and returns its exit code and output. */
+/** Runs the `meadow` CLI as a real process (inside `launcher`, e.g. `ip netns exec`), and returns its exit code and output. */
 export function runMeadow(
   args: string[],
   timeoutMs = 120_000,
+  launcher: string[] = [],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [command, ...rest] = [...launcher, process.execPath, MEADOW_BIN, ...args] as [string, ...string[]];
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [MEADOW_BIN, ...args],
-      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error == null ? 0 : Number((error as { code?: number }).code ?? 1),
-          stdout: String(stdout),
-          stderr: String(stderr),
-        });
-      },
-    );
+    execFile(command, rest, { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({
+        code: error == null ? 0 : Number((error as { code?: number }).code ?? 1),
+        stdout: String(stdout),
+        stderr: String(stderr),
+      });
+    });
   });
 }
 
@@ -233,9 +230,10 @@ export interface DoctorReport {
 export async function runDoctor(
   role: 'relay' | 'gateway',
   config: string,
+  launcher: string[] = [],
 ): Promise<{ code: number; report: DoctorReport; text: string; stderr: string }> {
-  const json = await runMeadow([role, 'doctor', '--config', config, '--json']);
-  const text = await runMeadow([role, 'doctor', '--config', config]);
+  const json = await runMeadow([role, 'doctor', '--config', config, '--json'], 120_000, launcher);
+  const text = await runMeadow([role, 'doctor', '--config', config], 120_000, launcher);
   return { code: json.code, report: JSON.parse(json.stdout) as DoctorReport, text: text.stdout, stderr: json.stderr };
 }
 

@@ -127,6 +127,12 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
     const families = await scrape(net.bootstrap.metricsUrl);
     checkConventions(families, 'bootstrap');
     expect(families.has('meadow_dht_routing_table_peers')).toBe(true);
+    expect(
+      families
+        .get('meadow_bootstrap_dial_back_requests_total')
+        ?.samples.map((s) => s.labels.result)
+        .sort(),
+    ).toEqual(['answered', 'busy', 'malformed']);
     // Counted from libp2p's open and close events: it must agree with libp2p's own count.
     const connected = families.get('meadow_dht_connected_peers')?.samples[0]?.value;
     const libp2pCount = families

@@ -81,6 +81,8 @@ export const bootstrapConfig = z.strictObject({
     dhtServer: false,
   }),
   metrics: tokenGuardedListen('metrics', 'the metrics show who is connected and how much').optional(),
+  /** Dials a node back at its own announced addresses when asked (`meadow gateway doctor`). */
+  dialBack: z.boolean().default(true),
   log: log.default({ level: 'info', format: 'auto' }),
 });
 

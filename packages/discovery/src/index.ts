@@ -70,6 +70,15 @@ export {
   type RelayState,
   verifyDescriptor,
 } from './descriptor.ts';
+export {
+  askDialBack,
+  DIAL_BACK_ANSWER_TIMEOUT_MS,
+  type DialBackAnswer,
+  type DialBackOutcome,
+  type DialBackResult,
+  dialFailure,
+  serveDialBack,
+} from './dial-back.ts';
 export { type DescriptorFields, Discovery } from './discovery.ts';
 export { answerSiblings, askSiblings } from './gateway-siblings.ts';
 export { CountryChecker, type CountryVerdict, isPublicAddress, sybilNetwork } from './geoip.ts';
@@ -78,4 +87,4 @@ export { DESCRIPTOR_PROTOCOL, DHT_PROTOCOL, descriptorKey, topics } from './keys
 export { LinkWatch, type WatchedLink } from './link-watch.ts';
 export type { MeadowNode } from './node.ts';
 export { meadowNoiseCrypto } from './noise-crypto.ts';
-export { dhtDropsAddress, ipOfMultiaddr } from './private-address.ts';
+export { dhtDropsAddress, ipOfMultiaddr, withoutPeerId } from './private-address.ts';

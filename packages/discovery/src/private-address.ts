@@ -1,5 +1,13 @@
 import { isPrivate } from '@libp2p/utils';
-import { multiaddr } from '@multiformats/multiaddr';
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
+
+/** The multiaddr code of `/p2p/<peer id>`. */
+const P2P_CODE = 421;
+
+/** The address without its `/p2p/<peer id>`: dialled so, libp2p tries that address alone. */
+export function withoutPeerId(ma: Multiaddr): Multiaddr {
+  return ma.decapsulateCode(P2P_CODE);
+}
 
 /** The IP address in a multiaddr such as `/ip4/203.0.113.7/tcp/4001`, if it has one. */
 export function ipOfMultiaddr(ma: { getComponents(): Array<{ name: string; value?: string }> }): string | undefined {

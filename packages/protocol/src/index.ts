@@ -61,6 +61,11 @@ export const TUNNEL_PROTOCOL = '/meadow/tunnel/1.0.0';
  * and links to them too, so a session's relay is at every gateway its requests reach.
  */
 export const GATEWAY_SIBLINGS_PROTOCOL = '/meadow/gateway-siblings/1.0.0';
+/**
+ * A node asks a bootstrap node to dial it back at the addresses it announces, from outside its own
+ * network (`meadow gateway doctor`'s `outside` check).
+ */
+export const DIAL_BACK_PROTOCOL = '/meadow/dial-back/1.0.0';
 /** The most siblings a gateway names, and a relay links to, per group. */
 export const MAX_GATEWAY_SIBLINGS = 16;
 export const MEADOW_VERSION = '0.1.0';

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { createDiscovery } from '@meadow/discovery';
+import { createDiscovery, serveDialBack } from '@meadow/discovery';
 import { MEADOW_VERSION, tokenChallenge, tokenCheck } from '@meadow/protocol';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { checkBootstrapAddresses, warnWithoutPublicAddress } from '../bootstrap-check.ts';
 import { bootstrapConfig, loadConfig, relativeTo } from '../config.ts';
 import { createLogger } from '../logger.ts';
@@ -15,6 +15,10 @@ export const bootstrapHelp = `meadow bootstrap --config <file>
 Runs a bootstrap node of the private Meadow DHT (/meadow/kad/1.0.0). Relays and gateways list
 its multiaddr under network.bootstrap. Its identity is kept in the 'identity' file, so it keeps
 the same peer id (and multiaddr) across restarts.
+
+It also dials nodes back when they ask (/meadow/dial-back/1.0.0, dialBack: true): \`meadow gateway
+doctor\` asks, to learn whether a gateway is reachable from outside its own network. Only the
+address a request comes from is ever dialled, a few requests at a time.
 
 Example config: config/bootstrap.example.yaml`;
 
@@ -46,6 +50,16 @@ export async function bootstrapCommand(args: { config: string }): Promise<number
       this.set(connections);
     },
   });
+  if (config.dialBack) {
+    const requests = new Counter({
+      name: 'meadow_bootstrap_dial_back_requests_total',
+      help: 'Requests to dial a node back at its own addresses, by what came of them: answered, busy (too many at once), malformed',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    for (const result of ['answered', 'busy', 'malformed']) requests.inc({ result }, 0);
+    await serveDialBack(handle.node, { onRequest: (result) => requests.inc({ result }) });
+  }
   let metricsUrl: string | undefined;
   const tokenFile = config.metrics?.tokenFile;
   const carriesToken =

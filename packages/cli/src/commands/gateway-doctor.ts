@@ -1,9 +1,17 @@
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { CountryChecker, type Discovery } from '@meadow/discovery';
+import {
+  askDialBack,
+  CountryChecker,
+  DIAL_BACK_ANSWER_TIMEOUT_MS,
+  type Discovery,
+  dialFailure,
+  withoutPeerId,
+} from '@meadow/discovery';
 import { loadCertificate, openCustomerBook, openSessionBook } from '@meadow/gateway';
 import { openLedgerStore } from '@meadow/ledger';
 import { isPostgresUrl, redactUrl } from '@meadow/protocol';
+import { multiaddr } from '@multiformats/multiaddr';
 import { fetch } from 'undici';
 import { checkBootstrapAddresses } from '../bootstrap-check.ts';
 import {
@@ -47,6 +55,8 @@ before the first start, after a change to the config, and when crawlers report e
   bootstrap     each bootstrap node in network.bootstrap answers
   listed        relays can find this gateway in the DHT (needs the gateway running)
   reachable     a relay's dial reaches it at each address the DHT lists (tried from this machine)
+  outside       the bootstrap nodes, dialling back from their networks, reach it there too: a
+                firewall or a missing port forward in front of the gateway shows here
   siblings      the other gateways sharing the session store are in the DHT, so relays link to them
   running       the gateway answers on its admin port and is ready for crawlers (GET /ready)
 
@@ -130,7 +140,10 @@ export async function gatewayDoctorCommand(configPath: string, options: { json?:
       });
     else {
       const listed = await checkListed(handle.discovery, peerId, report);
-      if (listed != null) await checkReachable(handle.node, listed, report);
+      if (listed != null) {
+        await checkReachable(handle.node, listed, report);
+        await checkOutside(handle.node, config.network.bootstrap, listed, report);
+      }
     }
     if (siblings.length > 0) await checkSiblings(handle.discovery, siblings, report);
   });
@@ -162,17 +175,14 @@ async function checkListed(discovery: Discovery, peerId: string, report: Report)
   return listed;
 }
 
-/** The multiaddr code of `/p2p/<peer id>`. */
-const P2P_CODE = 421;
-
 const ANNOUNCE_FIX =
   'network.announce must name the address and port relays can dial from the internet (/ip4/<public address>/tcp/<port> or /dns4/<name>/tcp/<port>), forwarded to network.listen when the gateway is behind NAT, with TCP let in by every firewall on the way';
 
 /**
  * Dials the gateway at each address its DHT record lists, as a relay does: a new connection each
  * time (never one the doctor already holds), whose Noise handshake names the key that answers
- * there, so another node at the address is told from this gateway. From this machine, so a firewall in front of it
- * is not tested.
+ * there, so another node at the address is told from this gateway. From this machine, so a
+ * firewall in front of it is not passed: `checkOutside` dials from elsewhere.
  */
 async function checkReachable(
   node: DoctorNode['handle']['node'],
@@ -190,20 +200,18 @@ async function checkReachable(
     return;
   }
   const tries = await Promise.all(
-    listed.multiaddrs.map(async (address) => {
+    listedAddresses(listed).map(async (address) => {
       const started = performance.now();
       try {
         // Without the peer id: with it, libp2p would also try every other address it knows for the peer.
-        const bare = address.decapsulateCode(P2P_CODE);
-        const connection = await node.dial(bare, { force: true, signal: AbortSignal.timeout(10_000) });
+        const connection = await node.dial(multiaddr(address), { force: true, signal: AbortSignal.timeout(10_000) });
         const ms = Math.round(performance.now() - started);
         const answering = connection.remotePeer.toString();
         await connection.close().catch(() => {});
-        if (answering !== peer)
-          return { address: address.toString(), error: `another node answers there (${answering})` };
-        return { address: address.toString(), ms };
+        if (answering !== peer) return { address, error: `another node answers there (${answering})` };
+        return { address, ms };
       } catch (err) {
-        return { address: address.toString(), error: dialFailure(err) };
+        return { address, error: dialFailure(err, 10_000) };
       }
     }),
   );
@@ -232,13 +240,105 @@ async function checkReachable(
   }
 }
 
-/** The reason under libp2p's dial error: a refused port, a timeout, or what the innermost error says. */
-function dialFailure(err: unknown): string {
-  let e = err as { name?: string; message?: string; code?: string; cause?: unknown; errors?: unknown[] };
-  while (e.errors?.[0] != null || e.cause != null) e = (e.errors?.[0] ?? e.cause) as typeof e;
-  if (e.code === 'ECONNREFUSED') return 'connection refused (nothing listens there)';
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer within 10 s';
-  return e.message ?? String(err);
+/** The record's addresses without the peer id, each once (libp2p may list one with and without it). */
+function listedAddresses(listed: ListedGateway): string[] {
+  return [...new Set(listed.multiaddrs.map((a) => withoutPeerId(a).toString()))];
+}
+
+/** At most this many bootstrap nodes are asked to dial back; each is a vantage point outside. */
+const DIAL_BACK_VANTAGES = 3;
+
+/**
+ * Asks the bootstrap nodes to dial the gateway back at each address its DHT record lists, from
+ * their own networks, as relays on the internet would: what the `reachable` dial from this machine
+ * cannot see (a firewall, a port forward that is missing or points elsewhere) shows here.
+ */
+async function checkOutside(
+  node: DoctorNode['handle']['node'],
+  bootstraps: string[],
+  listed: ListedGateway,
+  report: Report,
+): Promise<void> {
+  const peer = listed.id.toString();
+  const addresses = listedAddresses(listed);
+  if (addresses.length === 0) return; // `reachable` has failed already, and says why
+  const asked = await Promise.all(
+    bootstraps.slice(0, DIAL_BACK_VANTAGES).map(async (bootstrap) => {
+      try {
+        return {
+          bootstrap,
+          answer: await askDialBack(node, bootstrap, addresses, AbortSignal.timeout(DIAL_BACK_ANSWER_TIMEOUT_MS)),
+        };
+      } catch (err) {
+        const e = err as Error;
+        return {
+          bootstrap,
+          failure:
+            e.name === 'UnsupportedProtocolError'
+              ? 'does not offer dial-back (dialBack: false, or a Meadow version before it)'
+              : e.message,
+        };
+      }
+    }),
+  );
+  const answers = asked.flatMap((a) =>
+    a.answer != null && 'results' in a.answer ? [{ ...a, results: a.answer.results, observed: a.answer.observed }] : [],
+  );
+  if (answers.length === 0) {
+    const why = asked.map(
+      (a) => `${a.bootstrap}: ${a.failure ?? (a.answer != null && 'refused' in a.answer ? a.answer.refused : '')}`,
+    );
+    report({ name: 'outside', verdict: 'skip', detail: `no bootstrap node dialled back (${why.join('; ')})` });
+    return;
+  }
+  const reached: string[] = [];
+  const unchecked: string[] = [];
+  const failed: string[] = [];
+  for (const address of addresses) {
+    const tries = answers.map((a) => a.results.find((r) => r.address === address));
+    const hit = tries.find((r) => r?.peer === peer);
+    if (hit != null) {
+      reached.push(`${address} (${hit.ms} ms)`);
+      continue;
+    }
+    const dialled = tries.filter((r) => r != null && !r.error?.startsWith('not dialled'));
+    if (dialled.length === 0) {
+      unchecked.push(address);
+      continue;
+    }
+    const other = dialled.find((r) => r?.peer != null);
+    failed.push(
+      `${address}: ${other?.peer != null ? `another node answers there (${other.peer})` : dialled[0]?.error}`,
+    );
+  }
+  const seen = [...new Set(answers.map((a) => a.observed))].join(', ');
+  const from = `from ${answers.length === 1 ? 'the bootstrap node' : `${answers.length} bootstrap nodes`} (seeing this machine as ${seen})`;
+  const notChecked = unchecked.length > 0 ? `; not checked (not this machine's address): ${unchecked.join(', ')}` : '';
+  if (failed.length === 0 && reached.length > 0)
+    report({
+      name: 'outside',
+      verdict: unchecked.length > 0 ? 'warn' : 'ok',
+      detail: `a dial ${from} reaches it at ${reached.join(', ')}${notChecked}`,
+      ...(unchecked.length > 0
+        ? {
+            fix: 'only the address this machine dials out from can be dialled back: check the others with `nc -vz <address> <port>` from another network',
+          }
+        : {}),
+    });
+  else if (failed.length === 0)
+    report({
+      name: 'outside',
+      verdict: 'skip',
+      detail: `the bootstrap nodes see this machine as ${seen}, and dial back only there: no listed address is (${unchecked.join(', ')})`,
+      fix: 'check them with `nc -vz <address> <port>` from another network, or announce the address this machine dials out from',
+    });
+  else
+    report({
+      name: 'outside',
+      verdict: reached.length === 0 ? 'fail' : 'warn',
+      detail: `a dial ${from} ${reached.length === 0 ? 'reaches it at no listed address:' : `reaches it at ${reached.join(', ')}, but not at`} ${failed.join('; ')}${notChecked}`,
+      fix: 'let TCP in to the port from the internet (firewall, security group) and, behind NAT, forward it to the port in network.listen; "no answer" is a firewall or NAT dropping the dial, "refused" a forward to a port where nothing listens',
+    });
 }
 
 /** Relays link to a sibling only if the DHT lists it as a gateway. */

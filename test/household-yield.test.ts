@@ -28,7 +28,8 @@ beforeAll(async () => {
   line = await createHomeLine({ uploadMbit: UPLOAD_MBIT, bufferMs: 1_000 });
   // A site that sends for as long as the crawler reads.
   const chunk = Buffer.alloc(64 * 1024, 'x');
-  site = createServer((_req, res) => {
+  site = createServer((req, res) => {
+    if (req.url === '/small') return void res.writeHead(200, { 'content-length': '1000' }).end(Buffer.alloc(1000, 's'));
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     const pump = (): void => {
       while (!res.destroyed && res.write(chunk));
@@ -89,9 +90,33 @@ async function relayAtHome(name: string, yieldAboveDelayMs: number) {
   return { service, statusUrl: ready.statusUrl };
 }
 
+/** One small page through the gateway, on a new tunnel: its status (and Proxy-Status) and how long it took. */
+function smallPage(auth: string): Promise<{ status: string; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const done = (status: string) => resolve({ status, ms: Math.round(performance.now() - started) });
+    const req = request({
+      host: net.gateway.http.host,
+      port: net.gateway.http.port,
+      path: `http://${line.internetAddress}:${sitePort}/small`,
+      headers: { 'proxy-authorization': `Basic ${auth}`, connection: 'close' },
+      timeout: 30_000,
+    });
+    req.on('response', (res) => {
+      const status = `${res.statusCode} ${res.headers['proxy-status'] ?? ''}`.trim();
+      res.resume();
+      res.on('end', () => done(status));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', (err) => done(err.message));
+    req.end();
+  });
+}
+
 /**
  * Crawls through the gateway for `seconds`, `CRAWLS` downloads at once (one tunnel's window alone
- * never fills a modem's queue), with the household's pings during all but the first `settle`.
+ * never fills a modem's queue), with the household's pings during all but the first `settle`,
+ * and meanwhile small pages one after another, each on a new tunnel, as a crawler's next request.
  */
 async function crawlWhileTheHouseholdPings(seconds: number, settle: number) {
   const received: Array<[number, number]> = [];
@@ -114,8 +139,15 @@ async function crawlWhileTheHouseholdPings(seconds: number, settle: number) {
   });
   await new Promise((resolve) => setTimeout(resolve, settle * 1000));
   const from = performance.now() - started;
+  const small: Array<{ status: string; ms: number }> = [];
+  let pinging = true;
+  const pages = (async () => {
+    while (pinging) small.push(await smallPage(auth));
+  })();
   const pings = await line.ping(seconds - settle);
   const to = performance.now() - started;
+  pinging = false;
+  await pages;
   for (const req of requests) req.destroy();
   const bytes = received.filter(([at]) => at >= from && at < to).reduce((sum, [, n]) => sum + n, 0);
   const sorted = [...pings].sort((a, b) => a - b);
@@ -123,6 +155,7 @@ async function crawlWhileTheHouseholdPings(seconds: number, settle: number) {
     pingMedianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
     pings: pings.length,
     bytesPerSecond: (bytes * 1000) / (to - from),
+    small,
   };
 }
 
@@ -157,7 +190,8 @@ describe("a relay on a household's line yields to the household's own traffic", 
     console.log(
       `household ping median: ${without.pingMedianMs} ms without yielding, ${withYield.pingMedianMs} ms with; ` +
         `crawl: ${(without.bytesPerSecond / 1e6).toFixed(2)} MB/s and ${(withYield.bytesPerSecond / 1e6).toFixed(2)} MB/s ` +
-        `of a ${(LINE_BYTES_PER_SECOND / 1e6).toFixed(2)} MB/s line`,
+        `of a ${(LINE_BYTES_PER_SECOND / 1e6).toFixed(2)} MB/s line; small pages meanwhile (ms): ` +
+        `${without.small.map((p) => p.ms).join(' ')} without yielding, ${withYield.small.map((p) => p.ms).join(' ')} with`,
     );
     expect(log).toContain('making room for the household');
     // The setup is a bloated line: a greedy relay keeps the household waiting behind its bytes.
@@ -168,6 +202,16 @@ describe("a relay on a household's line yields to the household's own traffic", 
     expect(withYield.pings).toBeGreaterThan(20);
     expect(withYield.pingMedianMs).toBeLessThan(50);
     expect(withYield.bytesPerSecond).toBeGreaterThan(LINE_BYTES_PER_SECOND * 0.4);
+    // A crawler's next page on a new tunnel takes its turn among the busy ones: it neither waits for
+    // them to finish nor times out (it did, 20 s and more, when a full batch served the same few
+    // tunnels first again). Without yielding it waits for the modem's queue, seconds, and still
+    // arrives: the relay stays linked however late its pings come back.
+    expect(withYield.small.length).toBeGreaterThan(3);
+    expect(withYield.small.map((p) => p.status)).toEqual(withYield.small.map(() => '200'));
+    const sortedSmall = withYield.small.map((p) => p.ms).sort((a, b) => a - b);
+    expect(sortedSmall[Math.floor(sortedSmall.length / 2)]).toBeLessThan(3_000);
+    expect(without.small.length).toBeGreaterThan(0);
+    expect(without.small.map((p) => p.status)).toEqual(without.small.map(() => '200'));
     expect(metrics).toMatch(/^meadow_relay_yield_ceiling_bytes_per_second [1-9]\d*$/m);
     // What the household's dashboard and `meadow relay status` show: holding back, and why.
     expect(status.aboveDelayMs).toBe(100);

@@ -60,6 +60,12 @@ export async function createMeadowNode(init: MeadowNodeInit): Promise<MeadowNode
     transports: [tcp()],
     connectionEncrypters: [noise({ crypto: meadowNoiseCrypto })],
     streamMuxers: [yamux()],
+    // libp2p pings every connection every 10 s and by default aborts it when a reply is late. On a
+    // household's slow upload, filled by tunnels, replies wait seconds behind the bytes the link
+    // carries, and the abort ended every tunnel of a relay that was working. Liveness is judged by
+    // our own checks instead, which count bytes arriving as proof of life (LinkWatch, the pool's
+    // health check); the monitor still measures round trips.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionManager: {
       maxConnections: 1024,
       // A local network runs every node on this machine, all connecting from loopback: libp2p's

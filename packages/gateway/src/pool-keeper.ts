@@ -123,6 +123,7 @@ export class PoolKeeper {
   async checkHealth(): Promise<void> {
     // Bounded, so thousands of relays are not pinged in one burst of new streams.
     await eachLimited(this.pool.all(), PINGS_AT_ONCE, async (relay) => {
+      const asked = Date.now();
       try {
         const connection = openConnectionTo(this.node, relay.peerId);
         if (connection == null) throw new Error('not connected');
@@ -131,6 +132,13 @@ export class PoolKeeper {
         });
         relay.pingFailures = 0;
       } catch {
+        // A relay's reply waits behind whatever its upload already carries: on a slow line filled
+        // by tunnels, seconds. Bytes arriving on its link meanwhile prove it alive as well as a
+        // reply would, and evicting it would end every one of those tunnels.
+        if (!relay.mux.isClosed && relay.mux.lastReceivedAt >= asked) {
+          relay.pingFailures = 0;
+          return;
+        }
         relay.pingFailures = (relay.pingFailures ?? 0) + 1;
         if (relay.pingFailures >= this.init.maxPingFailures)
           this.evict(relay, 'ping', `missed ${relay.pingFailures} pings`);

@@ -56,8 +56,8 @@ export const DEFAULT_MAX_WINDOW_BYTES = 2 * 1024 * 1024;
 export const NOTICE_DESCRIPTOR_CHANGED = 1;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
-/** A paced link holds at most about this much of its own (see `flush`). */
-const PACED_LINK_BUFFER_BYTES = 64 * 1024;
+/** A link holds at most about this much of its own beyond one batch (see `flush`). */
+const LINK_BUFFER_BYTES = 64 * 1024;
 
 interface PendingOpen {
   tunnel: Tunnel;
@@ -86,7 +86,7 @@ export class TunnelMux {
   private nextTunnelId = 1;
   private flushScheduled = false;
   private pacedFlush: NodeJS.Timeout | undefined;
-  /** Paced: DATA waits while the link itself buffers more than `PACED_LINK_BUFFER_BYTES`. */
+  /** DATA waits while the link itself buffers more than `LINK_BUFFER_BYTES`. */
   private waitingForIdle = false;
   private waitingForDrain = false;
   private closed = false;
@@ -110,15 +110,11 @@ export class TunnelMux {
         this.scheduleFlush();
       },
       onClose: (err) => this.shutdown(err ?? new MeadowError('MEADOW_ERR_RELAY_LOST', 'tunnel link closed')),
-      ...(init.pacer == null
-        ? {}
-        : {
-            onIdle: () => {
-              if (!this.waitingForIdle) return;
-              this.waitingForIdle = false;
-              this.scheduleFlush();
-            },
-          }),
+      onIdle: () => {
+        if (!this.waitingForIdle) return;
+        this.waitingForIdle = false;
+        this.scheduleFlush();
+      },
     });
   }
 
@@ -236,22 +232,21 @@ export class TunnelMux {
     const pacer = this.init.pacer;
     const allowance = pacer == null ? Number.POSITIVE_INFINITY : pacer.allowance();
     // A libp2p stream takes whatever it is given and queues what its connection cannot send yet:
-    // megabytes, on a slow upload, which would take many seconds to go out whatever the pace said
-    // after. With a pacer, DATA waits in the tunnels instead, where a pace can hold it.
-    const linkFull = pacer != null && (this.link.buffered?.() ?? 0) > PACED_LINK_BUFFER_BYTES;
+    // megabytes, on a slow upload, which would take many seconds to go out. Control frames (a new
+    // tunnel's OPEN_OK) and other streams on the connection (pings) would wait behind them, and no
+    // pace could drain them. So DATA waits in the tunnels instead, taking turns, under a pace if any.
+    const linkFull = (this.link.buffered?.() ?? 0) > LINK_BUFFER_BYTES;
     const limit = linkFull ? batchBytes : Math.min(this.maxBatchBytes, batchBytes + allowance);
     let dataBytes = 0;
 
     // Round-robin: one frame per ready tunnel per pass, until the batch is full.
     while (this.ready.length > 0 && batchBytes < limit) {
-      const ready = this.ready;
+      const pass = this.ready;
       this.ready = [];
-      for (let i = 0; i < ready.length; i++) {
-        const tunnel = ready[i] as Tunnel;
-        if (batchBytes >= limit) {
-          this.ready.push(...ready.slice(i));
-          break;
-        }
+      const served: Tunnel[] = [];
+      let i = 0;
+      for (; i < pass.length && batchBytes < limit; i++) {
+        const tunnel = pass[i] as Tunnel;
         const frame = tunnel.takeFrame(
           allowance === Number.POSITIVE_INFINITY
             ? this.maxFrameBytes
@@ -263,12 +258,18 @@ export class TunnelMux {
           dataBytes += frame.byteLength;
         }
         if (tunnel.hasSendableData()) {
-          this.ready.push(tunnel);
+          served.push(tunnel);
         } else {
           tunnel.queuedForFlush = false;
           if (tunnel.takeFin()) parts.push(encodeFrame(FrameType.FIN, tunnel.id));
         }
       }
+      // A full batch ends a pass early: the tunnels it had no room for go first next time, then
+      // those that became ready meanwhile, then those just served. Served first again, the first
+      // few tunnels of a busy link would take every batch and starve the rest (and every new one).
+      if (i < pass.length) this.ready = [...pass.slice(i), ...this.ready, ...served];
+      else if (this.ready.length === 0) this.ready = served;
+      else this.ready.push(...served);
     }
 
     pacer?.spend(dataBytes);

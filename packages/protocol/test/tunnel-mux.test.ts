@@ -59,6 +59,59 @@ describe('TunnelMux', () => {
     await waitFor(() => pair.opener.activeTunnels === 0 && pair.acceptor.activeTunnels === 0);
   });
 
+  it('takes turns between busy tunnels when each batch is smaller than a pass, so none starves and a new one goes out within a turn', async () => {
+    // A paced link (2 MB/s, 16 KiB at a time), as a relay's on a slow upload: a batch holds one
+    // tunnel's frame, so the order of turns decides who sends at all.
+    const pace = { bytesPerMs: 2_000, burst: 16 * 1024, tokens: 16 * 1024, at: performance.now() };
+    const refill = (): void => {
+      const now = performance.now();
+      pace.tokens = Math.min(pace.burst, pace.tokens + (now - pace.at) * pace.bytesPerMs);
+      pace.at = now;
+    };
+    const pacer = {
+      allowance: () => {
+        refill();
+        return Math.max(0, pace.tokens);
+      },
+      spend: (bytes: number) => {
+        pace.tokens -= bytes;
+      },
+      waitMs: () => Math.max(1, Math.ceil(-pace.tokens / pace.bytesPerMs) + 1),
+    };
+    const chunk = Buffer.alloc(64 * 1024, 'b');
+    const bulkPort = await origin((socket) => {
+      const pump = (): void => {
+        while (!socket.destroyed && socket.write(chunk));
+      };
+      socket.on('drain', pump);
+      pump();
+    });
+    const smallPort = await origin((socket) => socket.end(Buffer.alloc(1000, 's')));
+    const pair = await muxPair({ onOpen: connectingAcceptor(), pacer });
+    cleanups.push(pair.close);
+    const received = Array.from({ length: 8 }, () => 0);
+    const bulk = await Promise.all(received.map(() => pair.opener.open({ host: '127.0.0.1', port: bulkPort })));
+    cleanups.push(async () => {
+      for (const tunnel of bulk) tunnel.destroy();
+    });
+    bulk.forEach((tunnel, i) => {
+      tunnel.on('error', () => {});
+      tunnel.on('data', (data: Buffer) => {
+        received[i] = (received[i] ?? 0) + data.byteLength;
+      });
+    });
+    await waitFor(() => received.reduce((a, b) => a + b, 0) > 512 * 1024);
+    // Every busy tunnel has had turns, not only the first ones.
+    expect(Math.min(...received), received.join(' ')).toBeGreaterThan(Math.max(...received) / 4);
+
+    const before = received.reduce((a, b) => a + b, 0);
+    const small = await readAll(await pair.opener.open({ host: '127.0.0.1', port: smallPort }));
+    const meanwhile = received.reduce((a, b) => a + b, 0) - before;
+    expect(small.byteLength).toBe(1000);
+    // What the busy tunnels sent while the new one waited for its turn: about a turn each, not all they had.
+    expect(meanwhile).toBeLessThan(1024 * 1024);
+  });
+
   it('maps a refused target to MEADOW_ERR_TARGET_REFUSED without tearing down the link', async () => {
     const port = await origin(() => {});
     const pair = await muxPair({ onOpen: connectingAcceptor() });

@@ -31,8 +31,12 @@ async function signalledAtReady(name: string, args: string[]): Promise<{ exit: u
       if (line.msg === 'ready') service.kill('SIGTERM');
     },
   });
-  await service.ready;
-  if (service.running) await once(service.process, 'exit');
+  try {
+    await service.ready;
+    if (service.running) await once(service.process, 'exit');
+  } finally {
+    if (service.running) await service.stop(); // never ready: not left behind
+  }
   return { exit: service.exitedWith, lines };
 }
 

@@ -22,10 +22,7 @@ export interface TunnelMuxInit {
   onClose?: (err?: Error) => void;
   /** Called for link-level notices (tunnel id 0), e.g. NOTICE_DESCRIPTOR_CHANGED. */
   onNotice?: (notice: number) => void;
-  /**
-   * Paces the DATA this side sends (a relay yielding to its household), and keeps the link's own
-   * buffer short even while nothing is paced; control frames are never held.
-   */
+  /** Paces the DATA this side sends (a relay yielding to its household); control frames are never held. */
   pacer?: LinkPacer;
 }
 

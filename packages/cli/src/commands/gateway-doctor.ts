@@ -281,9 +281,7 @@ async function checkOutside(
       }
     }),
   );
-  const answers = asked.flatMap((a) =>
-    a.answer != null && 'results' in a.answer ? [{ ...a, results: a.answer.results, observed: a.answer.observed }] : [],
-  );
+  const answers = asked.flatMap((a) => (a.answer != null && 'results' in a.answer ? [a.answer] : []));
   if (answers.length === 0) {
     const why = asked.map(
       (a) => `${a.bootstrap}: ${a.failure ?? (a.answer != null && 'refused' in a.answer ? a.answer.refused : '')}`,

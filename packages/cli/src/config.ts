@@ -232,8 +232,18 @@ export const relayConfig = z.strictObject({
       keepaliveMs: z.number().int().min(1_000).max(300_000).default(10_000),
       /** …and closed and dialled again if no reply comes within this. */
       probeTimeoutMs: z.number().int().min(500).max(60_000).default(5_000),
+      /**
+       * Every this long, a relay linked to `keep` groups tries one more gateway, and as long after
+       * lets go of the one that carried the fewest bytes (0: never; it then stays with the first found).
+       */
+      trialEveryMs: z
+        .number()
+        .int()
+        .max(7 * 86_400_000)
+        .refine((ms) => ms === 0 || ms >= 1_000, 'must be 0 (never try another gateway) or at least 1000 ms')
+        .default(900_000),
     })
-    .default({ keep: 2, siblings: 8, keepaliveMs: 10_000, probeTimeoutMs: 5_000 }),
+    .default({ keep: 2, siblings: 8, keepaliveMs: 10_000, probeTimeoutMs: 5_000, trialEveryMs: 900_000 }),
   ledger: z
     .strictObject({
       network: networkName.default('meadow'),

@@ -64,7 +64,10 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
     s.gateways.length === 0
       ? 'none linked now; the relay keeps looking (if this lasts, run: meadow relay doctor)'
       : s.gateways
-          .map((g) => `${shortPeerId(g.peerId)} linked since ${when(g.since)}, ${g.activeTunnels} open now`)
+          .map(
+            (g) =>
+              `${shortPeerId(g.peerId)} linked since ${when(g.since)}, ${g.activeTunnels} open now${g.onTrial ? ' (on trial)' : ''}${g.leaving ? ' (let go: closes when its tunnels end)' : ''}`,
+          )
           .join('; '),
   ]);
   lines.push(['listed', s.descriptorPublished ? 'descriptor published in the DHT' : 'not yet published in the DHT']);

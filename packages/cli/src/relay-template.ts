@@ -106,6 +106,9 @@ gateways:
   siblings: 8   # gateways that share a linked gateway's sticky sessions, linked too (0: none)
   keepaliveMs: 10000      # a silent link is pinged this often (also keeps your router's NAT mapping open)
   probeTimeoutMs: 5000    # no reply in time: the link is closed and dialled again
+  # Every 15 minutes, a relay linked to its "keep" gateways tries one more; 15 minutes later it lets go
+  # of the one that sent it the least work (its open tunnels finish first). 0: never look further.
+  trialEveryMs: 900000
 
 # Receipts: gateways propose what this relay carried; it countersigns only if the figure is
 # within the tolerance of its own count, and records a signed dispute otherwise.

@@ -9,7 +9,7 @@ import {
   openConnectionTo,
   sybilNetwork,
 } from '@meadow/discovery';
-import { MeadowError, NOTICE_DESCRIPTOR_CHANGED, streamLink, TunnelMux } from '@meadow/protocol';
+import { MeadowError, NOTICE_DESCRIPTOR_CHANGED, NOTICE_RELAY_LEAVING, streamLink, TunnelMux } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PooledRelay, RelayPool } from './relay-pool.ts';
@@ -83,6 +83,15 @@ export class PoolKeeper {
     let relay: PooledRelay | undefined;
     const mux = new TunnelMux(streamLink(stream), {
       onNotice: (notice) => {
+        if (relay != null && notice === NOTICE_RELAY_LEAVING && !relay.leaving) {
+          // Taken at its word: it only costs this gateway a relay the relay is taking away anyway.
+          relay.leaving = true;
+          this.log.info(
+            { relay: peerId, openTunnels: relay.mux.activeTunnels },
+            'relay is moving to another gateway: no new tunnels go to it, its open ones finish',
+          );
+          return;
+        }
         // Only a hint: the descriptor itself comes from the DHT and is verified. At most one refetch a second.
         if (relay == null || notice !== NOTICE_DESCRIPTOR_CHANGED || Date.now() - lastRefetch < 1_000) return;
         lastRefetch = Date.now();

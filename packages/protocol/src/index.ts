@@ -35,6 +35,7 @@ export {
   DEFAULT_WINDOW_BYTES,
   type LinkPacer,
   NOTICE_DESCRIPTOR_CHANGED,
+  NOTICE_RELAY_LEAVING,
   type OpenRequest,
   TunnelMux,
   type TunnelMuxInit,

@@ -51,6 +51,11 @@ export const DEFAULT_WINDOW_BYTES = 512 * 1024;
 export const DEFAULT_MAX_WINDOW_BYTES = 2 * 1024 * 1024;
 /** Link notice: the sender republished its descriptor; the receiver may fetch it again from the DHT. */
 export const NOTICE_DESCRIPTOR_CHANGED = 1;
+/**
+ * Link notice from a relay: it is moving to another gateway, so the receiver should open no more
+ * tunnels over this link; the relay closes it once the open ones have ended.
+ */
+export const NOTICE_RELAY_LEAVING = 2;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 /** A link holds at most about this much of its own beyond one batch (see `flush`). */

@@ -14,6 +14,7 @@ export interface RelayMetrics {
   taskFailures: Counter<'task'>;
   activeTunnels: Gauge;
   gatewayLinks: Gauge;
+  gatewayTrials: Counter;
   /** Receipt requests answered, as `receiptResultLabel` names them. */
   receipts: Counter<'result'>;
   /** The rate ceiling while the relay makes room for the household's own traffic (0: none). */
@@ -152,6 +153,15 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       help: 'Gateways this relay is linked to now',
       registers: [registry],
     }),
+    gatewayTrials: zeroed(
+      new Counter({
+        name: 'meadow_relay_gateway_trials_total',
+        help: 'Gateways tried beside those kept (gateways.trialEveryMs), by outcome: stayed (another group was let go, or none had to be) or let_go',
+        labelNames: ['outcome'],
+        registers: [registry],
+      }),
+      [{ outcome: 'stayed' }, { outcome: 'let_go' }],
+    ),
     receipts: zeroed(
       new Counter({
         name: 'meadow_relay_receipts_total',

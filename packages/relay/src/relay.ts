@@ -26,6 +26,7 @@ import {
   MEADOW_VERSION,
   MeadowError,
   NOTICE_DESCRIPTOR_CHANGED,
+  NOTICE_RELAY_LEAVING,
   type OpenRequest,
   repeatTask,
   streamLink,
@@ -41,6 +42,7 @@ import { connectToTarget } from './connect.ts';
 import { EgressGuard } from './egress.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { GatewayGroups } from './gateway-groups.ts';
+import { GatewayTrials, type TrialVerdict } from './gateway-trials.ts';
 import { HouseholdControls, type HouseholdInit } from './household/controls.ts';
 import { LinePacer } from './household/line-pacer.ts';
 import { MeterStore } from './household/meter-store.ts';
@@ -89,6 +91,11 @@ export interface RelayInit {
   gatewaysToKeep: number;
   /** The most siblings linked per group beside the gateway found first (default 8; 0: none). */
   gatewaySiblings?: number;
+  /**
+   * Every this long (±20%) a relay linked to all the groups it keeps tries one more, and as long
+   * after lets go of the group that carried the fewest bytes (`gateway-trials.ts`); 0 or unset: never.
+   */
+  gatewayTrialEveryMs?: number;
   descriptorTtlMs: number;
   drainTimeoutMs: number;
   logTargets: boolean;
@@ -130,6 +137,8 @@ const DEFAULT_GATEWAY_SIBLINGS = 8;
 const SIBLINGS_REFRESH_MS = 60_000;
 /** How often the DHT is searched for named siblings not linked yet (one may not be listed yet). */
 const SIBLING_SEARCH_INTERVAL_MS = 30_000;
+/** A gateway let go after a trial keeps its link this long at most while its open tunnels end. */
+const LET_GO_DRAIN_MS = 10 * 60_000;
 
 export interface GatewayLinkStatus {
   peerId: string;
@@ -137,6 +146,10 @@ export interface GatewayLinkStatus {
   since: string;
   /** Gateways that share sticky sessions are one group (1, 2, …), which `gateways.keep` counts as one. */
   group: number;
+  /** Linked beside the groups kept, for a while, to see whether it has work for this relay. */
+  onTrial: boolean;
+  /** Let go after a trial: it was told to open no more tunnels, and the link closes once they end. */
+  leaving: boolean;
 }
 
 interface GatewayLink {
@@ -145,6 +158,8 @@ interface GatewayLink {
   since: Date;
   /** Pings the gateway when the link goes silent (and keeps NAT mappings open). */
   watch: LinkWatch;
+  /** Set when the relay let this gateway go; the link closes once its tunnels end. */
+  leavingSince?: number;
 }
 
 export class Relay {
@@ -159,6 +174,7 @@ export class Relay {
   private readonly links = new Map<string, GatewayLink>();
   private readonly dialing = new Set<string>();
   private readonly groups: GatewayGroups;
+  private readonly trials: GatewayTrials;
   /** When the DHT was last searched for siblings that were not linked yet. */
   private siblingSearchAt = 0;
   private readonly timers = new TimerSet();
@@ -189,6 +205,7 @@ export class Relay {
     this.metrics = components.metrics;
     this.policy = new ExitPolicy(init.exitPolicy);
     this.groups = new GatewayGroups(init.gatewaySiblings ?? DEFAULT_GATEWAY_SIBLINGS);
+    this.trials = new GatewayTrials(init.gatewayTrialEveryMs ?? 0);
   }
 
   get peerId(): string {
@@ -255,11 +272,13 @@ export class Relay {
     this.groups.groups(this.links.keys()).forEach((members, i) => {
       for (const id of members) groupOf.set(id, i + 1);
     });
-    return [...this.links].map(([peerId, { mux, since }]) => ({
+    return [...this.links].map(([peerId, { mux, since, leavingSince }]) => ({
       peerId,
       activeTunnels: mux.activeTunnels,
       since: since.toISOString(),
       group: groupOf.get(peerId) ?? 0,
+      onTrial: this.trials.onTrial === peerId,
+      leaving: leavingSince != null,
     }));
   }
 
@@ -567,12 +586,19 @@ export class Relay {
     if (this.handle == null) return;
     if (this.groups.enabled)
       for (const id of this.groups.stale(this.links.keys(), SIBLINGS_REFRESH_MS, now)) await this.learnSiblings(id);
+    this.judgeTrial(now);
     const groups = this.groups.groups(this.links.keys()).length;
     const missing = this.groups.missing(this.links.keys()).filter((id) => !this.dialing.has(id));
     const searchForSiblings = missing.length > 0 && now - this.siblingSearchAt >= SIBLING_SEARCH_INTERVAL_MS;
-    if (groups >= this.init.gatewaysToKeep && !searchForSiblings) return;
+    const leaving = [...this.links.values()].some((link) => link.leavingSince != null);
+    const tryOne = groups >= this.init.gatewaysToKeep && !leaving && this.trials.due(now);
+    if (groups >= this.init.gatewaysToKeep && !searchForSiblings && !tryOne) return;
     if (missing.length > 0) this.siblingSearchAt = now;
-    const gateways = await this.handle.discovery.findGateways({ signal: AbortSignal.timeout(10_000) });
+    // In random order, gateways let go of lately last: relays spread over the gateways there are.
+    const gateways = this.trials.byRest(
+      shuffled(await this.handle.discovery.findGateways({ signal: AbortSignal.timeout(10_000) })),
+      (g) => g.id.toString(),
+    );
     const found = new Map(gateways.map((g) => [g.id.toString(), g]));
     for (const id of missing) {
       const sibling = found.get(id);
@@ -585,6 +611,65 @@ export class Relay {
       if (this.links.has(id) || this.dialing.has(id) || this.groups.isSiblingOfLinked(id, this.links.keys())) continue;
       await this.tryLink(gateway, false);
     }
+    if (tryOne) await this.beginTrial(gateways, now);
+  }
+
+  /** Links to one gateway group beyond those kept, to see whether it has more work for this relay. */
+  private async beginTrial(gateways: PeerInfo[], now: number): Promise<void> {
+    const linked = [...this.links.keys()];
+    const candidates = gateways.filter((g) => {
+      const id = g.id.toString();
+      return !this.links.has(id) && !this.dialing.has(id) && !this.groups.isSiblingOfLinked(id, linked);
+    });
+    const chosen = this.trials.choose(
+      candidates.map((g) => g.id.toString()),
+      now,
+    );
+    const gateway = candidates.find((g) => g.id.toString() === chosen);
+    if (gateway == null) return;
+    const carried = new Map(this.meter.keys().map((id) => [id, carriedBytes(this.meter.get(id))]));
+    await this.tryLink(gateway, false);
+    if (!this.links.has(gateway.id.toString())) return;
+    this.trials.begin(gateway.id.toString(), carried, now);
+    this.log.info(
+      { gateway: gateway.id.toString(), keep: this.init.gatewaysToKeep, forMs: this.init.gatewayTrialEveryMs },
+      'trying a gateway beside those kept: when the trial ends, the gateway that carried the fewest bytes is let go',
+    );
+  }
+
+  /** At a trial's end, lets go of the group that carried the fewest bytes, if more than `keep` are linked. */
+  private judgeTrial(now: number): void {
+    const linkedAt = (id: string): number => this.links.get(id)?.since.getTime() ?? now;
+    const groups = this.groups
+      .groups([...this.links].filter(([, link]) => link.leavingSince == null).map(([id]) => id))
+      .map((members) => ({ members, linkedAt: Math.min(...members.map(linkedAt)) }));
+    const verdict = this.trials.judge(groups, (id) => carriedBytes(this.meter.get(id)), this.init.gatewaysToKeep, now);
+    if (verdict == null) return;
+    this.metrics.gatewayTrials.inc({ outcome: verdict.trialKept ? 'stayed' : 'let_go' });
+    const sent = Object.fromEntries(verdict.sent.map(({ group, bytes }) => [group.members.join('+'), bytes]));
+    if (verdict.letGo == null) {
+      this.log.info(
+        { gateway: verdict.trial, bytesPerGroup: sent },
+        'gateway trial over: it stays, as no more than gateways.keep groups are linked',
+      );
+      return;
+    }
+    this.letGo(verdict, sent, now);
+  }
+
+  private letGo(verdict: TrialVerdict, sent: Record<string, number>, now: number): void {
+    for (const id of verdict.letGo?.members ?? []) {
+      const link = this.links.get(id);
+      if (link == null) continue;
+      link.leavingSince = now;
+      link.mux.notify(NOTICE_RELAY_LEAVING);
+    }
+    this.log.info(
+      { trial: verdict.trial, letGo: verdict.letGo?.members, bytesPerGroup: sent, openTunnels: this.active },
+      verdict.trialKept
+        ? 'gateway trial over: the trial gateway carried more than one kept, which is let go once its open tunnels end'
+        : 'gateway trial over: the trial gateway carried the fewest bytes and is let go once its open tunnels end',
+    );
   }
 
   private async tryLink(gateway: PeerInfo, sibling: boolean): Promise<void> {
@@ -615,6 +700,10 @@ export class Relay {
   private checkGatewayLinks(now = Date.now()): void {
     const limits = { silentMs: this.init.linkKeepaliveMs ?? 10_000, timeoutMs: this.init.linkProbeTimeoutMs ?? 5_000 };
     for (const [id, link] of this.links) {
+      if (link.leavingSince != null && (link.mux.activeTunnels === 0 || now - link.leavingSince >= LET_GO_DRAIN_MS)) {
+        link.mux.abort(new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay moved to another gateway'));
+        continue;
+      }
       link.watch.check(
         limits,
         (detail) => {
@@ -639,12 +728,16 @@ export class Relay {
         ...((this.init.yieldTargetDelayMs ?? 0) > 0 ? { pacer: this.pacer } : {}),
         onOpen: (request) => void this.serveTunnel(request, id),
         onClose: (err) => {
-          if (this.links.get(id)?.mux === mux) {
+          const link = this.links.get(id);
+          const letGo = link?.mux === mux && link.leavingSince != null;
+          if (link?.mux === mux) {
             this.links.delete(id);
             this.groups.forget(id);
           }
           this.metrics.gatewayLinks.set(this.links.size);
-          if (!this.stopping) this.log.warn({ gateway: id, reason: err?.message }, 'gateway link closed');
+          if (this.stopping) return;
+          if (letGo) this.log.info({ gateway: id }, 'gateway let go: link closed');
+          else this.log.warn({ gateway: id, reason: err?.message }, 'gateway link closed');
         },
       });
       this.links.set(id, {
@@ -740,4 +833,18 @@ export class Relay {
     this.metrics.tunnels.inc({ result: error.code });
     request.reject(error.code, error.message);
   }
+}
+
+function carriedBytes(counts: { bytesToTarget: number; bytesFromTarget: number }): number {
+  return counts.bytesToTarget + counts.bytesFromTarget;
+}
+
+/** A copy of `items` in random order (Fisher–Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
 }

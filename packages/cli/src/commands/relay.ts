@@ -119,6 +119,7 @@ export async function relayCommand(args: { config: string }): Promise<number> {
       drainTimeoutMs: config.limits.drainTimeoutMs,
       gatewaysToKeep: config.gateways.keep,
       gatewaySiblings: config.gateways.siblings,
+      gatewayTrialEveryMs: config.gateways.trialEveryMs,
       linkKeepaliveMs: config.gateways.keepaliveMs,
       linkProbeTimeoutMs: config.gateways.probeTimeoutMs,
       yieldTargetDelayMs: config.rateLimit.yieldAboveDelayMs,

@@ -109,7 +109,7 @@ export function liveSection(s: StatusBody, ctx: PageContext): Html {
     s.gateways.length === 0
       ? html`<p id="gateways" data-count="0">None yet. If this lasts, run <code>meadow relay doctor</code>.</p>`
       : html`<table id="gateways" data-count="${s.gateways.length}"><thead><tr><th>Gateway</th><th title="Gateways that share sticky sessions form one group, which gateways.keep counts as one">Group</th><th>Linked since</th><th>Tunnels open now</th></tr></thead><tbody>
-      ${s.gateways.map((g) => html`<tr><td title="${g.peerId}"><code>${shortPeerId(g.peerId)}</code></td><td>${g.group}</td><td>${localTime(g.since, s.timeZone)}</td><td>${g.activeTunnels}</td></tr>`)}
+      ${s.gateways.map((g) => html`<tr><td title="${g.peerId}"><code>${shortPeerId(g.peerId)}</code>${g.onTrial ? html` <span class="hint" title="Tried beside the gateways kept: if it carries the least, it is let go">on trial</span>` : ''}${g.leaving ? html` <span class="hint" title="Let go after a trial: it opens no new tunnels, and the link closes when its open ones end">leaving</span>` : ''}</td><td>${g.group}</td><td>${localTime(g.since, s.timeZone)}</td><td>${g.activeTunnels}</td></tr>`)}
       </tbody></table>`
   }
 </section>`;

@@ -142,6 +142,8 @@ describe('a relay that keeps one gateway tries others and stays with the one tha
       const status = await getJson<RelayStatus>(`${relay.statusUrl}/status`);
       expect(status.gateways.map((g) => g.peerId)).toEqual([second]);
       expect((await trialOutcomes()).stayed).toBe(1);
+      const gatewayMetrics = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
+      expect(gatewayMetrics).toMatch(/^meadow_gateway_relays_moving_total 1$/m);
     } finally {
       await crawl.stop();
     }

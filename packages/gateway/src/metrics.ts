@@ -19,6 +19,7 @@ export interface GatewayMetrics {
   taskFailures: Counter<'task'>;
   relayLinks: Gauge;
   evictions: Counter<'reason'>;
+  relaysMoving: Counter;
   countryMismatches: Counter;
   ledger: LedgerMetrics;
   metering: { failures: Counter<'store'>; available: Gauge };
@@ -184,6 +185,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'meadow_gateway_relay_evictions_total',
       help: 'Relay links dropped or refused, by reason (ping, stalled, stale, no_descriptor, sybil_limit)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    relaysMoving: new Counter({
+      name: 'meadow_gateway_relays_moving_total',
+      help: 'Relays that said they are moving to another gateway (after a trial, this one carried the least through them)',
       registers: [registry],
     }),
     metering: {

@@ -86,6 +86,7 @@ export class PoolKeeper {
         if (relay != null && notice === NOTICE_RELAY_LEAVING && !relay.leaving) {
           // Taken at its word: it only costs this gateway a relay the relay is taking away anyway.
           relay.leaving = true;
+          this.metrics.relaysMoving.inc();
           this.log.info(
             { relay: peerId, openTunnels: relay.mux.activeTunnels },
             'relay is moving to another gateway: no new tunnels go to it, its open ones finish',

@@ -432,7 +432,7 @@ function reportRunning(running: Running, peerId: string | undefined, report: Rep
     verdict: 'fail',
     detail: `not ready for crawlers (${reasons.join('; ')})${relays}`,
     fix: reasons.some((r) => r.startsWith('no routable relay'))
-      ? 'relays link to a gateway they find in the DHT: check the listed check above, and run `meadow relay doctor` on a relay'
+      ? 'relays link to a gateway they find in the DHT, and those linked elsewhere already try one more every 15 minutes (their gateways.trialEveryMs), so a new gateway gets relays over its first half hour: check the listed check above, and run `meadow relay doctor` on a relay'
       : reasons.some((r) => r.startsWith('metering'))
         ? 'the gateway cannot write usage: free disk space in the data folder, or bring the customer store back (its log says which)'
         : 'the gateway is stopping; start it again once it has exited',

@@ -8,65 +8,23 @@
  * SIGKILLs 20% of the relays and measures how long the gateway's pool takes to drop them, then
  * starts 8 new relays and measures how long until the gateway routes to them.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { startLocalNetwork } from '@meadow/cli';
 import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
 import { fetch } from 'undici';
+import { type Swarm, startSwarm } from './lib/swarm.ts';
 
 const COUNTRIES = ['DE', 'FR', 'NL', 'US', 'JP'];
 const SWARMS = 5;
 const PER_SWARM = 8;
 const LOOKUP_NODES = 8;
 const LOOKUPS = 200;
-const SWARM_SCRIPT = fileURLToPath(new URL('./relay-swarm.ts', import.meta.url));
-
-interface Swarm {
-  process: ChildProcess;
-  relays: Array<{ peerId: string; country: string }>;
-  /** Set once every relay of the swarm has published its descriptor in the DHT. */
-  published: boolean;
-}
 
 const log = (text: string): void => {
   process.stdout.write(`${text}\n`);
 };
-
-function startSwarm(
-  dir: string,
-  bootstrap: string,
-  firstEgress: number,
-  allowTarget: string,
-  countries: string[],
-): Promise<Swarm> {
-  const child = spawn(
-    process.execPath,
-    [
-      SWARM_SCRIPT,
-      JSON.stringify({ dir, bootstrap: [bootstrap], countries, firstEgress, count: PER_SWARM, allowTarget }),
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let swarm: Swarm | undefined;
-    const timer = setTimeout(() => reject(new Error('swarm not ready in 60 s')), 60_000);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const msg = JSON.parse(line) as { msg: string; relays: Swarm['relays'] };
-      if (msg.msg === 'ready') {
-        clearTimeout(timer);
-        swarm = { process: child, relays: msg.relays, published: false };
-        resolve(swarm);
-      } else if (msg.msg === 'published' && swarm != null) swarm.published = true;
-    });
-    child.once('exit', (code) => reject(new Error(`swarm exited with ${code}`)));
-  });
-}
 
 interface GatewayStatus {
   relays: Array<{ peerId: string; routable: boolean; country: string | null }>;
@@ -116,7 +74,14 @@ try {
   for (let s = 0; s < SWARMS; s++) {
     log(`  starting relays ${s * PER_SWARM + 1}-${(s + 1) * PER_SWARM}`);
     swarms.push(
-      await startSwarm(join(dir, `swarm-${s}`), net.bootstrap.multiaddr, 2 + s * PER_SWARM, allowTarget, COUNTRIES),
+      await startSwarm({
+        dir: join(dir, `swarm-${s}`),
+        bootstrap: net.bootstrap.multiaddr,
+        firstEgress: 2 + s * PER_SWARM,
+        count: PER_SWARM,
+        allowTarget,
+        countries: COUNTRIES,
+      }),
     );
   }
   for (let i = 0; i < LOOKUP_NODES; i++) {
@@ -203,13 +168,14 @@ try {
   );
 
   const joinStarted = performance.now();
-  const fresh = await startSwarm(
-    join(dir, 'swarm-new'),
-    net.bootstrap.multiaddr,
-    2 + SWARMS * PER_SWARM,
+  const fresh = await startSwarm({
+    dir: join(dir, 'swarm-new'),
+    bootstrap: net.bootstrap.multiaddr,
+    firstEgress: 2 + SWARMS * PER_SWARM,
+    count: PER_SWARM,
     allowTarget,
-    COUNTRIES,
-  );
+    countries: COUNTRIES,
+  });
   swarms.push(fresh);
   const freshIds = new Set(fresh.relays.map((r) => r.peerId));
   await waitUntil(

@@ -1,7 +1,7 @@
 /**
  * Runs several real relays in one process (each its own libp2p host, DHT node, meter and status
  * API), for the discovery scale test. Usage: node loadtest/relay-swarm.ts '<json>' with
- * { dir, bootstrap, countries, firstEgress, count, allowTarget }. Prints a JSON 'ready' line, then
+ * { dir, bootstrap, countries, firstEgress, count, allowTarget, trialEveryMs? }. Prints a JSON 'ready' line, then
  * a 'published' line once every relay's descriptor is in the DHT.
  */
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ interface SwarmInit {
   firstEgress: number;
   count: number;
   allowTarget: string;
+  /** `gateways.trialEveryMs` of every relay (default 0: never try another gateway). */
+  trialEveryMs?: number;
 }
 
 const init = JSON.parse(process.argv[2] ?? '{}') as SwarmInit;
@@ -43,6 +45,7 @@ for (let i = 0; i < init.count; i++) {
         maxTunnels: 256,
         capacityBytesPerSecond: 12_500_000,
         gatewaysToKeep: 1,
+        gatewayTrialEveryMs: init.trialEveryMs ?? 0,
         descriptorTtlMs: 120_000,
         drainTimeoutMs: 500,
         logTargets: false,

@@ -21,12 +21,21 @@ export interface RequestOutcome {
  */
 export async function crawl(
   net: LocalNetwork,
-  options: { concurrency: number; signal: AbortSignal; username?: (worker: number) => string },
+  options: {
+    concurrency: number;
+    signal: AbortSignal;
+    username?: (worker: number) => string;
+    /** Each worker waits this long after each request (a crawler at a set pace); default none. */
+    pauseMs?: number;
+  },
   onOutcome: (outcome: RequestOutcome) => void,
 ): Promise<void> {
   await Promise.all(
     Array.from({ length: options.concurrency }, async (_, worker) => {
-      while (!options.signal.aborted) onOutcome(await oneRequest(net, options.username?.(worker) ?? net.customer.name));
+      while (!options.signal.aborted) {
+        onOutcome(await oneRequest(net, options.username?.(worker) ?? net.customer.name));
+        if (options.pauseMs != null) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+      }
     }),
   );
 }

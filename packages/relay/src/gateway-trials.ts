@@ -5,8 +5,9 @@
  * those that had lost a gateway, however many crawlers it served, and a household never moved to a
  * gateway that had more work for it.
  *
- * Every `everyMs` (±20%) the relay links to one group it is not linked to: one never tried first,
- * else the one tried longest ago, never one tried or let go within `REST_TRIALS` intervals. After
+ * Every `everyMs` (±50%) the relay links to one group it is not linked to: one never tried first,
+ * else the one whose rest ended first: a gateway tried or let go rests for `REST_TRIALS` intervals
+ * (±50%, so relays let go together do not all come back together and crowd one trial). After
  * `everyMs` more it compares the bytes each linked group carried through it since the trial began
  * and lets the group with the fewest go. On a tie the most recently linked group goes, so a trial
  * gateway with no work for this relay is the one let go and settled gateways are not churned for
@@ -17,8 +18,8 @@ export class GatewayTrials {
   private readonly random: () => number;
   private nextAt: number;
   private current: { gateway: string; endsAt: number; before: ReadonlyMap<string, number> } | undefined;
-  /** When each gateway was last tried or let go. */
-  private readonly lastTried = new Map<string, number>();
+  /** Until when each gateway tried or let go rests. */
+  private readonly restingUntil = new Map<string, number>();
 
   constructor(everyMs: number, now = Date.now(), random: () => number = Math.random) {
     this.everyMs = everyMs;
@@ -46,18 +47,16 @@ export class GatewayTrials {
    */
   choose(candidates: readonly string[], now = Date.now()): string | undefined {
     this.nextAt = now + this.interval();
-    const fresh = candidates.filter((id) => !this.lastTried.has(id));
+    const fresh = candidates.filter((id) => !this.restingUntil.has(id));
     if (fresh.length > 0) return fresh[Math.floor(this.random() * fresh.length)];
-    const triedAt = (id: string): number => this.lastTried.get(id) as number;
-    return candidates
-      .filter((id) => now - triedAt(id) >= REST_TRIALS * this.everyMs)
-      .sort((a, b) => triedAt(a) - triedAt(b))[0];
+    const restsUntil = (id: string): number => this.restingUntil.get(id) as number;
+    return candidates.filter((id) => now >= restsUntil(id)).sort((a, b) => restsUntil(a) - restsUntil(b))[0];
   }
 
   /** The trial of `gateway` begins, now that it is linked; `carried` is every gateway's byte count now. */
   begin(gateway: string, carried: ReadonlyMap<string, number>, now = Date.now()): void {
     this.current = { gateway, endsAt: now + this.everyMs, before: carried };
-    this.lastTried.set(gateway, now);
+    this.rest(gateway, now);
   }
 
   /**
@@ -84,7 +83,7 @@ export class GatewayTrials {
     const least = sent.reduce((a, b) =>
       b.bytes < a.bytes || (b.bytes === a.bytes && b.group.linkedAt > a.group.linkedAt) ? b : a,
     );
-    for (const id of least.group.members) this.lastTried.set(id, now);
+    for (const id of least.group.members) this.rest(id, now);
     return {
       trial: trial.gateway,
       sent,
@@ -93,18 +92,22 @@ export class GatewayTrials {
     };
   }
 
-  /** Orders gateways to link to when the relay has room: never tried first, then the longest ago. */
+  /** Orders gateways to link to when the relay has room: never tried first, then by the end of their rest. */
   byRest<T>(gateways: readonly T[], idOf: (gateway: T) => string): T[] {
-    const triedAt = (g: T): number => this.lastTried.get(idOf(g)) ?? Number.NEGATIVE_INFINITY;
-    return [...gateways].sort((a, b) => triedAt(a) - triedAt(b));
+    const restsUntil = (g: T): number => this.restingUntil.get(idOf(g)) ?? Number.NEGATIVE_INFINITY;
+    return [...gateways].sort((a, b) => restsUntil(a) - restsUntil(b));
+  }
+
+  private rest(gateway: string, now: number): void {
+    this.restingUntil.set(gateway, now + REST_TRIALS * this.interval());
   }
 
   private interval(): number {
-    return Math.round(this.everyMs * (0.8 + 0.4 * this.random()));
+    return Math.round(this.everyMs * (0.5 + this.random()));
   }
 }
 
-/** A group is tried again, or a let-go group linked again by a trial, only after this many intervals. */
+/** A group is tried again, or a let-go group linked again by a trial, only after this many intervals (±50%). */
 export const REST_TRIALS = 4;
 
 export interface LinkedGroup {

@@ -92,7 +92,7 @@ export interface RelayInit {
   /** The most siblings linked per group beside the gateway found first (default 8; 0: none). */
   gatewaySiblings?: number;
   /**
-   * Every this long (±20%) a relay linked to all the groups it keeps tries one more, and as long
+   * Every this long (±50%) a relay linked to all the groups it keeps tries one more, and as long
    * after lets go of the group that carried the fewest bytes (`gateway-trials.ts`); 0 or unset: never.
    */
   gatewayTrialEveryMs?: number;

@@ -6,11 +6,11 @@ const EVERY = 60_000;
 const steady = () => 0.5;
 
 describe('GatewayTrials', () => {
-  it('is due an interval after start (±20%), and never when off', () => {
+  it('is due an interval after start (±50%), and never when off', () => {
     expect(new GatewayTrials(EVERY, 0, steady).due(EVERY - 1)).toBe(false);
     expect(new GatewayTrials(EVERY, 0, steady).due(EVERY)).toBe(true);
-    expect(new GatewayTrials(EVERY, 0, () => 0).due(0.8 * EVERY)).toBe(true);
-    expect(new GatewayTrials(EVERY, 0, () => 0.999).due(1.19 * EVERY)).toBe(false);
+    expect(new GatewayTrials(EVERY, 0, () => 0).due(0.5 * EVERY)).toBe(true);
+    expect(new GatewayTrials(EVERY, 0, () => 0.999).due(1.49 * EVERY)).toBe(false);
     const off = new GatewayTrials(0, 0, steady);
     expect(off.enabled).toBe(false);
     expect(off.due(1e12)).toBe(false);
@@ -100,18 +100,21 @@ describe('GatewayTrials', () => {
   it('tries gateways never tried first, and one tried or let go only after a rest', () => {
     const trials = new GatewayTrials(EVERY, 0, steady);
     trials.begin('c', new Map(), 0);
-    trials.judge(
+    const verdict = trials.judge(
       [
         { members: ['a'], linkedAt: 0 },
-        { members: ['c'], linkedAt: 0 },
+        { members: ['c'], linkedAt: 1 },
       ],
       () => 0,
       1,
       EVERY,
     );
+    expect(verdict?.letGo?.members).toEqual(['c']);
     // c was tried and let go: d, never tried, comes first; then nothing until c has rested.
     expect(trials.choose(['c', 'd'], EVERY)).toBe('d');
     expect(trials.choose(['c'], 2 * EVERY)).toBeUndefined();
+    // random() of 0.5: a rest of exactly REST_TRIALS intervals.
+    expect(trials.choose(['c'], EVERY + REST_TRIALS * EVERY - 1)).toBeUndefined();
     expect(trials.choose(['c'], EVERY + REST_TRIALS * EVERY)).toBe('c');
     expect(trials.byRest(['c', 'x'], (id) => id)).toEqual(['x', 'c']);
   });

@@ -156,11 +156,11 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     gatewayTrials: zeroed(
       new Counter({
         name: 'meadow_relay_gateway_trials_total',
-        help: 'Gateways tried beside those kept (gateways.trialEveryMs), by outcome: stayed (another group was let go, or none had to be) or let_go',
+        help: 'Gateways tried beside those kept (gateways.trialEveryMs), by outcome: stayed (another group was let go, or none had to be), let_go, or lost (its link closed during the trial)',
         labelNames: ['outcome'],
         registers: [registry],
       }),
-      [{ outcome: 'stayed' }, { outcome: 'let_go' }],
+      [{ outcome: 'stayed' }, { outcome: 'let_go' }, { outcome: 'lost' }],
     ),
     receipts: zeroed(
       new Counter({

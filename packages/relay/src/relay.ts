@@ -591,7 +591,9 @@ export class Relay {
     const missing = this.groups.missing(this.links.keys()).filter((id) => !this.dialing.has(id));
     const searchForSiblings = missing.length > 0 && now - this.siblingSearchAt >= SIBLING_SEARCH_INTERVAL_MS;
     const leaving = [...this.links.values()].some((link) => link.leavingSince != null);
-    const tryOne = groups >= this.init.gatewaysToKeep && !leaving && this.trials.due(now);
+    // A relay that serves nothing would measure nothing: it tries gateways only while it serves.
+    const serving = this.controls.state.state === 'serving';
+    const tryOne = groups >= this.init.gatewaysToKeep && !leaving && serving && this.trials.due(now);
     if (groups >= this.init.gatewaysToKeep && !searchForSiblings && !tryOne) return;
     if (missing.length > 0) this.siblingSearchAt = now;
     // In random order, gateways let go of lately last: relays spread over the gateways there are.
@@ -645,15 +647,18 @@ export class Relay {
       .map((members) => ({ members, linkedAt: Math.min(...members.map(linkedAt)) }));
     const verdict = this.trials.judge(groups, (id) => carriedBytes(this.meter.get(id)), this.init.gatewaysToKeep, now);
     if (verdict == null) return;
-    this.metrics.gatewayTrials.inc({ outcome: verdict.trialKept ? 'stayed' : 'let_go' });
     const sent = Object.fromEntries(verdict.sent.map(({ group, bytes }) => [group.members.join('+'), bytes]));
     if (verdict.letGo == null) {
+      this.metrics.gatewayTrials.inc({ outcome: verdict.trialKept ? 'stayed' : 'lost' });
       this.log.info(
         { gateway: verdict.trial, bytesPerGroup: sent },
-        'gateway trial over: it stays, as no more than gateways.keep groups are linked',
+        verdict.trialKept
+          ? 'gateway trial over: it stays, as no more than gateways.keep groups are linked'
+          : 'gateway trial over: its link closed before the trial ended',
       );
       return;
     }
+    this.metrics.gatewayTrials.inc({ outcome: verdict.trialKept ? 'stayed' : 'let_go' });
     this.letGo(verdict, sent, now);
   }
 

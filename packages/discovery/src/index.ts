@@ -55,8 +55,21 @@ export async function createDiscovery(init: DiscoveryInit): Promise<DiscoveryHan
     stop: async () => {
       stopBootstrap();
       await node.stop();
+      clearAddressUpdate(node);
     },
   };
+}
+
+/**
+ * libp2p's address manager answers its transports closing by arming a 1 s debounce timer, and its
+ * stop does not clear it: every process lingered a second after it had stopped. Reached through
+ * libp2p's internals, so a later libp2p without them makes this a no-op, never an error.
+ */
+function clearAddressUpdate(node: MeadowNode): void {
+  const internals = node as unknown as {
+    components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } };
+  };
+  internals.components?.addressManager?._updatePeerStoreAddresses?.stop?.();
 }
 
 export { connectionsTo, openConnectionTo } from './connections.ts';

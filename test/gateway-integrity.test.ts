@@ -255,6 +255,7 @@ describe('the customer account page', () => {
         code: 'MEADOW_ERR_BAD_USERNAME',
         hop: 'gateway',
         message: 'country "uk" is not an ISO 3166-1 alpha-2 code: the code for United Kingdom is GB',
+        gateway: net.gateway.peerId,
       },
       {
         at: expect.any(String),
@@ -263,6 +264,7 @@ describe('the customer account page', () => {
         code: 'MEADOW_ERR_TARGET_FORBIDDEN',
         hop: 'relay',
         message: expect.stringContaining('loopback'),
+        gateway: net.gateway.peerId,
       },
     ]);
     expect(account.failuresSinceStart.MEADOW_ERR_TARGET_FORBIDDEN).toBeGreaterThanOrEqual(1);

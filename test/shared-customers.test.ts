@@ -124,8 +124,9 @@ describe('customers shared by two gateways through PostgreSQL', () => {
     const failures = async (proxy: string) => {
       const r = await curl(['-u', `${name}:${apiKey}`, `http://${proxy}/account`]);
       return JSON.parse(r.body) as {
-        recentFailures: Array<{ code: string; hop: string; target?: string; message: string }>;
+        recentFailures: Array<{ code: string; hop: string; target?: string; message: string; gateway?: string }>;
         recentFailuresFrom: string;
+        gateway: string;
       };
     };
     // At the first gateway, a username the gateway refuses; at the second, a target the relay refuses.
@@ -140,9 +141,13 @@ describe('customers shared by two gateways through PostgreSQL', () => {
       );
     const atFirst = await failures(first());
     expect(atFirst.recentFailuresFrom).toBe('every gateway');
-    expect(atFirst.recentFailures.map((f) => [f.code, f.hop, f.target])).toEqual([
-      ['MEADOW_ERR_TARGET_FORBIDDEN', 'relay', '127.0.0.1:1'],
-      ['MEADOW_ERR_BAD_USERNAME', 'gateway', undefined],
+    // Each failure names the gateway it happened at, and the account the gateway that answered.
+    const secondId = (await getJson<{ peerId: string }>(`${second.admin}/status`)).peerId;
+    expect(atFirst.gateway).toBe(net.gateway.peerId);
+    expect((await failures(second.http)).gateway).toBe(secondId);
+    expect(atFirst.recentFailures.map((f) => [f.code, f.hop, f.target, f.gateway])).toEqual([
+      ['MEADOW_ERR_TARGET_FORBIDDEN', 'relay', '127.0.0.1:1', secondId],
+      ['MEADOW_ERR_BAD_USERNAME', 'gateway', undefined, net.gateway.peerId],
     ]);
     expect(atFirst.recentFailures[1]?.message).toMatch(/the code for United Kingdom is GB/);
     expect((await failures(second.http)).recentFailures).toEqual(atFirst.recentFailures);

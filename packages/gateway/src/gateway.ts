@@ -251,6 +251,7 @@ export class Gateway {
       onBootstrapError: (addr, err) => this.log.warn({ addr, err: err.message }, 'bootstrap peer unreachable'),
       registry: this.registry,
     });
+    this.service.gatewayId = this.handle.node.peerId.toString();
     const keeper = new PoolKeeper(this.init.pool, {
       pool: this.pool,
       node: this.handle.node,

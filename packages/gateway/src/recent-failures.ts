@@ -9,6 +9,8 @@ export interface TunnelFailure {
   code: string;
   hop: string;
   message: string;
+  /** The peer id of the gateway the request reached: gateways sharing a customer store share this list. */
+  gateway?: string;
 }
 
 /** How many failures `/account` lists per customer. */
@@ -37,7 +39,14 @@ export class RecentFailures {
   }
 
   /** Keeps the failure, and returns it as listed. */
-  add(customer: string, protocol: string, err: MeadowError, target?: string, now = new Date()): TunnelFailure {
+  add(
+    customer: string,
+    protocol: string,
+    err: MeadowError,
+    target?: string,
+    gateway?: string,
+    now = new Date(),
+  ): TunnelFailure {
     let list = this.recent.get(customer);
     if (list == null) {
       list = [];
@@ -51,6 +60,7 @@ export class RecentFailures {
       hop: err.hop,
       // A relay writes its own refusals' text: kept short, so no relay can grow this list's memory.
       message: clip(err.message, MAX_MESSAGE),
+      ...(gateway == null ? {} : { gateway }),
     };
     list.push(failure);
     if (list.length > this.perCustomer) list.shift();

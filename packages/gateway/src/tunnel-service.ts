@@ -52,6 +52,8 @@ export interface CustomerAccount {
   recentFailures: TunnelFailure[];
   /** Where `recentFailures` come from. */
   recentFailuresFrom: 'every gateway' | 'this gateway' | 'this gateway: the shared customer store did not answer';
+  /** The peer id of the gateway that answered, as each failure names the gateway it happened at. */
+  gateway?: string;
 }
 
 export interface OpenTunnel {
@@ -86,6 +88,8 @@ export class TunnelService {
   private readonly guard: MeteringGuard;
   private readonly openTunnels = new Set<Tunnel>();
   private readonly failures = new RecentFailures();
+  /** This gateway's peer id, once its libp2p node runs: failures name it. */
+  gatewayId: string | undefined;
 
   constructor(deps: {
     store: CustomerBook;
@@ -227,7 +231,7 @@ export class TunnelService {
   }
 
   private noteFailure(customer: string, protocol: ClientProtocol, err: MeadowError, target?: string): void {
-    const failure = this.failures.add(customer, protocol, err, target);
+    const failure = this.failures.add(customer, protocol, err, target, this.gatewayId);
     this.store.recordFailure?.(customer, failure);
   }
 
@@ -252,6 +256,7 @@ export class TunnelService {
     const usage = this.store.usage(row.name);
     const quotaBytes = row.quotaBytes ?? null;
     return {
+      ...(this.gatewayId == null ? {} : { gateway: this.gatewayId }),
       customer: row.name,
       plan: {
         quotaBytes,

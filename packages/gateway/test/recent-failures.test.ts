@@ -12,11 +12,11 @@ describe('RecentFailures', () => {
         new MeadowError('MEADOW_ERR_DNS_FAILED', `no ${i}`, { hop: 'target' }),
         `h${i}:80`,
       );
-    failures.add('other', 'http-connect', new MeadowError('MEADOW_ERR_NO_RELAY', 'none in JP'));
+    failures.add('other', 'http-connect', new MeadowError('MEADOW_ERR_NO_RELAY', 'none in JP'), undefined, 'gw-1');
     expect(failures.of('acme').map((f) => f.target)).toEqual(['h4:80', 'h3:80', 'h2:80']);
     expect(failures.countsOf('acme')).toEqual({ MEADOW_ERR_DNS_FAILED: 5 });
     expect(failures.of('other')).toMatchObject([
-      { code: 'MEADOW_ERR_NO_RELAY', hop: 'gateway', message: 'none in JP' },
+      { code: 'MEADOW_ERR_NO_RELAY', hop: 'gateway', message: 'none in JP', gateway: 'gw-1' },
     ]);
     expect(failures.of('nobody')).toEqual([]);
   });

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalNetwork } from '@meadow/cli';
 import { createDiscovery, type DiscoveryHandle } from '@meadow/discovery';
-import { fetch } from 'undici';
-import { type Swarm, startSwarm } from './lib/swarm.ts';
+import { gatewayStatus } from './lib/gateway-status.ts';
+import { type Swarm, startSwarm, stopSwarm } from './lib/swarm.ts';
 
 const COUNTRIES = ['DE', 'FR', 'NL', 'US', 'JP'];
 const SWARMS = 5;
@@ -25,10 +25,6 @@ const LOOKUPS = 200;
 const log = (text: string): void => {
   process.stdout.write(`${text}\n`);
 };
-
-interface GatewayStatus {
-  relays: Array<{ peerId: string; routable: boolean; country: string | null }>;
-}
 
 async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const started = performance.now();
@@ -58,17 +54,7 @@ const swarms: Swarm[] = [];
 const lookupNodes: DiscoveryHandle[] = [];
 const net = await startLocalNetwork({ dir, relays: 0, onProgress: (_s, d) => log(`  ${d}`) });
 try {
-  // Retried: on this busy machine a kept-alive connection can be closed by the gateway just as it
-  // is reused ("other side closed"), which says nothing about discovery.
-  const status = async (): Promise<GatewayStatus> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await (await fetch(`${net.gateway.adminUrl}/status`)).json()) as GatewayStatus;
-      } catch (err) {
-        if (attempt === 3) throw err;
-      }
-    }
-  };
+  const status = () => gatewayStatus(net.gateway.adminUrl);
   const allowTarget = `127.0.0.1:${net.origin.port}`;
   const started = performance.now();
   for (let s = 0; s < SWARMS; s++) {
@@ -195,7 +181,7 @@ try {
     }, {});
   log(`pool by country now: ${JSON.stringify(byCountry)}`);
 } finally {
-  for (const s of swarms) s.process.kill('SIGTERM');
+  await Promise.all(swarms.map(stopSwarm));
   await Promise.all(lookupNodes.map((n) => n.stop()));
   await net.stop();
   await rm(dir, { recursive: true, force: true });

@@ -20,11 +20,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChildService, type LocalNetwork, startLocalNetwork } from '@meadow/cli';
-import { fetch } from 'undici';
 import { anotherGatewayConfig } from '../test/harness.ts';
 import { scriptArgs } from './lib/args.ts';
 import { crawl, type RequestOutcome } from './lib/crawler-load.ts';
-import { type Swarm, startSwarm } from './lib/swarm.ts';
+import { gatewayStatus } from './lib/gateway-status.ts';
+import { type Swarm, startSwarm, stopSwarm } from './lib/swarm.ts';
 
 const { values } = parseArgs({
   args: scriptArgs(),
@@ -43,20 +43,8 @@ const PAUSE_MS = 100;
 
 const log = (text: string): void => void process.stdout.write(`${new Date().toISOString()} ${text}\n`);
 
-interface GatewayStatus {
-  relays: Array<{ peerId: string; routable: boolean }>;
-}
-
 async function routableAt(admin: string): Promise<Set<string>> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const status = (await (await fetch(`${admin}/status`)).json()) as GatewayStatus;
-      return new Set(status.relays.filter((r) => r.routable).map((r) => r.peerId));
-    } catch (err) {
-      // A kept-alive connection closed just as it was reused, on a busy machine: ask again.
-      if (attempt === 3) throw err;
-    }
-  }
+  return new Set((await gatewayStatus(admin)).relays.filter((r) => r.routable).map((r) => r.peerId));
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'meadow-gateway-trials-'));
@@ -179,7 +167,7 @@ try {
   log(`\n${report}`);
 } finally {
   await joined?.stop();
-  for (const swarm of swarms) swarm.process.kill('SIGTERM');
+  await Promise.all(swarms.map(stopSwarm));
   await net.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildService, type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
@@ -90,6 +91,7 @@ describe('a relay that keeps one gateway tries others and stays with the one tha
   it('moves to the gateway that joined later when only its crawlers use the relay; open tunnels at the old one finish first', async () => {
     const [first, second] = [await gatewayId(net.gateway.adminUrl), await gatewayId(joined.admin)];
     const crawl = crawlThrough(joined.http);
+    let opened: Socket | undefined;
     try {
       // A tunnel through the first gateway, opened before the relay tries the second, and held open.
       const held = await httpConnect(
@@ -97,6 +99,7 @@ describe('a relay that keeps one gateway tries others and stays with the one tha
         { username: net.customer.name, password: net.customer.apiKey },
         new URL(net.origin.url).host,
       );
+      opened = held;
       await waitFor(
         async () => (await getJson<RelayStatus>(`${relay.statusUrl}/status`)).gateways.some((g) => g.peerId === second),
         5 * TRIAL_MS + 10_000,
@@ -145,6 +148,7 @@ describe('a relay that keeps one gateway tries others and stays with the one tha
       const gatewayMetrics = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
       expect(gatewayMetrics).toMatch(/^meadow_gateway_relays_moving_total 1$/m);
     } finally {
+      opened?.destroy(); // closed by the origin when the test passes; on a failure, not left open
       await crawl.stop();
     }
     // Before the relay came, the second gateway could only refuse; once it came, every request worked.

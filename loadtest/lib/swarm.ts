@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -42,4 +43,18 @@ export function startSwarm(init: SwarmInit): Promise<Swarm> {
     });
     child.once('exit', (code) => reject(new Error(`swarm exited with ${code}`)));
   });
+}
+
+/** Stops a swarm's relays (SIGTERM) and waits until its process has exited, SIGKILL after 10 s. */
+export async function stopSwarm(swarm: Swarm): Promise<void> {
+  const { process: child } = swarm;
+  if (child.exitCode != null || child.signalCode != null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }

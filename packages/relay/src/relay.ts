@@ -641,6 +641,7 @@ export class Relay {
 
   /** At a trial's end, lets go of the group that carried the fewest bytes, if more than `keep` are linked. */
   private judgeTrial(now: number): void {
+    if (this.trials.onTrial == null) return;
     const linkedAt = (id: string): number => this.links.get(id)?.since.getTime() ?? now;
     const groups = this.groups
       .groups([...this.links].filter(([, link]) => link.leavingSince == null).map(([id]) => id))

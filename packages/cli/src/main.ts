@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
-import { MEADOW_VERSION, SetupError } from '@meadow/protocol';
+import { MEADOW_VERSION } from '@meadow/protocol';
+import { print, reportError, requireConfig, usage } from './cli-helpers.ts';
 import { ConfigError } from './config.ts';
+import { relayMain } from './relay-cli.ts';
 
 const HELP = `meadow ${MEADOW_VERSION} — an open, verifiable, peer-to-peer residential proxy network
 
@@ -58,59 +60,8 @@ export async function main(argv: string[]): Promise<number> {
         if (wantsHelp) return print(bootstrapHelp);
         return await bootstrapCommand({ config: requireConfig(rest, 'bootstrap') });
       }
-      case 'relay': {
-        const { relayCommand, relayHelp } = await import('./commands/relay.ts');
-        if (wantsHelp && sub !== 'doctor') return print(relayHelp);
-        if (sub === 'start') return await relayCommand({ config: requireConfig(rest.slice(1), 'relay start') });
-        if (sub === 'pause' || sub === 'resume') {
-          const { relayControlCommand } = await import('./commands/relay-control.ts');
-          return await relayControlCommand(sub, requireConfig(rest.slice(1), `relay ${sub}`));
-        }
-        if (sub === 'status' || sub === 'earnings') {
-          const { values } = parseArgs({
-            args: rest.slice(1),
-            options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
-          });
-          if (values.config == null) throw new ConfigError(`relay ${sub}: --config <file> is required`);
-          if (sub === 'status') {
-            const { relayStatusCommand } = await import('./commands/relay-control.ts');
-            return await relayStatusCommand(values.config, { json: values.json });
-          }
-          const { relayEarningsCommand } = await import('./commands/relay-earnings.ts');
-          return await relayEarningsCommand(values.config, { json: values.json });
-        }
-        if (sub === 'doctor') {
-          const { relayDoctorCommand, relayDoctorHelp } = await import('./commands/relay-doctor.ts');
-          if (wantsHelp) return print(relayDoctorHelp);
-          const { values } = parseArgs({
-            args: rest.slice(1),
-            options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
-          });
-          if (values.config == null) throw new ConfigError('relay doctor: --config <file> is required');
-          return await relayDoctorCommand(values.config, { json: values.json });
-        }
-        if (sub === 'init') {
-          const { values } = parseArgs({
-            args: rest.slice(1),
-            options: {
-              config: { type: 'string', short: 'c' },
-              country: { type: 'string' },
-              payout: { type: 'string' },
-              bootstrap: { type: 'string', multiple: true },
-            },
-          });
-          if (values.config == null)
-            throw new ConfigError('relay init: --config <file> is required (the file to create)');
-          const { relayInitCommand } = await import('./commands/relay-control.ts');
-          return await relayInitCommand({
-            config: values.config,
-            country: (values.country ?? 'DE').toUpperCase(),
-            payoutAddress: values.payout ?? 'your-payout-address',
-            bootstrap: values.bootstrap ?? [],
-          });
-        }
-        return usage(relayHelp, false, sub);
-      }
+      case 'relay':
+        return await relayMain(rest);
       case 'gateway': {
         if (sub === 'doctor') {
           const { gatewayDoctorCommand, gatewayDoctorHelp } = await import('./commands/gateway-doctor.ts');
@@ -148,28 +99,8 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS_')) {
-      process.stderr.write(`meadow: ${(err as Error).message}\n`);
-      return 2;
-    }
-    if (err instanceof SetupError) {
-      process.stderr.write(`meadow: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`meadow: ${(err as Error).stack ?? String(err)}\n`);
-    return 1;
+    return reportError(err);
   }
-}
-
-function print(text: string): number {
-  process.stdout.write(`${text}\n`);
-  return 0;
-}
-
-function usage(help: string, wantsHelp: boolean, sub: string | undefined): number {
-  if (wantsHelp) return print(help);
-  process.stderr.write(`meadow: ${sub == null ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${help}\n`);
-  return 2;
 }
 
 /** Each demo relay has its own egress address, 127.0.0.2 upwards; a machine's cores set the limit. */
@@ -180,10 +111,4 @@ function wholeNumber(flag: string, text: string, min: number, max: number): numb
   if (!/^\d+$/.test(text) || n < min || n > max)
     throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
   return n;
-}
-
-function requireConfig(args: string[], command: string): string {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
-  if (values.config == null) throw new ConfigError(`${command}: --config <file> is required`);
-  return values.config;
 }

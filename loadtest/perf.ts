@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LocalNetwork, startLocalNetwork } from '@meadow/cli';
+import { buildRelayRelease } from '../packages/cli/release/build-relay-release.ts';
 import { rssBytes } from '../test/harness.ts';
 import { startDnsServer } from '../test/services/dns-server.ts';
 import { scriptArgs } from './lib/args.ts';
@@ -85,9 +86,16 @@ async function main(): Promise<void> {
     await net.waitForRoutableRelays(1, 60_000);
     const relay = net.relays[0];
     if (relay == null) throw new Error('no relay');
+    // The same relay as households install it, from the release archive (bundled, its own Node),
+    // idle beside the first and stopped before any load.
+    say('  building the relay release archive, to measure its idle relay too');
+    const release = await buildRelayRelease(join(dir, 'release'));
+    const releaseRelay = await net.addRelay({ meadow: join(release.dir, 'bin', 'meadow') });
     // "Idle" as a household sees it: the relay hands memory back after 20 s without traffic (IdleTrim).
     await sleep(30_000);
     const idleRelayRss = rssBytes(relay.service.process.pid as number);
+    const idleReleaseRelayRss = rssBytes(releaseRelay.service.process.pid as number);
+    await net.stopRelay(releaseRelay);
     const baselines = await startBaselines(net.origin);
     stopBaselines = baselines.stop;
     prometheus = await startPrometheus(dir, {
@@ -193,7 +201,7 @@ async function main(): Promise<void> {
       };
     }
     await sleep(GAP_MS);
-    const report = await buildReport(prometheus, { idleRelayRss, idle, mix });
+    const report = await buildReport(prometheus, { idleRelayRss, idleReleaseRelayRss, idle, mix });
     if (shortTransfers.length > 0) {
       // A download cut short ends early and moves fewer bytes: its MB/s is not a sound figure.
       report.markdown += `\n## Bulk transfers that came up short\n\nThese runs' MB/s do not count as measurements of their path:\n\n${shortTransfers.map((t) => `- ${t}`).join('\n')}\n`;
@@ -260,6 +268,8 @@ async function buildReport(
   p: PrometheusServer,
   extra: {
     idleRelayRss: number;
+    /** The same relay run from the release archive (`pnpm release:relay`), as households install it. */
+    idleReleaseRelayRss: number;
     idle?: Awaited<ReturnType<typeof idleTunnels>>;
     mix?: Awaited<ReturnType<typeof mixed>> & { dnsQueries: number };
   },
@@ -389,7 +399,11 @@ async function buildReport(
     );
   }
   const idleMiB = extra.idleRelayRss / 1024 / 1024;
-  targets.push(`- an idle relay under 120 MiB resident: **${idleMiB.toFixed(0)} MiB** ${idleMiB < 120 ? '✓' : '✗'}`);
+  const releaseMiB = extra.idleReleaseRelayRss / 1024 / 1024;
+  targets.push(
+    `- an idle relay under 120 MiB resident: **${idleMiB.toFixed(0)} MiB** ${idleMiB < 120 ? '✓' : '✗'} from a checkout, ` +
+      `**${releaseMiB.toFixed(0)} MiB** ${releaseMiB < 120 ? '✓' : '✗'} from the release archive households install`,
+  );
   if (extra.mix != null) {
     const m = extra.mix;
     out.push(

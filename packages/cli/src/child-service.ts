@@ -26,17 +26,20 @@ export class ChildService {
       nodeFlags?: readonly string[];
       /** A command that runs node in turn, e.g. `ip netns exec <name>` (it must exec node, keeping the pid). */
       launcher?: readonly string[];
+      /**
+       * The `meadow` program to run instead of this checkout's under this Node, e.g. a release
+       * archive's `bin/meadow` (it must exec node, keeping the pid; it brings its own flags, so
+       * `nodeFlags` do not apply).
+       */
+      program?: string;
     } = {},
   ) {
     this.name = name;
-    const command = [
-      ...(options.launcher ?? []),
-      process.execPath,
-      ...SERVICE_NODE_FLAGS,
-      ...(options.nodeFlags ?? []),
-      BIN_PATH,
-      ...args,
-    ] as [string, ...string[]];
+    const meadow =
+      options.program != null
+        ? [options.program]
+        : [process.execPath, ...SERVICE_NODE_FLAGS, ...(options.nodeFlags ?? []), BIN_PATH];
+    const command = [...(options.launcher ?? []), ...meadow, ...args] as [string, ...string[]];
     this.process = spawn(command[0], command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...SERVICE_ENV },

@@ -41,6 +41,8 @@ export interface LocalRelay {
   country: string;
   statusUrl: string;
   configPath: string;
+  /** The `meadow` program it runs, when not this checkout's (a release archive's `bin/meadow`). */
+  meadow?: string;
 }
 
 export interface LocalNetwork {
@@ -60,8 +62,13 @@ export interface LocalNetwork {
   customer: { name: string; apiKey: string };
   /** Every customer by name, the default 'demo' one included. */
   customers: Record<string, { name: string; apiKey: string }>;
-  /** Starts one more relay (the next egress address), e.g. to replace one that was killed. */
-  addRelay(options?: { country?: string; config?: Record<string, unknown> }): Promise<LocalRelay>;
+  /**
+   * Starts one more relay (the next egress address), e.g. to replace one that was killed; `meadow`
+   * runs it with another program than this checkout's, such as a release archive's `bin/meadow`.
+   */
+  addRelay(options?: { country?: string; config?: Record<string, unknown>; meadow?: string }): Promise<LocalRelay>;
+  /** Stops a relay gracefully (SIGTERM) and forgets it. */
+  stopRelay(relay: LocalRelay): Promise<void>;
   /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
   restartRelay(relay: LocalRelay): Promise<LocalRelay>;
   /**
@@ -187,7 +194,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
   const relays: LocalRelay[] = [];
   let nextRelay = 0;
   const addRelay = async (
-    options: { country?: string; config?: Record<string, unknown> } = {},
+    options: { country?: string; config?: Record<string, unknown>; meadow?: string } = {},
   ): Promise<LocalRelay> => {
     const index = nextRelay++;
     const egressAddress = `127.0.0.${index + 2}`;
@@ -223,7 +230,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         },
       }),
     );
-    const relay = await launchRelay(`relay-${index + 1}`, configPath, egressAddress, relayCountry);
+    const relay = await launchRelay(`relay-${index + 1}`, configPath, egressAddress, relayCountry, options.meadow);
     relays.push(relay);
     return relay;
   };
@@ -232,17 +239,32 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     configPath: string,
     egressAddress: string,
     country: string,
+    meadow: string | undefined,
   ): Promise<LocalRelay> => {
-    const service = new ChildService(name, ['relay', 'start', '--config', configPath], { nodeFlags: init.nodeFlags });
+    const service = new ChildService(name, ['relay', 'start', '--config', configPath], {
+      nodeFlags: init.nodeFlags,
+      program: meadow,
+    });
     const ready = await started<{ peerId: string; statusUrl: string }>(service, name);
-    return { service, peerId: ready.peerId, egressAddress, country, statusUrl: ready.statusUrl, configPath };
+    return { service, peerId: ready.peerId, egressAddress, country, statusUrl: ready.statusUrl, configPath, meadow };
   };
-  const restartRelay = async (relay: LocalRelay): Promise<LocalRelay> => {
+  const stopRelay = async (relay: LocalRelay): Promise<void> => {
     const code = await relay.service.stop();
     if (code !== 0) throw new Error(`${relay.service.name} exited with ${code} on SIGTERM\n${relay.service.tail()}`);
     services.splice(services.indexOf(relay.service), 1);
-    const again = await launchRelay(relay.service.name, relay.configPath, relay.egressAddress, relay.country);
-    relays[relays.indexOf(relay)] = again;
+    relays.splice(relays.indexOf(relay), 1);
+  };
+  const restartRelay = async (relay: LocalRelay): Promise<LocalRelay> => {
+    const at = relays.indexOf(relay);
+    await stopRelay(relay);
+    const again = await launchRelay(
+      relay.service.name,
+      relay.configPath,
+      relay.egressAddress,
+      relay.country,
+      relay.meadow,
+    );
+    relays.splice(at, 0, again); // in its old place: callers index net.relays
     return again;
   };
   for (let i = 0; i < init.relays; i++) {
@@ -274,6 +296,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
       [customer, ...extraCustomers].map((c) => [c.name, { name: c.name, apiKey: c.apiKey }]),
     ),
     addRelay,
+    stopRelay,
     restartRelay,
     async restartGateway(options = {}) {
       const current = network.gateway.service;

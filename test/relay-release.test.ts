@@ -1,0 +1,176 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
+import { MEADOW_VERSION } from '@meadow/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRelayRelease, type RelayRelease, releaseUnit } from '../packages/cli/release/build-relay-release.ts';
+import { curl, getJson, rssBytes } from './harness.ts';
+
+let dir: string;
+let release: RelayRelease;
+/** The unpacked archive, in a folder with no node_modules anywhere above it. */
+let unpacked: string;
+let meadow: string;
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // An environment as bare as a household's: nothing of this checkout's Node or pnpm in it.
+    const env = { PATH: '/usr/bin:/bin', HOME: dir };
+    execFile(meadow, args, { env, timeout: 60_000, cwd: dir }, (error, stdout, stderr) =>
+      resolve({ code: error == null ? 0 : Number(error.code ?? 1), stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meadow-release-'));
+  release = await buildRelayRelease(join(dir, 'build'));
+  await mkdir(join(dir, 'home'));
+  execFileSync('tar', ['-C', join(dir, 'home'), '-xzf', release.archive]);
+  unpacked = join(dir, 'home', basename(release.dir));
+  meadow = join(unpacked, 'bin', 'meadow');
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the relay release archive', () => {
+  it('unpacks to a launcher, its own Node, the bundle, config, docs and licenses, with a checksum that verifies', async () => {
+    const listing = execFileSync('tar', ['-tzf', release.archive], { encoding: 'utf8' }).split('\n');
+    const name = basename(release.dir);
+    for (const file of [
+      'bin/meadow',
+      'lib/node',
+      'lib/meadow/meadow.js',
+      'lib/meadow/htmx.min.js',
+      'config/relay.example.yaml',
+      'config/meadow-relay.service',
+      'docs/household.md',
+      'docs/relay.md',
+      'LICENSE',
+      'THIRD-PARTY-LICENSES.txt',
+      'README.txt',
+    ])
+      expect(listing).toContain(`${name}/${file}`);
+    expect(
+      execFileSync('sha256sum', ['-c', `${basename(release.archive)}.sha256`], { cwd: join(dir, 'build') }).toString(),
+    ).toMatch(/: OK$/m);
+    const licenses = await readFile(join(unpacked, 'THIRD-PARTY-LICENSES.txt'), 'utf8');
+    for (const bundled of ['Node.js v', 'libp2p@', '@chainsafe/libp2p-noise@', 'zod@', 'prom-client@', 'htmx.org@'])
+      expect(licenses).toContain(bundled);
+    // The bundle is a fraction of what a checkout installs (node_modules: about 500 MB).
+    expect(release.bundleBytes).toBeLessThan(8e6);
+    // Reproducible: built again elsewhere, the archive is the same, byte for byte.
+    expect((await buildRelayRelease(join(dir, 'again'))).sha256).toBe(release.sha256);
+    expect(await readFile(join(unpacked, 'README.txt'), 'utf8')).toMatch(/commit [0-9a-f]{40}/);
+  });
+
+  it('runs the household commands with its own Node, and says where the other roles are', async () => {
+    expect(await run(['--version'])).toMatchObject({ code: 0, stdout: `${MEADOW_VERSION}\n` });
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('meadow relay init --config relay.yaml');
+    const gateway = await run(['gateway', 'start', '--config', 'gateway.yaml']);
+    expect(gateway.code).toBe(2);
+    expect(gateway.stderr).toContain(`"gateway" is not part of the relay's release archive`);
+    const config = join(dir, 'household', 'relay.yaml');
+    await mkdir(join(dir, 'household'));
+    const init = await run(['relay', 'init', '--config', config, '--country', 'fr', '--payout', 'acct-1']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/Peer id: 12D3KooW/);
+    const written = await readFile(config, 'utf8');
+    expect(written).toMatch(/^country: FR/m);
+    // The same commented template as a checkout's `meadow relay init`, kept equal to the example.
+    const example = await readFile(join(unpacked, 'config', 'relay.example.yaml'), 'utf8');
+    const comments = (text: string) => text.split('\n').filter((l) => l.trim().startsWith('#'));
+    expect(comments(written)).toEqual(comments(example));
+    const wrong = await run(['relay', 'start', '--config', join(dir, 'household', 'missing.yaml')]);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('missing.yaml');
+  });
+
+  it('ships the repository systemd unit with every hardening line, rewritten for the archive', async () => {
+    const repo = await readFile(new URL('../config/meadow-relay.service', import.meta.url), 'utf8');
+    const unit = await readFile(join(unpacked, 'config', 'meadow-relay.service'), 'utf8');
+    expect(unit).toBe(releaseUnit(repo));
+    expect(unit).toMatch(
+      /^ExecStart=\/opt\/meadow-relay\/bin\/meadow relay start --config \/etc\/meadow\/relay\.yaml$/m,
+    );
+    expect(unit).not.toContain('/opt/meadow/');
+    expect(unit).not.toContain('ExecStartPre');
+    const settings = (text: string) =>
+      text
+        .split('\n')
+        .filter(
+          (l) =>
+            /^[A-Z]\w+=/.test(l) &&
+            !/^(ExecStart|ExecStartPre|WorkingDirectory|Documentation|CacheDirectory|Environment=NODE_COMPILE_CACHE)=?/.test(
+              l,
+            ),
+        );
+    expect(settings(unit)).toEqual(settings(repo));
+    expect(() => releaseUnit(repo.replace(/^ExecStart=.*$/m, 'ExecStart=/usr/bin/true'))).toThrow(/ExecStart/);
+  });
+});
+
+describe('a relay from the release archive in a real network', () => {
+  let net: LocalNetwork;
+  let relay: LocalRelay;
+
+  beforeAll(async () => {
+    net = await startLocalNetwork({ dir: join(dir, 'net'), relays: 0 });
+    relay = await net.addRelay({ meadow });
+    await net.waitForRoutableRelays(1, 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await net?.stop();
+  });
+
+  it("carries crawlers' requests through its own Node, serves its dashboard, and stops cleanly", async () => {
+    const pid = relay.service.process.pid as number;
+    expect(await readlink(`/proc/${pid}/exe`)).toBe(join(unpacked, 'lib', 'node'));
+    const user = `${net.customer.name}:${net.customer.apiKey}`;
+    const socks = await curl([
+      '--socks5-hostname',
+      `127.0.0.1:${net.gateway.socks.port}`,
+      '--proxy-user',
+      user,
+      net.origin.url,
+    ]);
+    expect(socks.status).toBe(200);
+    expect(JSON.parse(socks.body).youAre).toBe(relay.egressAddress);
+    const connect = await curl([
+      '-p',
+      '-x',
+      `http://127.0.0.1:${net.gateway.http.port}`,
+      '--proxy-user',
+      user,
+      net.origin.url,
+    ]);
+    expect(connect.status).toBe(200);
+    const status = await getJson<{ state: string; bytes: { allTime: { bytesFromTarget: number } } }>(
+      `${relay.statusUrl}/status`,
+    );
+    expect(status.state).toBe('serving');
+    expect(status.bytes.allTime.bytesFromTarget).toBeGreaterThan(0);
+    // The dashboard's script is a file the bundle carries beside itself.
+    const htmx = await curl([`${relay.statusUrl}/assets/htmx.min.js`]);
+    expect(htmx.status).toBe(200);
+    expect(htmx.body.length).toBeGreaterThan(40_000);
+    const metrics = await curl([`${relay.statusUrl}/metrics`]);
+    expect(metrics.body).toContain(`meadow_build_info{version="${MEADOW_VERSION}"`);
+    expect(rssBytes(pid)).toBeGreaterThan(0);
+    const cli = await run(['relay', 'status', '--config', relay.configPath]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain(relay.peerId);
+    const doctor = await run(['relay', 'doctor', '--config', relay.configPath]);
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
+    expect(doctor.stdout).toMatch(/^✓ running /m);
+    expect(doctor.stdout).toMatch(/^✓ listed +descriptor found/m);
+    await net.stopRelay(relay); // throws unless the relay exits 0 on SIGTERM
+  });
+});

@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     // idle beside the first and stopped before any load.
     say('  building the relay release archive, to measure its idle relay too');
     const release = await buildRelayRelease(join(dir, 'release'));
-    const releaseRelay = await net.addRelay({ meadow: join(release.dir, 'bin', 'meadow') });
+    const releaseRelay = await net.addRelay({ meadow: [join(release.dir, 'bin', 'meadow')] });
     // "Idle" as a household sees it: the relay hands memory back after 20 s without traffic (IdleTrim).
     await sleep(30_000);
     const idleRelayRss = rssBytes(relay.service.process.pid as number);

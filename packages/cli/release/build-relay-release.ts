@@ -67,7 +67,7 @@ export async function buildRelayRelease(outDir: string, options: RelayReleaseOpt
 
   onProgress(`copying Node ${node.version} for linux-${arch}`);
   await copyFile(node.binary, join(dir, 'lib', 'node'));
-  await writeLauncher(join(dir, 'bin', 'meadow'), node.version);
+  await writeLauncher(join(dir, 'bin', 'meadow'), node.version, arch);
   await mkdir(join(dir, 'config'));
   await copyFile(join(REPO, 'config', 'relay.example.yaml'), join(dir, 'config', 'relay.example.yaml'));
   await writeFile(
@@ -286,17 +286,45 @@ function packageDirOf(id: string): string | undefined {
   return id.slice(0, at + '/node_modules/'.length) + rest.slice(0, depth).join('/');
 }
 
-async function writeLauncher(path: string, nodeVersion: string): Promise<void> {
+/** What `uname -m` says on each processor a release is built for, and where its glibc loader is. */
+const MACHINES: Record<ReleaseArch, { uname: string[]; loader: string }> = {
+  x64: { uname: ['x86_64', 'amd64'], loader: '/lib64/ld-linux-x86-64.so.2' },
+  arm64: { uname: ['aarch64', 'arm64'], loader: '/lib/ld-linux-aarch64.so.1' },
+};
+
+/**
+ * `bin/meadow`: checks that this machine can run the archive's Node, with a message that says what
+ * to get instead (a shell would otherwise print "not found" for a Node that is right there), then
+ * runs it with the services' flags and environment.
+ */
+async function writeLauncher(path: string, nodeVersion: string, arch: ReleaseArch): Promise<void> {
   const words = [...SERVICE_NODE_FLAGS, ...Object.entries(SERVICE_ENV).flat()];
   if (!words.every((w) => /^[\w=.-]+$/.test(w))) throw new Error(`a service flag needs shell quoting: ${words}`);
   const env = Object.entries(SERVICE_ENV).map(([k, v]) => `${k}=${v}\nexport ${k}\n`);
+  const machineCases = RELEASE_ARCHES.map((a) => `  ${MACHINES[a].uname.join('|')}) machine=${a} ;;\n`).join('');
+  const { loader } = MACHINES[arch];
   await mkdir(dirname(path), { recursive: true });
   await writeFile(
     path,
     `#!/bin/sh
-# Meadow ${MEADOW_VERSION}, the relay's release archive: runs its own Node (${nodeVersion}) with the
-# flags and environment every Meadow service starts with (why each: packages/cli/src/node-flags.ts
+# Meadow ${MEADOW_VERSION}, the relay's release archive for linux-${arch}: runs its own Node (${nodeVersion})
+# with the flags and environment every Meadow service starts with (why each: packages/cli/src/node-flags.ts
 # in the Meadow repository). Symlinks to this file work: it finds the archive through them.
+case "$(uname -m)" in
+${machineCases}  *) machine= ;;
+esac
+if [ "$machine" != ${arch} ]; then
+  if [ -n "$machine" ]; then
+    echo "meadow: this archive is for linux-${arch} processors, and this machine is $(uname -m): use meadow-relay-${MEADOW_VERSION}-linux-$machine.tar.gz" >&2
+  else
+    echo "meadow: this archive is for linux-${arch} processors, and this machine is $(uname -m), for which Node is not published (${RELEASE_ARCHES.join(', ')} are)" >&2
+  fi
+  exit 1
+fi
+if [ ! -e ${loader} ]; then
+  echo "meadow: this archive's Node needs a Linux with glibc 2.28 or newer (Debian 10, Ubuntu 20.04, Raspberry Pi OS 11, Fedora and later), and ${loader} is missing here (Alpine and OpenWrt use musl): run the relay from a checkout of the Meadow repository instead" >&2
+  exit 1
+fi
 here=$(dirname "$(readlink -f "$0")")
 ${env.join('')}exec "$here/../lib/node" ${SERVICE_NODE_FLAGS.join(' ')} "$here/../lib/meadow/meadow.js" "$@"
 `,
@@ -397,6 +425,8 @@ function readme(name: string, nodeVersion: string): string {
 
 Share some of your bandwidth with the Meadow network, under the limits you set, and be paid for
 it. The relay never connects into your home network, and every byte it carries is co-signed.
+It runs on Linux with glibc 2.28 or newer (Debian 10, Ubuntu 20.04, Raspberry Pi OS 11, Fedora
+and later) on ${name.endsWith('arm64') ? '64-bit ARM (a Raspberry Pi 4 or 5)' : 'x86-64'}.
 
   bin/meadow relay init --config ~/meadow/relay.yaml --country DE --payout <your payout address> \\
       --bootstrap <bootstrap multiaddr>

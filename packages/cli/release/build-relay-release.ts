@@ -77,7 +77,7 @@ export async function buildRelayRelease(outDir: string, options: RelayReleaseOpt
   await copyDocs(dir);
   await copyFile(join(REPO, 'LICENSE'), join(dir, 'LICENSE'));
   await writeFile(join(dir, 'THIRD-PARTY-LICENSES.txt'), await thirdPartyLicenses(packages, node));
-  await writeFile(join(dir, 'README.txt'), readme(name, node.version));
+  await writeFile(join(dir, 'README.txt'), readme(name, node.version, arch));
 
   const archive = `${dir}.tar.gz`;
   onProgress(`writing ${basename(archive)}`);
@@ -420,13 +420,13 @@ async function licenseText(dir: string): Promise<string | undefined> {
   return texts.map((t, i) => (files.length > 1 ? `${files[i]}:\n\n${t}` : t)).join('\n\n');
 }
 
-function readme(name: string, nodeVersion: string): string {
+function readme(name: string, nodeVersion: string, arch: ReleaseArch): string {
   return `Meadow ${MEADOW_VERSION}: a household relay, with its own Node (${nodeVersion}).
 
 Share some of your bandwidth with the Meadow network, under the limits you set, and be paid for
 it. The relay never connects into your home network, and every byte it carries is co-signed.
 It runs on Linux with glibc 2.28 or newer (Debian 10, Ubuntu 20.04, Raspberry Pi OS 11, Fedora
-and later) on ${name.endsWith('arm64') ? '64-bit ARM (a Raspberry Pi 4 or 5)' : 'x86-64'}.
+and later) on ${arch === 'arm64' ? '64-bit ARM (a Raspberry Pi 4 or 5)' : 'x86-64'}.
 
   bin/meadow relay init --config ~/meadow/relay.yaml --country DE --payout <your payout address> \\
       --bootstrap <bootstrap multiaddr>
@@ -439,9 +439,11 @@ every config key; config/meadow-relay.service runs the relay as a systemd servic
 how). Check the download first: sha256sum -c ${name}.tar.gz.sha256
 
 Built from the Meadow repository, commit ${sourceCommit()}, with
-\`npx -y pnpm@12.4.2 release:relay\`. The build is reproducible: the same commit builds this archive
-byte for byte, so its sha256 can be checked against a build of your own. Licensed under the Apache License 2.0
-(LICENSE); the software it bundles, Node included, is listed in THIRD-PARTY-LICENSES.txt.
+\`npx -y pnpm@12.4.2 release:relay\`. The build is reproducible: the same commit builds this
+archive byte for byte, so its sha256 can be checked against a build of your own.
+
+Licensed under the Apache License 2.0 (LICENSE); the software it bundles, Node included, is
+listed with its licenses in THIRD-PARTY-LICENSES.txt.
 `;
 }
 
@@ -466,8 +468,10 @@ unit and licenses, as <dir>/meadow-relay-${MEADOW_VERSION}-linux-<arch>.tar.gz a
   --arch   the processor it is for (default: this machine's, ${process.arch}); arm64 is a Raspberry
            Pi 4 or 5 and most ARM home servers. Node comes from its npm package, fetched once
            into node_modules/.cache and checked against the checksum pinned in this script.
-  SOURCE_DATE_EPOCH   the archive's file times (default: the last commit's), for reproducibility
   --out    where to write it (default: dist/)
+
+The same commit builds the same archive, byte for byte: its file times are the last commit's
+(SOURCE_DATE_EPOCH, in seconds, overrides them).
 `,
     );
   } else {

@@ -121,7 +121,13 @@ async function writeReproducibleTarGz(outDir: string, name: string, archive: str
     stderr += chunk;
   });
   const exited = new Promise<number | null>((resolve) => tar.once('close', resolve));
-  await pipeline(tar.stdout, createGzip({ level: 6 }), createWriteStream(archive));
+  try {
+    await pipeline(tar.stdout, createGzip({ level: 6 }), createWriteStream(archive));
+  } catch (err) {
+    tar.kill(); // a tar left writing to a pipe nobody reads would never exit
+    await exited;
+    throw err;
+  }
   const code = await exited;
   if (code !== 0) throw new Error(`tar exited with ${code}: ${stderr.trim()}`);
 }
@@ -225,8 +231,12 @@ async function bundle(libDir: string): Promise<{ bundleBytes: number; packages: 
       else handler(level, log);
     },
   });
-  const { output } = await build.write({ dir: libDir, format: 'esm', minify: true, entryFileNames: '[name].js' });
-  await build.close();
+  let output: Awaited<ReturnType<typeof build.write>>['output'];
+  try {
+    ({ output } = await build.write({ dir: libDir, format: 'esm', minify: true, entryFileNames: '[name].js' }));
+  } finally {
+    await build.close();
+  }
   if (problems.length > 0)
     throw new Error(
       `the bundle has warnings; an import left unresolved would fail only on a household's machine:\n  ${problems.join('\n  ')}`,

@@ -21,6 +21,16 @@ export function requireConfig(args: string[], command: string): string {
   return values.config;
 }
 
+/** `--config <file>` (required) and `--json`, for the commands that report in either form. */
+export function requireConfigAndJson(args: string[], command: string): { config: string; json?: boolean } {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+  });
+  if (values.config == null) throw new ConfigError(`${command}: --config <file> is required`);
+  return { config: values.config, json: values.json };
+}
+
 /**
  * The exit code for an error that ended a command: 2 for a wrong flag or config key (the message
  * says which), 1 for a setup that cannot work (the message says why), 1 with the stack for a bug.

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { MEADOW_VERSION } from '@meadow/protocol';
-import { print, reportError, requireConfig, usage } from './cli-helpers.ts';
+import { print, reportError, requireConfig, requireConfigAndJson, usage } from './cli-helpers.ts';
 import { ConfigError } from './config.ts';
 import { relayMain } from './relay-cli.ts';
 
@@ -66,12 +66,8 @@ export async function main(argv: string[]): Promise<number> {
         if (sub === 'doctor') {
           const { gatewayDoctorCommand, gatewayDoctorHelp } = await import('./commands/gateway-doctor.ts');
           if (wantsHelp) return print(gatewayDoctorHelp);
-          const { values } = parseArgs({
-            args: rest.slice(1),
-            options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
-          });
-          if (values.config == null) throw new ConfigError('gateway doctor: --config <file> is required');
-          return await gatewayDoctorCommand(values.config, { json: values.json });
+          const { config, json } = requireConfigAndJson(rest.slice(1), 'gateway doctor');
+          return await gatewayDoctorCommand(config, { json });
         }
         const { gatewayCommand, gatewayHelp } = await import('./commands/gateway.ts');
         if (wantsHelp || sub !== 'start') return usage(gatewayHelp, wantsHelp, sub);

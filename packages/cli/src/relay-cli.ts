@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { print, requireConfig, usage } from './cli-helpers.ts';
+import { print, requireConfig, requireConfigAndJson, usage } from './cli-helpers.ts';
 import { ConfigError } from './config.ts';
 
 /**
@@ -17,27 +17,19 @@ export async function relayMain(rest: string[]): Promise<number> {
     return await relayControlCommand(sub, requireConfig(rest.slice(1), `relay ${sub}`));
   }
   if (sub === 'status' || sub === 'earnings') {
-    const { values } = parseArgs({
-      args: rest.slice(1),
-      options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
-    });
-    if (values.config == null) throw new ConfigError(`relay ${sub}: --config <file> is required`);
+    const { config, json } = requireConfigAndJson(rest.slice(1), `relay ${sub}`);
     if (sub === 'status') {
       const { relayStatusCommand } = await import('./commands/relay-control.ts');
-      return await relayStatusCommand(values.config, { json: values.json });
+      return await relayStatusCommand(config, { json });
     }
     const { relayEarningsCommand } = await import('./commands/relay-earnings.ts');
-    return await relayEarningsCommand(values.config, { json: values.json });
+    return await relayEarningsCommand(config, { json });
   }
   if (sub === 'doctor') {
     const { relayDoctorCommand, relayDoctorHelp } = await import('./commands/relay-doctor.ts');
     if (wantsHelp) return print(relayDoctorHelp);
-    const { values } = parseArgs({
-      args: rest.slice(1),
-      options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
-    });
-    if (values.config == null) throw new ConfigError('relay doctor: --config <file> is required');
-    return await relayDoctorCommand(values.config, { json: values.json });
+    const { config, json } = requireConfigAndJson(rest.slice(1), 'relay doctor');
+    return await relayDoctorCommand(config, { json });
   }
   if (sub === 'init') {
     const { values } = parseArgs({

@@ -90,6 +90,23 @@ async function waitForAllCosigned(what: string): Promise<void> {
   );
 }
 
+/** The export's entries, once every byte the client moved is co-signed and an epoch closed after the last receipt. */
+async function waitForSettledExport(): Promise<LedgerEntry[]> {
+  let entries: LedgerEntry[] = [];
+  await waitFor(
+    async () => {
+      entries = (await exportLines()).slice(1).map((l) => JSON.parse(l));
+      const totals = cosigned(entries);
+      const lastReceipt = entries.findLastIndex((e) => e.kind === 'receipt');
+      const closedAfter = entries.findIndex((e, i) => e.kind === 'epoch' && i > lastReceipt);
+      return totals.up === client.sent && totals.down === client.received && closedAfter > 0;
+    },
+    40_000,
+    `co-signed bytes to equal the client's ${client.sent} sent and ${client.received} received, in a closed epoch`,
+  );
+  return entries;
+}
+
 describe('the ledger over a real network', () => {
   it('co-signs exactly the payload bytes clients moved, settles epochs with rewards from revenue, and the export verifies', async () => {
     for (let i = 0; i < 6; i++) await transfer(get(`/bytes/${200_000 + i * 77_777}`));
@@ -97,18 +114,7 @@ describe('the ledger over a real network', () => {
     await transfer(get('/'));
     await waitForNoTunnels(net);
 
-    let entries: LedgerEntry[] = [];
-    await waitFor(
-      async () => {
-        entries = (await exportLines()).slice(1).map((l) => JSON.parse(l));
-        const totals = cosigned(entries);
-        const lastReceipt = entries.findLastIndex((e) => e.kind === 'receipt');
-        const closedAfter = entries.findIndex((e, i) => e.kind === 'epoch' && i > lastReceipt);
-        return totals.up === client.sent && totals.down === client.received && closedAfter > 0;
-      },
-      40_000,
-      `co-signed bytes to equal the client's ${client.sent} sent and ${client.received} received, in a closed epoch`,
-    );
+    const entries = await waitForSettledExport();
 
     const file = join(dir, 'verified.jsonl');
     const out = await runMeadow(['ledger', 'export', '--config', net.gateway.configPath, '--out', file]);
@@ -161,6 +167,41 @@ describe('the ledger over a real network', () => {
     }
     const human = await runMeadow(['relay', 'earnings', '--config', net.relays[0]?.configPath as string]);
     expect(human.stdout).toMatch(/Total of verified epochs|No epoch has been settled yet/);
+  });
+
+  it('an epoch that closes while bytes flow bills and pays the same bytes, so relays earn alike per byte', async () => {
+    // A download at full speed that starts just before the next close: bytes move while the relays
+    // sign the epoch's final receipts. Epochs close every 6 s after the previous header's end.
+    let closes: number[] = [];
+    await waitFor(
+      async () => {
+        closes = (await exportLines())
+          .slice(1)
+          .map((l) => JSON.parse(l) as LedgerEntry)
+          .filter((e) => e.kind === 'epoch')
+          .map((e) => (e.body as EpochHeader).endedAt);
+        return closes.length > 0;
+      },
+      20_000,
+      'an epoch to close',
+    );
+    let nextClose = Math.max(...closes) + 6_000;
+    while (nextClose - Date.now() < 1_000) nextClose += 6_000;
+    await new Promise((r) => setTimeout(r, nextClose - 150 - Date.now()));
+    const started = Date.now();
+    await transfer(get('/bytes/64000000'));
+    const ended = Date.now();
+    await waitForNoTunnels(net);
+    const entries = await waitForSettledExport();
+    const headers = entries.filter((e) => e.kind === 'epoch').map((e) => e.body as EpochHeader);
+    const closedDuring = headers.filter((h) => h.endedAt > started && h.endedAt < ended);
+    expect(closedDuring.length, 'an epoch closed during the download').toBeGreaterThan(0);
+    const revenue = entries.filter((e) => e.kind === 'revenue').map((e) => e.body as RevenueBody);
+    for (const h of headers) {
+      const billed = revenue.filter((line) => line.epoch === h.epoch).reduce((sum, line) => sum + line.bytes, 0);
+      const paid = h.rewards.reduce((sum, r) => sum + r.bytes, 0);
+      expect({ epoch: h.epoch, billed }).toEqual({ epoch: h.epoch, billed: paid });
+    }
   });
 
   it('a relay that was offline for a round catches up at the next one, and after a restart from its persisted meter', async () => {

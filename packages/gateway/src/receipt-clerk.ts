@@ -235,26 +235,32 @@ export class ReceiptClerk {
     return now.bytesToTarget + now.bytesFromTarget - signed.bytesToTarget - signed.bytesFromTarget;
   }
 
-  private async round(only?: string[]): Promise<void> {
+  private relayKeys(): string[] {
+    return [...new Set([...this.relays.keys(), ...this.offsets.keys()])];
+  }
+
+  /** Proposes to relays whose count moved: `only` those, or at the counts `at` (the epoch close's cut). */
+  private async round(only?: string[], at?: ReadonlyMap<string, Counts>): Promise<void> {
     const started = performance.now();
-    const candidates = (only ?? [...new Set([...this.relays.keys(), ...this.offsets.keys()])]).filter((relay) => {
-      const now = this.proposalFor(relay);
-      const signed = this.ledger.latest(relay) ?? ZERO;
-      return !sameCounts(now, signed);
-    });
+    const countFor = (relay: string): Counts => at?.get(relay) ?? this.proposalFor(relay);
+    const candidates = (only ?? [...(at?.keys() ?? this.relayKeys())]).filter(
+      (relay) => !sameCounts(countFor(relay), this.ledger.latest(relay) ?? ZERO),
+    );
     for (let i = 0; i < candidates.length; i += PARALLEL_REQUESTS) {
-      await Promise.all(candidates.slice(i, i + PARALLEL_REQUESTS).map((relay) => this.proposeTo(relay)));
+      await Promise.all(
+        candidates.slice(i, i + PARALLEL_REQUESTS).map((relay) => this.proposeTo(relay, countFor(relay))),
+      );
     }
     if (candidates.length > 0) this.metrics.roundSeconds.observe((performance.now() - started) / 1000);
   }
 
-  private async proposeTo(relay: string): Promise<void> {
+  private async proposeTo(relay: string, counts: Counts): Promise<void> {
     const connection = this.connectionTo(relay);
     if (connection == null) {
       this.metrics.receipts.inc({ result: 'unreachable' });
       return;
     }
-    const proposal = this.ledger.propose(relay, this.proposalFor(relay), Date.now());
+    const proposal = this.ledger.propose(relay, counts, Date.now());
     try {
       const response = await this.ask(connection, { type: 'propose', receipt: proposal });
       if (response.type === 'signed') {
@@ -283,8 +289,13 @@ export class ReceiptClerk {
   }
 
   private async closeEpoch(): Promise<void> {
-    await this.round();
+    // The epoch ends at one instant for both sides of its accounts: the relays' final proposals and
+    // the customers' revenue bytes are read together, before the final round. Bytes that move
+    // while relays sign belong to the next epoch on both sides, so every relay's bytes in an epoch
+    // earn the same share of its revenue (read after the round, a download in flight was billed in
+    // this epoch and paid in the next, and relays earned up to a third more or less per byte).
     const endedAt = Date.now();
+    const cut = new Map(this.relayKeys().map((relay) => [relay, this.proposalFor(relay)]));
     const customers = [...new Set([...this.customers.keys(), ...this.customerCarry.keys()])];
     const revenue = customers.map((customer) => ({
       customer: customerPseudonym(this.ledger.gateway, customer),
@@ -292,6 +303,7 @@ export class ReceiptClerk {
       priceMicrosPerGb: this.priceOf(customer),
     }));
     const baseNext = new Map(this.customers.keys().map((c) => [c, this.customers.get(c)]));
+    await this.round(undefined, cut);
     const { header, settlements } = await this.ledger.closeEpoch({ startedAt: this.epochStartedAt, endedAt, revenue });
     this.customerBase = baseNext;
     this.customerCarry = new Map();

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.js', import.meta.url));
 
 describe('meadow demo', () => {
-  it('brings up a network, crawls over both protocols through distinct relays, meters, settles an epoch, and exits 0 within a minute', async () => {
+  it('brings up a network, crawls over every protocol through distinct relays, keeps a sticky session per country, meters, settles epochs that pay every relay alike per byte, and exits 0 within a minute', async () => {
     const started = Date.now();
     const child = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -32,6 +32,17 @@ describe('meadow demo', () => {
       expect(rows.some((r) => r.includes(protocol))).toBe(true);
     // Origin never saw the gateway's own address: every request left through a relay's egress address.
     for (const row of rows) expect(row).toMatch(/127\.0\.0\.[2-4]\s/);
+    // One sticky session per country: every request and the download on one relay, in that country.
+    const sessionRows = out.split('\n').filter((l) => /^\s+s_[a-z]{2}\s+relay/.test(l));
+    expect(sessionRows).toHaveLength(3);
+    for (const row of sessionRows)
+      expect(row).toMatch(/^\s+s_[a-z]{2}\s+relay (\d) bound · relay \1 kept · relay \1 kept$/);
+    const downloads = out.split('\n').filter((l) => /then 16 MiB from relay \d/.test(l));
+    expect(downloads).toHaveLength(3);
+    for (const [i, row] of downloads.entries()) {
+      expect(row).toMatch(/\(kept\) in [\d.]+ s \(\d+ MB\/s\), every byte as the origin sent it$/);
+      expect(row).toContain(`from relay ${/relay (\d)/.exec(sessionRows[i] as string)?.[1]} `);
+    }
     const meterRows = out.split('\n').filter((l) => /relay \d \(127\.0\.0\.\d\): \d+\/\d+ tunnels/.test(l));
     expect(meterRows).toHaveLength(3);
     let tunnels = 0;
@@ -43,7 +54,7 @@ describe('meadow demo', () => {
       expect(downR).toBe(downG);
       tunnels += Number(relayTunnels);
     }
-    expect(tunnels).toBe(9);
+    expect(tunnels).toBe(9 + 3 * 4);
     // The ledger chapter: an epoch settles the crawl, the export re-verifies, every carrying relay's proof checks.
     // The crawl may span several 4 s epochs; together they settle every byte the gateway metered.
     expect(out).toMatch(/epoch \d+ closed: [1-3] co-signed channels, Merkle root [0-9a-f]{16}…/);
@@ -59,6 +70,10 @@ describe('meadow demo', () => {
     for (const line of proofs) {
       const [, cosigned, metered] = / (\d+) bytes co-signed \((\d+) metered\)/.exec(line) ?? [];
       expect(cosigned).toBe(metered);
+      // Every relay earns the same per byte: the customer's price (1.00 per GB) less the 5% fee,
+      // whichever epochs its bytes fell in, give or take the rounding down of each epoch's sums.
+      const micros = Number(/reward (\d+) micro-units/.exec(line)?.[1]);
+      expect(Math.abs(micros - Number(cosigned) * 0.00095)).toBeLessThan(10);
       expect(line).toMatch(/proof ✓ checks against the signed root/);
     }
     expect(out).toMatch(/Demo finished/);

@@ -5,14 +5,15 @@ import { fetch } from 'undici';
 import { getViaAbsoluteUri, getViaConnect, getViaSocks5 } from '../crawl-clients.ts';
 import { type LocalNetwork, startLocalNetwork } from '../local-network.ts';
 import { showLedger } from './demo-ledger.ts';
+import { showStickySessions } from './demo-sessions.ts';
 
 export const demoHelp = `meadow demo [--relays 3 (1–16)] [--keep]
 
 Starts a whole Meadow network on this machine — an origin web site, a DHT bootstrap node, a
 gateway and three relays (egress 127.0.0.2, 127.0.0.3, 127.0.0.4) — as separate processes,
 crawls the origin through the gateway over SOCKS5, HTTP CONNECT and HTTP absolute-URI, prints
-which relay served each request and the address the origin saw, then the bytes each relay
-metered, the ledger epoch that settles them (co-signed receipts, the signed Merkle root, rewards
+which relay served each request and the address the origin saw, keeps one sticky session per
+country on its relay for a few requests and a 16 MiB download, then the bytes each relay metered, the ledger epoch that settles them (co-signed receipts, the signed Merkle root, rewards
 from revenue, the export re-verified from scratch, each relay's proof checked), and stops
 everything. --keep leaves its temporary folder for inspection.`;
 
@@ -77,6 +78,9 @@ export async function demoCommand(args: { relays?: number; keep?: boolean }): Pr
         `  ${String(n).padStart(2)} ${request.protocol}  ${status}     ${seen.padEnd(12)}  relay ${relay.index} (${relay.r.country}) ${relay.r.peerId}`,
       );
     }
+
+    step = 'running sticky sessions';
+    await showStickySessions(network, say);
 
     step = 'reading meters';
     say('\nBytes metered (payload; relay count / gateway count):');

@@ -107,6 +107,40 @@ async function waitForSettledExport(): Promise<LedgerEntry[]> {
   return entries;
 }
 
+/** When the open epoch closes, at least a second from now: every 6 s after the last header's end. */
+async function nextEpochClose(): Promise<number> {
+  let closes: number[] = [];
+  await waitFor(
+    async () => {
+      closes = (await exportLines())
+        .slice(1)
+        .map((l) => JSON.parse(l) as LedgerEntry)
+        .filter((e) => e.kind === 'epoch')
+        .map((e) => (e.body as EpochHeader).endedAt);
+      return closes.length > 0;
+    },
+    20_000,
+    'an epoch to close',
+  );
+  let next = Math.max(...closes) + 6_000;
+  while (next - Date.now() < 1_000) next += 6_000;
+  return next;
+}
+
+async function sleepUntil(time: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, time - Date.now()));
+}
+
+/** Every closed epoch billed its customers for exactly the bytes its relays co-signed. */
+function expectBilledAsPaid(entries: LedgerEntry[]): void {
+  const revenue = entries.filter((e) => e.kind === 'revenue').map((e) => e.body as RevenueBody);
+  for (const h of entries.filter((e) => e.kind === 'epoch').map((e) => e.body as EpochHeader)) {
+    const billed = revenue.filter((line) => line.epoch === h.epoch).reduce((sum, line) => sum + line.bytes, 0);
+    const paid = h.rewards.reduce((sum, r) => sum + r.bytes, 0);
+    expect({ epoch: h.epoch, billed }).toEqual({ epoch: h.epoch, billed: paid });
+  }
+}
+
 describe('the ledger over a real network', () => {
   it('co-signs exactly the payload bytes clients moved, settles epochs with rewards from revenue, and the export verifies', async () => {
     for (let i = 0; i < 6; i++) await transfer(get(`/bytes/${200_000 + i * 77_777}`));
@@ -171,23 +205,8 @@ describe('the ledger over a real network', () => {
 
   it('an epoch that closes while bytes flow bills and pays the same bytes, so relays earn alike per byte', async () => {
     // A download at full speed that starts just before the next close: bytes move while the relays
-    // sign the epoch's final receipts. Epochs close every 6 s after the previous header's end.
-    let closes: number[] = [];
-    await waitFor(
-      async () => {
-        closes = (await exportLines())
-          .slice(1)
-          .map((l) => JSON.parse(l) as LedgerEntry)
-          .filter((e) => e.kind === 'epoch')
-          .map((e) => (e.body as EpochHeader).endedAt);
-        return closes.length > 0;
-      },
-      20_000,
-      'an epoch to close',
-    );
-    let nextClose = Math.max(...closes) + 6_000;
-    while (nextClose - Date.now() < 1_000) nextClose += 6_000;
-    await new Promise((r) => setTimeout(r, nextClose - 150 - Date.now()));
+    // sign the epoch's final receipts.
+    await sleepUntil((await nextEpochClose()) - 150);
     const started = Date.now();
     await transfer(get('/bytes/64000000'));
     const ended = Date.now();
@@ -196,12 +215,18 @@ describe('the ledger over a real network', () => {
     const headers = entries.filter((e) => e.kind === 'epoch').map((e) => e.body as EpochHeader);
     const closedDuring = headers.filter((h) => h.endedAt > started && h.endedAt < ended);
     expect(closedDuring.length, 'an epoch closed during the download').toBeGreaterThan(0);
-    const revenue = entries.filter((e) => e.kind === 'revenue').map((e) => e.body as RevenueBody);
-    for (const h of headers) {
-      const billed = revenue.filter((line) => line.epoch === h.epoch).reduce((sum, line) => sum + line.bytes, 0);
-      const paid = h.rewards.reduce((sum, r) => sum + r.bytes, 0);
-      expect({ epoch: h.epoch, billed }).toEqual({ epoch: h.epoch, billed: paid });
-    }
+    expectBilledAsPaid(entries);
+  });
+
+  it('a gateway killed mid-epoch resumes from its saved counters and still bills exactly what its relays co-sign', async () => {
+    for (let i = 0; i < 3; i++) await transfer(get(`/bytes/${700_000 + i}`));
+    await waitForNoTunnels(net);
+    await new Promise((r) => setTimeout(r, 1_500)); // the counters are saved every second
+    await net.restartGateway({ signal: 'SIGKILL' });
+    await net.waitForRoutableRelays(3, 60_000);
+    for (let i = 0; i < 3; i++) await transfer(get(`/bytes/${300_000 + i}`));
+    await waitForNoTunnels(net);
+    expectBilledAsPaid(await waitForSettledExport());
   });
 
   it('a relay that was offline for a round catches up at the next one, and after a restart from its persisted meter', async () => {
@@ -217,11 +242,20 @@ describe('the ledger over a real network', () => {
       );
     };
     const missedBefore = await missed();
+    const close = await nextEpochClose();
+    await sleepUntil(close - 700);
     await transfer(get('/bytes/250000'), username);
-    // Frozen the moment its bytes are in, before a receipt round: the next round cannot reach it.
+    // Frozen the moment its bytes are in, through the epoch's close: the final round cannot reach
+    // it, so its bytes are co-signed, billed and paid in the next epoch.
     relay.service.kill('SIGSTOP');
     try {
       await waitFor(async () => (await missed()) > missedBefore, 20_000, 'a receipt round to miss the frozen relay');
+      await waitFor(
+        async () =>
+          (await exportLines()).some((l) => l.includes('"kind":"epoch"') && JSON.parse(l).body.endedAt > close),
+        30_000,
+        'the epoch to close without the frozen relay',
+      );
     } finally {
       relay.service.kill('SIGCONT');
     }
@@ -239,5 +273,6 @@ describe('the ledger over a real network', () => {
     const metrics = await (await fetch(`${net.gateway.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^meadow_gateway_receipts_total\{result="disputed"\} 0$/m);
     expect(metrics).toMatch(/^meadow_gateway_receipts_total\{result="signed_under_protest"\} 0$/m);
+    expectBilledAsPaid(await waitForSettledExport());
   });
 });

@@ -287,7 +287,7 @@ export class Gateway {
         ledger,
         node: this.handle.node,
         relays: this.service.relayBytes,
-        customers: this.service.customerBytes,
+        channels: this.service.channelBytes,
         priceOf: (name) => this.service.store.find(name)?.priceMicrosPerGb ?? DEFAULT_PLAN.priceMicrosPerGb,
         logger: this.log.child({ component: 'receipts' }),
         metrics: this.metrics.ledger,

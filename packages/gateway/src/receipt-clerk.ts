@@ -14,9 +14,10 @@ import {
   type Settlement,
   writeMessage,
 } from '@meadow/ledger';
-import type { LiveCounter, LiveCounts } from '@meadow/protocol';
+import type { LiveCounter } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { ChannelBytes } from './channel-bytes.ts';
 import type { MeterSnapshots } from './meter-snapshots.ts';
 
 export interface ReceiptClerkInit {
@@ -43,6 +44,13 @@ const PARALLEL_REQUESTS = 32;
  * records what comes back countersigned or disputed, and closes epochs: a final round, revenue
  * lines from customer bytes, the signed header, then each relay's settlement with its proof.
  *
+ * An epoch bills customers for the bytes its relays co-signed, no more and no less: with each
+ * proposal the clerk notes the relay's bytes by customer, read at the same moment as the count, and
+ * the revenue of an epoch is, per customer, what those splits grew by between each relay's last
+ * settled receipt and its last one signed in the epoch. So every relay earns the same share of an
+ * epoch's revenue per byte, a download under way at the close is billed and paid in the same epoch,
+ * and bytes a relay has not signed yet are billed in the epoch that pays them.
+ *
  * The count proposed for a relay is its live tunnel count plus an offset: at start, the last
  * co-signed receipt of the open epoch (so a restart continues the channel); at each close, minus
  * what the epoch settled (bytes not yet co-signed carry over into the next epoch).
@@ -52,12 +60,15 @@ export class ReceiptClerk {
   private readonly ledger: Ledger;
   private readonly node: MeadowNode;
   private readonly relays: LiveCounter;
-  private readonly customers: LiveCounter;
+  private readonly channels: ChannelBytes;
   private readonly priceOf: (customer: string) => number;
   private readonly log: Logger;
   private readonly metrics: LedgerMetrics;
   private readonly offsets = new Map<string, Counts>();
-  private customerBase = new Map<string, LiveCounts>();
+  /** Per relay, its bytes by customer at its last settled receipt (none yet: since this process started). */
+  private splitSettled = new Map<string, Map<string, Counts>>();
+  /** Per relay, its bytes by customer at its last receipt signed in the open epoch. */
+  private splitSigned = new Map<string, Map<string, Counts>>();
   /** Customer bytes of the open epoch counted before a restart (from the saved meters). */
   private customerCarry = new Map<string, Counts>();
   private readonly snapshots: MeterSnapshots | undefined;
@@ -77,7 +88,8 @@ export class ReceiptClerk {
       ledger: Ledger;
       node: MeadowNode;
       relays: LiveCounter;
-      customers: LiveCounter;
+      /** Bytes per relay and customer: revenue is billed for the bytes relays co-signed. */
+      channels: ChannelBytes;
       priceOf: (customer: string) => number;
       logger: Logger;
       metrics: LedgerMetrics;
@@ -91,7 +103,7 @@ export class ReceiptClerk {
     this.ledger = deps.ledger;
     this.node = deps.node;
     this.relays = deps.relays;
-    this.customers = deps.customers;
+    this.channels = deps.channels;
     this.priceOf = deps.priceOf;
     this.log = deps.logger;
     this.metrics = deps.metrics;
@@ -160,12 +172,9 @@ export class ReceiptClerk {
     const relays = new Map(
       [...new Set([...this.relays.keys(), ...this.offsets.keys()])].map((r) => [r, this.proposalFor(r)]),
     );
-    const customers = new Map(
-      [...new Set([...this.customers.keys(), ...this.customerCarry.keys()])].map((c) => [
-        c,
-        this.customerEpochCounts(c),
-      ]),
-    );
+    // Everything customers moved in the open epoch, signed or not: after a crash the relays'
+    // proposals resume from their saved counts too, so these bytes are co-signed in this epoch.
+    const customers = this.customerBytesSince(this.splitSettled, (relay) => this.channels.split(relay));
     try {
       if (snapshots.save({ epoch: this.ledger.openEpoch, relays, customers })) this.onSnapshot?.();
     } catch (err) {
@@ -173,18 +182,23 @@ export class ReceiptClerk {
     }
   }
 
-  /** A customer's bytes in the open epoch: live since the epoch began, plus any carried over a restart. */
-  private customerEpochCounts(customer: string): Counts {
-    const now = this.customers.get(customer);
-    const before = this.customerBase.get(customer) ?? ZERO;
-    return add(
-      {
-        bytesToTarget: now.bytesToTarget - before.bytesToTarget,
-        bytesFromTarget: now.bytesFromTarget - before.bytesFromTarget,
-        tunnels: now.tunnels - before.tunnels,
-      },
-      this.customerCarry.get(customer) ?? ZERO,
-    );
+  /**
+   * Per customer, what the relays' splits (`at`) grew by since `since`, plus the bytes carried over
+   * a restart. A relay with no split `at` adds nothing.
+   */
+  private customerBytesSince(
+    since: ReadonlyMap<string, ReadonlyMap<string, Counts>>,
+    at: (relay: string) => ReadonlyMap<string, Counts> | undefined,
+  ): Map<string, Counts> {
+    const bytes = new Map(this.customerCarry);
+    for (const relay of this.channels.relays()) {
+      const split = at(relay);
+      if (split == null) continue;
+      const before = since.get(relay);
+      for (const [customer, counts] of split)
+        bytes.set(customer, add(bytes.get(customer) ?? ZERO, subtract(counts, before?.get(customer) ?? ZERO)));
+    }
+    return bytes;
   }
 
   /** What the relay's channel would be proposed at now. */
@@ -235,36 +249,33 @@ export class ReceiptClerk {
     return now.bytesToTarget + now.bytesFromTarget - signed.bytesToTarget - signed.bytesFromTarget;
   }
 
-  private relayKeys(): string[] {
-    return [...new Set([...this.relays.keys(), ...this.offsets.keys()])];
-  }
-
-  /** Proposes to relays whose count moved: `only` those, or at the counts `at` (the epoch close's cut). */
-  private async round(only?: string[], at?: ReadonlyMap<string, Counts>): Promise<void> {
+  private async round(only?: string[]): Promise<void> {
     const started = performance.now();
-    const countFor = (relay: string): Counts => at?.get(relay) ?? this.proposalFor(relay);
-    const candidates = (only ?? [...(at?.keys() ?? this.relayKeys())]).filter(
-      (relay) => !sameCounts(countFor(relay), this.ledger.latest(relay) ?? ZERO),
-    );
+    const candidates = (only ?? [...new Set([...this.relays.keys(), ...this.offsets.keys()])]).filter((relay) => {
+      const now = this.proposalFor(relay);
+      const signed = this.ledger.latest(relay) ?? ZERO;
+      return !sameCounts(now, signed);
+    });
     for (let i = 0; i < candidates.length; i += PARALLEL_REQUESTS) {
-      await Promise.all(
-        candidates.slice(i, i + PARALLEL_REQUESTS).map((relay) => this.proposeTo(relay, countFor(relay))),
-      );
+      await Promise.all(candidates.slice(i, i + PARALLEL_REQUESTS).map((relay) => this.proposeTo(relay)));
     }
     if (candidates.length > 0) this.metrics.roundSeconds.observe((performance.now() - started) / 1000);
   }
 
-  private async proposeTo(relay: string, counts: Counts): Promise<void> {
+  private async proposeTo(relay: string): Promise<void> {
     const connection = this.connectionTo(relay);
     if (connection == null) {
       this.metrics.receipts.inc({ result: 'unreachable' });
       return;
     }
-    const proposal = this.ledger.propose(relay, counts, Date.now());
+    // The split is read with the count: together they are what this receipt bills and pays.
+    const split = this.channels.split(relay);
+    const proposal = this.ledger.propose(relay, this.proposalFor(relay), Date.now());
     try {
       const response = await this.ask(connection, { type: 'propose', receipt: proposal });
       if (response.type === 'signed') {
         await this.ledger.recordReceipt({ ...proposal, relaySig: response.relaySig }, { relay });
+        this.splitSigned.set(relay, split);
         if (response.dispute != null)
           await this.recordDispute(relay, proposal.seq, response.dispute, 'signed under protest');
       } else if (response.type === 'disputed') {
@@ -289,23 +300,17 @@ export class ReceiptClerk {
   }
 
   private async closeEpoch(): Promise<void> {
-    // The epoch ends at one instant for both sides of its accounts: the relays' final proposals and
-    // the customers' revenue bytes are read together, before the final round. Bytes that move
-    // while relays sign belong to the next epoch on both sides, so every relay's bytes in an epoch
-    // earn the same share of its revenue (read after the round, a download in flight was billed in
-    // this epoch and paid in the next, and relays earned up to a third more or less per byte).
+    await this.round();
     const endedAt = Date.now();
-    const cut = new Map(this.relayKeys().map((relay) => [relay, this.proposalFor(relay)]));
-    const customers = [...new Set([...this.customers.keys(), ...this.customerCarry.keys()])];
-    const revenue = customers.map((customer) => ({
+    const billed = this.customerBytesSince(this.splitSettled, (relay) => this.splitSigned.get(relay));
+    const revenue = [...billed].map(([customer, counts]) => ({
       customer: customerPseudonym(this.ledger.gateway, customer),
-      bytes: total(this.customerEpochCounts(customer)),
+      bytes: total(counts),
       priceMicrosPerGb: this.priceOf(customer),
     }));
-    const baseNext = new Map(this.customers.keys().map((c) => [c, this.customers.get(c)]));
-    await this.round(undefined, cut);
     const { header, settlements } = await this.ledger.closeEpoch({ startedAt: this.epochStartedAt, endedAt, revenue });
-    this.customerBase = baseNext;
+    for (const [relay, split] of this.splitSigned) this.splitSettled.set(relay, split);
+    this.splitSigned = new Map();
     this.customerCarry = new Map();
     for (const s of settlements) {
       const offset = this.offsets.get(s.receipt.relay) ?? ZERO;

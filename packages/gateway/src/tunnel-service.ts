@@ -10,6 +10,7 @@ import {
   type Tunnel,
 } from '@meadow/protocol';
 import type { Logger } from 'pino';
+import { ChannelBytes } from './channel-bytes.ts';
 import type { Connector, SessionOutcome } from './connector.ts';
 import type { CustomerBook } from './customer-book.ts';
 import type { CustomerUsage } from './customer-store.ts';
@@ -75,6 +76,8 @@ export class TunnelService {
   /** Payload bytes per relay and per customer, live (receipts and revenue are made from these). */
   readonly relayBytes = new LiveCounter('gateway');
   readonly customerBytes = new LiveCounter('gateway');
+  /** Payload bytes per relay and customer, live (an epoch's revenue is made from these). */
+  readonly channelBytes = new ChannelBytes();
   readonly store: CustomerBook;
   private readonly connector: Connector;
   private readonly metrics: GatewayMetrics;
@@ -198,6 +201,7 @@ export class TunnelService {
       this.active++;
       this.relayBytes.track(relay.peerId, tunnel);
       this.customerBytes.track(customer.name, tunnel);
+      this.channelBytes.track(relay.peerId, customer.name, tunnel);
       this.openTunnels.add(tunnel);
       // Until the front end bridges it, a link drop must not surface as an unhandled 'error' event;
       // the bridge sees the same failure through its own listeners and the tunnel's state.

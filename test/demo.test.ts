@@ -59,6 +59,7 @@ describe('meadow demo', () => {
     // The crawl may span several 4 s epochs; together they settle every byte the gateway metered.
     expect(out).toMatch(/epoch \d+ closed: [1-3] co-signed channels, Merkle root [0-9a-f]{16}…/);
     expect(out).toMatch(/export re-verified from scratch/);
+    expect(out).toMatch(/customers billed for (\d+) bytes, relays co-signed \1, in every epoch alike/);
     const proofs = out
       .split('\n')
       .filter((l) =>

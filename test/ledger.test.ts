@@ -156,6 +156,9 @@ describe('the ledger over a real network', () => {
     const verdict = await runMeadow(['ledger', 'verify', file]);
     expect(verdict.code, verdict.stdout).toBe(0);
     expect(verdict.stdout).toMatch(/✓ ledger verified/);
+    expect(verdict.stdout).toMatch(
+      /bytes billed to customers ([\d,]+), co-signed by relays \1: every epoch bills exactly what its relays co-signed/,
+    );
     const portable = await runMeadow(['ledger', 'verify', file, '--portable']);
     expect(portable.code, portable.stdout).toBe(0);
     // One byte changed in the middle of the file: the verdict names the line and the reason, exit 1.

@@ -1,6 +1,6 @@
 import { canonicalJson } from './canonical.ts';
 import { ChainRules, LedgerRejection, type RejectReason } from './chain.ts';
-import type { EpochHeader, LedgerEntry } from './entries.ts';
+import type { EpochHeader, LedgerEntry, RevenueBody } from './entries.ts';
 import { bodySchemas, describeZodError, entrySchema, exportHeaderSchema } from './schema.ts';
 import { portableVerify, type VerifyFn } from './signatures.ts';
 
@@ -17,7 +17,26 @@ export interface VerifySummary {
   rewards: Record<string, number>;
   /** Receipts in epochs that are still open at the end of the export (not yet settled). */
   unsettledReceipts: number;
+  /** Payload bytes of closed epochs: billed to customers (revenue lines) and co-signed by relays (rewards). */
+  billedBytes: number;
+  cosignedBytes: number;
+  /**
+   * Closed epochs whose revenue lines bill other than the bytes their receipts co-sign. Not a
+   * failure: ledgers written before 2026-11-28 billed customers' live counters, and a gateway that
+   * crashed can lose up to a second of either side. Fewer bytes billed than co-signed is what a
+   * gateway keeping revenue from its relays would show.
+   */
+  unevenEpochs: { count: number; first: UnevenEpoch[] };
 }
+
+export interface UnevenEpoch {
+  gateway: string;
+  epoch: number;
+  billedBytes: number;
+  cosignedBytes: number;
+}
+
+const UNEVEN_LISTED = 20;
 
 export type VerifyResult =
   | { ok: true; summary: VerifySummary }
@@ -54,7 +73,11 @@ export async function verifyExport(
     providerPoolMicros: 0,
     rewards: {},
     unsettledReceipts: 0,
+    billedBytes: 0,
+    cosignedBytes: 0,
+    unevenEpochs: { count: 0, first: [] },
   };
+  let billedInEpoch = 0;
   for await (const line of lines) {
     lineNo++;
     if (line === '' && lineNo > 1) continue;
@@ -103,6 +126,7 @@ export async function verifyExport(
         };
       current = new ChainRules({ gateway: entry.gateway, network, verify });
       chains.set(entry.gateway, current);
+      billedInEpoch = 0;
     }
     try {
       current.accept(entry);
@@ -113,12 +137,27 @@ export async function verifyExport(
     summary.entries++;
     if (entry.kind === 'receipt') summary.receipts++;
     if (entry.kind === 'dispute') summary.disputes++;
+    if (entry.kind === 'revenue') billedInEpoch += (entry.body as RevenueBody).bytes;
     if (entry.kind === 'epoch') {
       const header = entry.body as EpochHeader;
       summary.epochs++;
       summary.revenueMicros += header.revenueMicros;
       summary.providerPoolMicros += header.providerPoolMicros;
       for (const r of header.rewards) summary.rewards[r.relay] = (summary.rewards[r.relay] ?? 0) + r.micros;
+      const cosigned = header.rewards.reduce((sum, r) => sum + r.bytes, 0);
+      summary.billedBytes += billedInEpoch;
+      summary.cosignedBytes += cosigned;
+      if (billedInEpoch !== cosigned) {
+        summary.unevenEpochs.count++;
+        if (summary.unevenEpochs.first.length < UNEVEN_LISTED)
+          summary.unevenEpochs.first.push({
+            gateway: entry.gateway,
+            epoch: header.epoch,
+            billedBytes: billedInEpoch,
+            cosignedBytes: cosigned,
+          });
+      }
+      billedInEpoch = 0;
     }
     if (lineNo % 10_000 === 0) options.onProgress?.(lineNo);
   }

@@ -39,7 +39,11 @@ export async function showLedger(
     const verdict = await verifyExport(lines);
     say(
       verdict.ok
-        ? `  export re-verified from scratch (${verdict.summary.entries} entries): every hash link, signature, root and reward checks out`
+        ? `  export re-verified from scratch (${verdict.summary.entries} entries): every hash link, signature, root and reward checks out;\n` +
+            `  customers billed for ${verdict.summary.billedBytes} bytes, relays co-signed ${verdict.summary.cosignedBytes}` +
+            (verdict.summary.unevenEpochs.count === 0
+              ? ', in every epoch alike'
+              : ` (${verdict.summary.unevenEpochs.count} epochs differ)`)
         : `  ✗ export does not verify: line ${verdict.line}: ${verdict.message}`,
     );
     for (const [i, relay] of network.relays.entries()) {

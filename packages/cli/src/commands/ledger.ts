@@ -123,6 +123,24 @@ function describe(result: VerifyResult, seconds: number): string {
     '  every line canonical, every hash link, every signature and Merkle root checks out; rewards recomputed and equal',
     `  revenue ${formatMicros(s.revenueMicros)}, relays' pool ${formatMicros(s.providerPoolMicros)}`,
   ];
+  lines.push(
+    `  bytes billed to customers ${s.billedBytes.toLocaleString('en')}, co-signed by relays ${s.cosignedBytes.toLocaleString('en')}` +
+      (s.unevenEpochs.count === 0 ? ': every epoch bills exactly what its relays co-signed' : ''),
+  );
+  if (s.unevenEpochs.count > 0) {
+    lines.push(
+      `  ! ${s.unevenEpochs.count} epoch${s.unevenEpochs.count === 1 ? '' : 's'} billed other than what the relays co-signed ` +
+        '(ledgers before 2026-11-28 did; since, only a gateway crash can, by a second of traffic at most):',
+    );
+    for (const e of s.unevenEpochs.first) {
+      const gap = e.billedBytes - e.cosignedBytes;
+      lines.push(
+        `    epoch ${e.epoch} of ${e.gateway}: ${Math.abs(gap).toLocaleString('en')} bytes ${gap < 0 ? 'fewer' : 'more'} billed than co-signed`,
+      );
+    }
+    if (s.unevenEpochs.count > s.unevenEpochs.first.length)
+      lines.push(`    … and ${s.unevenEpochs.count - s.unevenEpochs.first.length} more`);
+  }
   const top = Object.entries(s.rewards).sort(([, a], [, b]) => b - a);
   for (const [relay, micros] of top.slice(0, 20)) lines.push(`    ${relay}  ${formatMicros(micros)}`);
   if (top.length > 20) lines.push(`    … and ${top.length - 20} more relays`);

@@ -45,11 +45,12 @@ const PARALLEL_REQUESTS = 32;
  * lines from customer bytes, the signed header, then each relay's settlement with its proof.
  *
  * An epoch bills customers for the bytes its relays co-signed, no more and no less: with each
- * proposal the clerk notes the relay's bytes by customer, read at the same moment as the count, and
- * the revenue of an epoch is, per customer, what those splits grew by between each relay's last
- * settled receipt and its last one signed in the epoch. So every relay earns the same share of an
- * epoch's revenue per byte, a download under way at the close is billed and paid in the same epoch,
- * and bytes a relay has not signed yet are billed in the epoch that pays them.
+ * proposal the clerk notes the relay's bytes by customer since its last settled receipt
+ * (`ChannelBytes`), read at the same moment as the count, and the revenue of an epoch is, per
+ * customer, the sum of each relay's split at its last receipt signed in the epoch. So every relay
+ * earns the same share of an epoch's revenue per byte, a download under way at the close is billed
+ * and paid in the same epoch, and bytes a relay has not signed yet are billed in the epoch that
+ * pays them.
  *
  * The count proposed for a relay is its live tunnel count plus an offset: at start, the last
  * co-signed receipt of the open epoch (so a restart continues the channel); at each close, minus
@@ -65,8 +66,6 @@ export class ReceiptClerk {
   private readonly log: Logger;
   private readonly metrics: LedgerMetrics;
   private readonly offsets = new Map<string, Counts>();
-  /** Per relay, its bytes by customer at its last settled receipt (none yet: since this process started). */
-  private splitSettled = new Map<string, Map<string, Counts>>();
   /** Per relay, its bytes by customer at its last receipt signed in the open epoch. */
   private splitSigned = new Map<string, Map<string, Counts>>();
   /** Customer bytes of the open epoch counted before a restart (from the saved meters). */
@@ -174,7 +173,7 @@ export class ReceiptClerk {
     );
     // Everything customers moved in the open epoch, signed or not: after a crash the relays'
     // proposals resume from their saved counts too, so these bytes are co-signed in this epoch.
-    const customers = this.customerBytesSince(this.splitSettled, (relay) => this.channels.split(relay));
+    const customers = this.customerBytes(this.channels.relays().map((relay) => this.channels.split(relay)));
     try {
       if (snapshots.save({ epoch: this.ledger.openEpoch, relays, customers })) this.onSnapshot?.();
     } catch (err) {
@@ -182,22 +181,11 @@ export class ReceiptClerk {
     }
   }
 
-  /**
-   * Per customer, what the relays' splits (`at`) grew by since `since`, plus the bytes carried over
-   * a restart. A relay with no split `at` adds nothing.
-   */
-  private customerBytesSince(
-    since: ReadonlyMap<string, ReadonlyMap<string, Counts>>,
-    at: (relay: string) => ReadonlyMap<string, Counts> | undefined,
-  ): Map<string, Counts> {
+  /** Per customer, the bytes in relays' splits, plus the bytes carried over a restart. */
+  private customerBytes(splits: Iterable<ReadonlyMap<string, Counts>>): Map<string, Counts> {
     const bytes = new Map(this.customerCarry);
-    for (const relay of this.channels.relays()) {
-      const split = at(relay);
-      if (split == null) continue;
-      const before = since.get(relay);
-      for (const [customer, counts] of split)
-        bytes.set(customer, add(bytes.get(customer) ?? ZERO, subtract(counts, before?.get(customer) ?? ZERO)));
-    }
+    for (const split of splits)
+      for (const [customer, counts] of split) bytes.set(customer, add(bytes.get(customer) ?? ZERO, counts));
     return bytes;
   }
 
@@ -302,14 +290,14 @@ export class ReceiptClerk {
   private async closeEpoch(): Promise<void> {
     await this.round();
     const endedAt = Date.now();
-    const billed = this.customerBytesSince(this.splitSettled, (relay) => this.splitSigned.get(relay));
+    const billed = this.customerBytes(this.splitSigned.values());
     const revenue = [...billed].map(([customer, counts]) => ({
       customer: customerPseudonym(this.ledger.gateway, customer),
       bytes: total(counts),
       priceMicrosPerGb: this.priceOf(customer),
     }));
     const { header, settlements } = await this.ledger.closeEpoch({ startedAt: this.epochStartedAt, endedAt, revenue });
-    for (const [relay, split] of this.splitSigned) this.splitSettled.set(relay, split);
+    for (const [relay, split] of this.splitSigned) this.channels.settle(relay, split);
     this.splitSigned = new Map();
     this.customerCarry = new Map();
     for (const s of settlements) {

@@ -159,6 +159,8 @@ describe('household dashboard (chromium)', () => {
         epoch: Number(tr.getAttribute('data-epoch')),
         bytes: Number(tr.getAttribute('data-bytes')),
         micros: Number(tr.getAttribute('data-micros')),
+        epochBytes: Number(tr.getAttribute('data-epoch-bytes')),
+        poolMicros: Number(tr.getAttribute('data-pool-micros')),
         verified: tr.getAttribute('data-verified'),
         proofCell: tr.lastElementChild?.textContent?.trim(),
       })),
@@ -171,6 +173,11 @@ describe('household dashboard (chromium)', () => {
       expect(row).toMatchObject({ bytes: api?.bytes, micros: api?.micros, verified: 'true', proofCell: '✓' });
       const header = headers.find((h) => h.epoch === row.epoch && h.gateway === row.gateway);
       expect(header, `epoch ${row.epoch} in the ledger export`).toBeDefined();
+      // The share the page shows is of every relay's co-signed bytes in the epoch, and of its pool.
+      expect({ epochBytes: row.epochBytes, poolMicros: row.poolMicros }).toEqual({
+        epochBytes: header?.rewards.reduce((sum, r) => sum + r.bytes, 0),
+        poolMicros: header?.providerPoolMicros,
+      });
       const line = header?.rewards.find((r) => r.relay === earnings.relay);
       if (row.bytes === 0) {
         // A receipt co-signed after a tunnel opened but before its first byte, left as the relay's

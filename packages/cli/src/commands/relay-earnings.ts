@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { createSigner } from '@meadow/ledger';
 import { formatBytes, formatMicros, shortPeerId } from '@meadow/protocol';
-import { checkedEarnings, ReceiptBook } from '@meadow/relay';
+import { checkedEarnings, earningShare, ReceiptBook } from '@meadow/relay';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
 
 /**
@@ -47,14 +47,20 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
       out.push('No epoch has been settled yet (epochs close on the gateway; see its ledger.epochSeconds).');
     else {
       out.push(
-        `${'epoch'.padStart(6)}  ${'gateway'.padEnd(14)}  ${'co-signed'.padStart(10)}  ${'reward'.padStart(14)}  proof`,
+        `${'epoch'.padStart(6)}  ${'gateway'.padEnd(14)}  ${'co-signed'.padStart(10)}  ${'share'.padStart(7)}  ${"relays' pool".padStart(14)}  ${'reward'.padStart(14)}  proof`,
       );
       for (const r of rows) {
         out.push(
-          `${String(r.epoch).padStart(6)}  ${shortPeerId(r.gateway).padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${(r.micros / 1_000_000).toFixed(6).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
+          `${String(r.epoch).padStart(6)}  ${shortPeerId(r.gateway).padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${earningShare(r).padStart(7)}  ${units(r.poolMicros).padStart(14)}  ${units(r.micros).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
         );
       }
-      out.push('', `Total of verified epochs: ${formatMicros(total)}`);
+      out.push(
+        '',
+        "share: your co-signed bytes of all the relays' in the epoch; your reward is that share of the pool",
+        '(revenue billed for exactly those bytes, less the protocol fee), in whole micro-units: docs/rewards.md.',
+        '',
+        `Total of verified epochs: ${formatMicros(total)}`,
+      );
     }
     const latest = receipts.at(-1);
     out.push(
@@ -66,4 +72,8 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
   } finally {
     book.close();
   }
+}
+
+function units(micros: number): string {
+  return (micros / 1_000_000).toFixed(6);
 }

@@ -1,5 +1,6 @@
 import { formatBitRate, formatBytes, type Html, html, shortPeerId } from '@meadow/protocol';
 import type { QualityPart } from '../household/quality.ts';
+import { earningShare } from '../receipts/earnings.ts';
 import { barChart } from './chart.ts';
 import type { DashboardModel, StatusBody } from './model.ts';
 import { type FieldValues, SETTINGS_FIELDS, type SettingsField } from './settings-form.ts';
@@ -128,7 +129,7 @@ function earningsSection(model: DashboardModel): Html {
   const total = verified.reduce((sum, e) => sum + e.micros, 0);
   const shown = model.earnings.slice(-EPOCHS_SHOWN).reverse();
   return html`<section id="earnings"><h2>Earnings</h2>
-  <p class="hint">Each settled epoch is checked on this machine: the gateway's signature on the epoch, both signatures on your receipt, and its inclusion proof against the epoch's published Merkle root. Rewards are in units of the settlement currency, six decimals (the ledger counts micro-units).</p>
+  <p class="hint">Each settled epoch is checked on this machine: the gateway's signature on the epoch, both signatures on your receipt, and its inclusion proof against the epoch's published Merkle root. Your reward is your share of all the relays' co-signed bytes in the epoch, times the relays' pool: what customers paid for exactly those bytes, less the protocol fee. Rewards are in units of the settlement currency, six decimals (the ledger counts micro-units).</p>
   ${
     model.earnings.length === 0
       ? html`<p>No epoch has been settled yet. Gateways close an epoch every hour by default.</p>`
@@ -136,9 +137,9 @@ function earningsSection(model: DashboardModel): Html {
       ${shown.map(
         (
           e,
-        ) => html`<tr class="epoch" data-epoch="${e.epoch}" data-gateway="${e.gateway}" data-bytes="${e.bytes}" data-micros="${e.micros}" data-verified="${e.proofVerified}">
+        ) => html`<tr class="epoch" data-epoch="${e.epoch}" data-gateway="${e.gateway}" data-bytes="${e.bytes}" data-micros="${e.micros}" data-epoch-bytes="${e.epochBytes}" data-pool-micros="${e.poolMicros}" data-verified="${e.proofVerified}">
         <td>${e.epoch}</td><td title="${e.gateway}"><code>${shortPeerId(e.gateway)}</code></td><td>${localTime(new Date(e.closedAt).toISOString(), model.status.timeZone)}</td>
-        <td>${formatBytes(e.bytes)}</td><td>${micros(e.micros)}</td>
+        <td>${formatBytes(e.bytes)} <span class="hint">(${earningShare(e)} of ${formatBytes(e.epochBytes)})</span></td><td title="${earningShare(e)} of the relays' pool, ${micros(e.poolMicros)}">${micros(e.micros)}</td>
         <td>${e.proofVerified ? html`<span class="ok" title="root ${e.merkleRoot}">✓</span>` : html`<span class="bad">✗ ${e.problem}</span>`}</td></tr>`,
       )}
       </tbody><tfoot>${

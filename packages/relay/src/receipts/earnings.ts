@@ -7,6 +7,9 @@ export interface CheckedEarning {
   epoch: number;
   bytes: number;
   micros: number;
+  /** What every relay co-signed in the epoch, and the relays' pool it shared (from the signed header). */
+  epochBytes: number;
+  poolMicros: number;
   merkleRoot: string;
   closedAt: number;
   proofVerified: boolean;
@@ -33,10 +36,17 @@ export function checkedEarnings(
       epoch: row.epoch,
       bytes: row.bytes,
       micros: row.micros,
+      epochBytes: row.settlement.header.rewards.reduce((sum, r) => sum + r.bytes, 0),
+      poolMicros: row.settlement.header.providerPoolMicros,
       merkleRoot: row.settlement.header.merkleRoot,
       closedAt: row.settlement.header.endedAt,
       proofVerified: check.ok,
       ...(check.ok ? {} : { problem: check.problem }),
     };
   });
+}
+
+/** The relay's part of all the relays' co-signed bytes in the epoch, as a percentage. */
+export function earningShare(e: Pick<CheckedEarning, 'bytes' | 'epochBytes'>): string {
+  return e.epochBytes === 0 ? '—' : `${((100 * e.bytes) / e.epochBytes).toFixed(1)}%`;
 }

@@ -25,6 +25,9 @@ export const ledgerHelp = `meadow ledger <export|verify> …
       hash link, every Ed25519 signature (gateway and relay), every epoch's Merkle root and
       every reward recomputed from the epoch's receipts and revenue. Prints a verdict, or the
       first problem with its line number; exits 0 when the ledger checks out, 1 when it does not.
+      The verdict also sets the bytes billed to customers beside the bytes relays co-signed, and
+      names each epoch where they differ (a warning: a gateway billing fewer bytes than its relays
+      co-signed keeps part of their revenue; older ledgers and crashes can differ too).
       Signatures are checked with node:crypto under strict RFC 8032 rules; --portable uses
       @noble/ed25519 (zip215: false) instead — the same verdicts, about 15 times slower.
 

@@ -133,7 +133,7 @@ function describe(result: VerifyResult, seconds: number): string {
   if (s.unevenEpochs.count > 0) {
     lines.push(
       `  ! ${s.unevenEpochs.count} epoch${s.unevenEpochs.count === 1 ? '' : 's'} billed other than what the relays co-signed ` +
-        '(ledgers before 2026-11-28 did; since, only a gateway crash can, by a second of traffic at most):',
+        '(ledgers written before 2026-11-28 did; since, a gateway crash can, by about a second of traffic):',
     );
     for (const e of s.unevenEpochs.first) {
       const gap = e.billedBytes - e.cosignedBytes;

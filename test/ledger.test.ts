@@ -207,11 +207,11 @@ describe('the ledger over a real network', () => {
   });
 
   it('an epoch that closes while bytes flow bills and pays the same bytes, so relays earn alike per byte', async () => {
-    // A download at full speed that starts just before the next close: bytes move while the relays
-    // sign the epoch's final receipts.
+    // A download at full speed that starts just before the next close and lasts a second or more:
+    // bytes move while the relays sign the epoch's final receipts, even if the close is late.
     await sleepUntil((await nextEpochClose()) - 150);
     const started = Date.now();
-    await transfer(get('/bytes/64000000'));
+    await transfer(get('/bytes/256000000'));
     const ended = Date.now();
     await waitForNoTunnels(net);
     const entries = await waitForSettledExport();

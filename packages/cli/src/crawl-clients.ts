@@ -132,31 +132,32 @@ export async function downloadViaConnect(
     socket.destroy();
     return { status, bytes: 0, intact: false, exit };
   }
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      createConnection: () => socket,
-      host: url.hostname,
-      port: url.port,
-      path: `${url.pathname}${url.search}`,
-      headers: { connection: 'close' },
-      signal,
-    });
-    req.once('error', reject);
-    req.once('response', (res) => {
-      let bytes = 0;
-      let intact = true;
-      res.on('data', (chunk: Buffer) => {
-        if (intact && !check(chunk, bytes)) intact = false;
-        bytes += chunk.byteLength;
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = httpRequest({
+        createConnection: () => socket,
+        host: url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        headers: { connection: 'close' },
+        signal,
       });
-      res.once('error', reject);
-      res.once('end', () => {
-        socket.destroy();
-        resolve({ status: res.statusCode ?? 0, bytes, intact, exit });
+      req.once('error', reject);
+      req.once('response', (res) => {
+        let bytes = 0;
+        let intact = true;
+        res.on('data', (chunk: Buffer) => {
+          if (intact && !check(chunk, bytes)) intact = false;
+          bytes += chunk.byteLength;
+        });
+        res.once('error', reject);
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, bytes, intact, exit }));
       });
+      req.end();
     });
-    req.end();
-  });
+  } finally {
+    socket.destroy();
+  }
 }
 
 export function getViaAbsoluteUri(

@@ -1,4 +1,4 @@
-import { formatBytes, type Html, html, shortPeerId } from '@meadow/protocol';
+import { formatBytes, formatUnits, type Html, html, shortPeerId } from '@meadow/protocol';
 import type { NetworkReport } from './network-health.ts';
 
 const CSS = `body{margin:0;font:15px/1.45 system-ui,sans-serif;color:#1d2320;background:#f6f8f6}
@@ -23,7 +23,7 @@ export function networkPage(r: NetworkReport, peerId: string): Html {
 <section><dl class="figures">
   <div><dt>Active relays</dt><dd id="active-relays" data-value="${r.relays.active}">${r.relays.active}</dd></div>
   <div><dt>Utilisation (${u.windowSeconds} s)</dt><dd id="utilisation" data-ratio="${u.ratio ?? ''}">${u.ratio == null ? '—' : `${(u.ratio * 100).toFixed(2)}%`}</dd></div>
-  <div><dt>Revenue, last ${r.revenue.epochs.length} epochs</dt><dd id="recent-revenue" data-micros="${recentRevenue}">${micros(recentRevenue)}</dd></div>
+  <div><dt>Revenue, last ${r.revenue.epochs.length} epochs</dt><dd id="recent-revenue" data-micros="${recentRevenue}">${formatUnits(recentRevenue)}</dd></div>
   <div><dt>Active customers</dt><dd id="active-customers" data-value="${r.customers.active}">${r.customers.active}</dd></div>
 </dl></section>
 <section id="relays"><h2>Active relays by country</h2>
@@ -62,8 +62,8 @@ ${
     (
       e,
     ) => html`<tr class="epoch" data-epoch="${e.epoch}" data-revenue-micros="${e.revenueMicros}" data-pool-micros="${e.providerPoolMicros}" data-bytes="${e.coSignedBytes}">
-    <td>${e.epoch}</td><td>${e.endedAt}</td><td class="n">${micros(e.revenueMicros)}</td><td class="n">${micros(e.feeMicros)}</td>
-    <td class="n">${micros(e.providerPoolMicros)}</td><td class="n">${e.relaysPaid}</td><td class="n">${formatBytes(e.coSignedBytes)}</td></tr>`,
+    <td>${e.epoch}</td><td>${e.endedAt}</td><td class="n">${formatUnits(e.revenueMicros)}</td><td class="n">${formatUnits(e.feeMicros)}</td>
+    <td class="n">${formatUnits(e.providerPoolMicros)}</td><td class="n">${e.relaysPaid}</td><td class="n">${formatBytes(e.coSignedBytes)}</td></tr>`,
   )}</tbody></table>`
 }</section>
 <section id="customers"><h2>Customer usage</h2>
@@ -78,7 +78,3 @@ ${r.customers.list.map(
 }
 
 export const NETWORK_CSS = CSS;
-
-function micros(m: number): string {
-  return (m / 1_000_000).toFixed(6);
-}

@@ -20,7 +20,12 @@ export function shortPeerId(peerId: string): string {
   return `${peerId.slice(0, 8)}…${peerId.slice(-4)}`;
 }
 
+/** A settlement amount in whole units, six decimals (the ledger holds micro-units). */
+export function formatUnits(micros: number): string {
+  return (micros / 1_000_000).toFixed(6);
+}
+
 /** Settlement amounts: whole units with six decimals, and the exact micro-units the ledger holds. */
 export function formatMicros(micros: number): string {
-  return `${(micros / 1_000_000).toFixed(6)} (${micros.toLocaleString('en')} micro-units)`;
+  return `${formatUnits(micros)} (${micros.toLocaleString('en')} micro-units)`;
 }

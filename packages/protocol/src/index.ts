@@ -25,7 +25,7 @@ export {
   TUNNEL_ERROR_REASONS,
   type WireMapping,
 } from './errors.ts';
-export { formatBitRate, formatBytes, formatMicros, shortPeerId } from './format.ts';
+export { formatBitRate, formatBytes, formatMicros, formatUnits, shortPeerId } from './format.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameProtocolError, FrameType } from './frame.ts';
 export { escapeHtml, Html, html, raw } from './html.ts';
 export { type FrameLink, type LinkHandlers, socketLink, streamLink } from './link.ts';

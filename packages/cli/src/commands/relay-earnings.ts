@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { createSigner } from '@meadow/ledger';
-import { formatBytes, formatMicros, shortPeerId } from '@meadow/protocol';
+import { formatBytes, formatMicros, formatUnits, shortPeerId } from '@meadow/protocol';
 import { checkedEarnings, earningShare, ReceiptBook } from '@meadow/relay';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
 
@@ -51,7 +51,7 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
       );
       for (const r of rows) {
         out.push(
-          `${String(r.epoch).padStart(6)}  ${shortPeerId(r.gateway).padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${earningShare(r).padStart(7)}  ${units(r.poolMicros).padStart(14)}  ${units(r.micros).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
+          `${String(r.epoch).padStart(6)}  ${shortPeerId(r.gateway).padEnd(14)}  ${formatBytes(r.bytes).padStart(10)}  ${earningShare(r).padStart(7)}  ${formatUnits(r.poolMicros).padStart(14)}  ${formatUnits(r.micros).padStart(14)}  ${r.proofVerified ? '✓' : `✗ ${r.problem}`}`,
         );
       }
       out.push(
@@ -72,8 +72,4 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
   } finally {
     book.close();
   }
-}
-
-function units(micros: number): string {
-  return (micros / 1_000_000).toFixed(6);
 }

@@ -1,4 +1,4 @@
-import { formatBitRate, formatBytes, type Html, html, shortPeerId } from '@meadow/protocol';
+import { formatBitRate, formatBytes, formatUnits, type Html, html, shortPeerId } from '@meadow/protocol';
 import type { QualityPart } from '../household/quality.ts';
 import { earningShare } from '../receipts/earnings.ts';
 import { barChart } from './chart.ts';
@@ -139,14 +139,14 @@ function earningsSection(model: DashboardModel): Html {
           e,
         ) => html`<tr class="epoch" data-epoch="${e.epoch}" data-gateway="${e.gateway}" data-bytes="${e.bytes}" data-micros="${e.micros}" data-epoch-bytes="${e.epochBytes}" data-pool-micros="${e.poolMicros}" data-verified="${e.proofVerified}">
         <td>${e.epoch}</td><td title="${e.gateway}"><code>${shortPeerId(e.gateway)}</code></td><td>${localTime(new Date(e.closedAt).toISOString(), model.status.timeZone)}</td>
-        <td>${formatBytes(e.bytes)} <span class="hint">(${earningShare(e)} of ${formatBytes(e.epochBytes)})</span></td><td title="${earningShare(e)} of the relays' pool, ${micros(e.poolMicros)}">${micros(e.micros)}</td>
+        <td>${formatBytes(e.bytes)} <span class="hint">(${earningShare(e)} of ${formatBytes(e.epochBytes)})</span></td><td title="${earningShare(e)} of the relays' pool, ${formatUnits(e.poolMicros)}">${formatUnits(e.micros)}</td>
         <td>${e.proofVerified ? html`<span class="ok" title="root ${e.merkleRoot}">✓</span>` : html`<span class="bad">✗ ${e.problem}</span>`}</td></tr>`,
       )}
       </tbody><tfoot>${
         model.earnings.length > shown.length
           ? html`<tr><td colspan="6" class="hint">The latest ${shown.length} of ${model.earnings.length} epochs; all of them at <a href="/earnings">/earnings</a> and in <code>meadow relay earnings</code>.</td></tr>`
           : ''
-      }<tr><td colspan="4">Total of verified epochs</td><td id="earnings-total" data-micros="${total}">${micros(total)}</td><td></td></tr></tfoot></table>`
+      }<tr><td colspan="4">Total of verified epochs</td><td id="earnings-total" data-micros="${total}">${formatUnits(total)}</td><td></td></tr></tfoot></table>`
   }
 </section>`;
 }
@@ -229,10 +229,6 @@ export function loginPage(error: string | undefined, tokenPath: string): Html {
   <form method="post" action="/login"><label for="token">Control token</label>
   <input type="password" id="token" name="token" autocomplete="current-password" required><button id="signin">Sign in</button></form></section>`,
   );
-}
-
-function micros(m: number): string {
-  return (m / 1_000_000).toFixed(6);
 }
 
 function localTime(iso: string | null | undefined, timeZone: string): string {

@@ -76,6 +76,7 @@ describe('every process exposes Prometheus metrics on its own registry', () => {
       'meadow_gateway_relay_pool_size',
       'meadow_gateway_receipts_total',
       'meadow_gateway_ledger_open_epoch',
+      'meadow_gateway_unsigned_bytes_written_off_total',
       'meadow_dht_routing_table_peers',
       'meadow_gateway_process_cpu_seconds_total',
     ])

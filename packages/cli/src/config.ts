@@ -369,6 +369,12 @@ export const gatewayConfig = z.strictObject({
       receiptIntervalSeconds: z.number().min(0.2).max(3_600).default(30),
       /** …or as soon as a relay carried this many bytes since its last receipt. */
       receiptEveryBytes: z.number().int().min(65_536).default(268_435_456),
+      /** A relay unreachable this long has its bytes not yet co-signed written off (never billed, never paid). */
+      writeOffUnsignedAfterSeconds: z
+        .number()
+        .min(1)
+        .max(366 * 86_400)
+        .default(86_400),
     })
     .default({
       network: 'meadow',
@@ -377,6 +383,7 @@ export const gatewayConfig = z.strictObject({
       epochSeconds: 3_600,
       receiptIntervalSeconds: 30,
       receiptEveryBytes: 268_435_456,
+      writeOffUnsignedAfterSeconds: 86_400,
     }),
   log: log.default({ level: 'info', format: 'auto' }),
 });

@@ -79,6 +79,8 @@ export interface LocalNetwork {
   stopRelay(relay: LocalRelay): Promise<void>;
   /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
   restartRelay(relay: LocalRelay): Promise<LocalRelay>;
+  /** Starts a relay that `stopRelay` stopped again, with the same identity, config and data. */
+  startRelayAgain(relay: LocalRelay): Promise<LocalRelay>;
   /**
    * Stops the gateway (SIGTERM, or SIGKILL for a crash) and starts it again with the same identity,
    * data and addresses (the ports it had are written into its config), so clients and relays
@@ -266,13 +268,18 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     forget(services, relay.service);
     forget(relays, relay);
   };
+  const launchAgain = (relay: LocalRelay): Promise<LocalRelay> =>
+    launchRelay(relay.service.name, relay.configPath, relay.egressAddress, relay.country, { meadow: relay.meadow });
   const restartRelay = async (relay: LocalRelay): Promise<LocalRelay> => {
     const at = relays.indexOf(relay);
     await stopRelay(relay);
-    const again = await launchRelay(relay.service.name, relay.configPath, relay.egressAddress, relay.country, {
-      meadow: relay.meadow,
-    });
+    const again = await launchAgain(relay);
     relays.splice(at < 0 ? relays.length : at, 0, again); // in its old place: callers index net.relays
+    return again;
+  };
+  const startRelayAgain = async (relay: LocalRelay): Promise<LocalRelay> => {
+    const again = await launchAgain(relay);
+    relays.push(again);
     return again;
   };
   for (let i = 0; i < init.relays; i++) {
@@ -306,6 +313,7 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     addRelay,
     stopRelay,
     restartRelay,
+    startRelayAgain,
     async restartGateway(options = {}) {
       const current = network.gateway.service;
       const config = parse(await readFile(gatewayConfigPath, 'utf8')) as Record<string, unknown>;

@@ -58,6 +58,33 @@ export class ChannelBytes {
     return split;
   }
 
+  /** What the relay has carried and not yet had settled, all customers together, as of now. */
+  total(relay: string): Counts {
+    const total = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
+    for (const { closed, open } of this.byRelay.get(relay)?.values() ?? []) {
+      total.bytesToTarget += closed.bytesToTarget;
+      total.bytesFromTarget += closed.bytesFromTarget;
+      total.tunnels += closed.tunnels;
+      for (const tunnel of open) {
+        total.bytesToTarget += tunnel.bytesSent;
+        total.bytesFromTarget += tunnel.bytesReceived;
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Drops a relay's unsettled bytes (a relay gone for good: they will never be co-signed); false,
+   * and nothing dropped, while a tunnel through it is open.
+   */
+  forget(relay: string): boolean {
+    const customers = this.byRelay.get(relay);
+    if (customers == null) return true;
+    for (const { open } of customers.values()) if (open.size > 0) return false;
+    this.byRelay.delete(relay);
+    return true;
+  }
+
   /** Takes a settled receipt's split (from `split`) off the relay's counters. */
   settle(relay: string, settled: ReadonlyMap<string, Counts>): void {
     const customers = this.byRelay.get(relay);

@@ -286,7 +286,6 @@ export class Gateway {
       {
         ledger,
         node: this.handle.node,
-        relays: this.service.relayBytes,
         channels: this.service.channelBytes,
         priceOf: (name) => this.service.store.find(name)?.priceMicrosPerGb ?? DEFAULT_PLAN.priceMicrosPerGb,
         logger: this.log.child({ component: 'receipts' }),

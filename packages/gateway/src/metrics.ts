@@ -102,6 +102,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
         registers: [registry],
       }),
+      writtenOffBytes: new Counter({
+        name: 'meadow_gateway_unsigned_bytes_written_off_total',
+        help: 'Bytes relays carried but never co-signed, written off (never billed, never paid) once the relay stayed unreachable for ledger.writeOffUnsignedAfterSeconds',
+        registers: [registry],
+      }),
     },
     tunnels: zeroed(
       new Counter({

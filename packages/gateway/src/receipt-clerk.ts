@@ -14,7 +14,6 @@ import {
   type Settlement,
   writeMessage,
 } from '@meadow/ledger';
-import type { LiveCounter } from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { ChannelBytes } from './channel-bytes.ts';
@@ -25,6 +24,11 @@ export interface ReceiptClerkInit {
   receiptIntervalMs: number;
   receiptEveryBytes: number;
   requestTimeoutMs: number;
+  /**
+   * A relay unreachable this long has its bytes not yet co-signed written off at the next close:
+   * never billed, never paid, and no longer proposed, saved or counted every round.
+   */
+  writeOffAfterMs: number;
 }
 
 export interface LedgerMetrics {
@@ -32,6 +36,7 @@ export interface LedgerMetrics {
   epochs: Counter;
   openEpoch: Gauge;
   roundSeconds: Histogram;
+  writtenOffBytes: Counter;
 }
 
 const ZERO: Counts = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
@@ -52,20 +57,25 @@ const PARALLEL_REQUESTS = 32;
  * and paid in the same epoch, and bytes a relay has not signed yet are billed in the epoch that
  * pays them.
  *
- * The count proposed for a relay is its live tunnel count plus an offset: at start, the last
- * co-signed receipt of the open epoch (so a restart continues the channel); at each close, minus
- * what the epoch settled (bytes not yet co-signed carry over into the next epoch).
+ * The count proposed for a relay is what `ChannelBytes` holds for it (its bytes since its last
+ * settled receipt, live) plus an offset that only a restart sets: the last co-signed receipt of the
+ * open epoch, or the saved count where that is ahead, so a restart continues the channel. Bytes not
+ * yet co-signed at a close carry over into the next epoch. All of the clerk's work (rounds, the
+ * saved meters) is over the relays with bytes not yet settled, never every relay the gateway has
+ * seen, and a relay that stays unreachable is written off (`writeOffAfterMs`).
  */
 export class ReceiptClerk {
   private readonly init: ReceiptClerkInit;
   private readonly ledger: Ledger;
   private readonly node: MeadowNode;
-  private readonly relays: LiveCounter;
   private readonly channels: ChannelBytes;
   private readonly priceOf: (customer: string) => number;
   private readonly log: Logger;
   private readonly metrics: LedgerMetrics;
+  /** Per relay, what its proposal carries beyond `ChannelBytes` (set by a restart; zero: no entry). */
   private readonly offsets = new Map<string, Counts>();
+  /** Relays owed a receipt that a round could not reach, since when. */
+  private readonly unreachableSince = new Map<string, number>();
   /** Per relay, its bytes by customer at its last receipt signed in the open epoch. */
   private splitSigned = new Map<string, Map<string, Counts>>();
   /** Customer bytes of the open epoch counted before a restart (from the saved meters). */
@@ -86,8 +96,7 @@ export class ReceiptClerk {
     deps: {
       ledger: Ledger;
       node: MeadowNode;
-      relays: LiveCounter;
-      /** Bytes per relay and customer: revenue is billed for the bytes relays co-signed. */
+      /** Bytes per relay and customer: proposals count them, and revenue bills what relays co-signed. */
       channels: ChannelBytes;
       priceOf: (customer: string) => number;
       logger: Logger;
@@ -101,7 +110,6 @@ export class ReceiptClerk {
     this.init = init;
     this.ledger = deps.ledger;
     this.node = deps.node;
-    this.relays = deps.relays;
     this.channels = deps.channels;
     this.priceOf = deps.priceOf;
     this.log = deps.logger;
@@ -138,7 +146,10 @@ export class ReceiptClerk {
     this.every(250, () => {
       // At most one byte-triggered round waiting: a slow or frozen relay must not pile rounds up.
       if (this.byteRoundPending) return;
-      const due = this.relays.keys().filter((relay) => this.unreceipted(relay) >= this.init.receiptEveryBytes);
+      // A relay that is not linked is left to the interval rounds, which count it unreachable.
+      const due = [...this.relaysOwed()].filter(
+        (relay) => this.unreceipted(relay) >= this.init.receiptEveryBytes && this.connectionTo(relay) != null,
+      );
       if (due.length === 0) return;
       this.byteRoundPending = true;
       void this.enqueue(() => {
@@ -168,9 +179,12 @@ export class ReceiptClerk {
   /** Saves what the open epoch has counted (relays' next proposals, customers' bytes). */
   private saveMeters(): void {
     const snapshots = this.snapshots as MeterSnapshots;
-    const relays = new Map(
-      [...new Set([...this.relays.keys(), ...this.offsets.keys()])].map((r) => [r, this.proposalFor(r)]),
-    );
+    // A relay whose count is co-signed needs no row: a restart resumes it from the ledger.
+    const relays = new Map<string, Counts>();
+    for (const relay of this.relaysOwed()) {
+      const proposal = this.proposalFor(relay);
+      if (!sameCounts(proposal, this.ledger.latest(relay) ?? ZERO)) relays.set(relay, proposal);
+    }
     // Everything customers moved in the open epoch, signed or not: after a crash the relays'
     // proposals resume from their saved counts too, so these bytes are co-signed in this epoch.
     const customers = this.customerBytes(this.channels.relays().map((relay) => this.channels.split(relay)));
@@ -191,7 +205,12 @@ export class ReceiptClerk {
 
   /** What the relay's channel would be proposed at now. */
   proposalFor(relay: string): Counts {
-    return add(this.relays.get(relay), this.offsets.get(relay) ?? ZERO);
+    return add(this.channels.total(relay), this.offsets.get(relay) ?? ZERO);
+  }
+
+  /** The relays whose proposal may differ from what they co-signed: bytes not yet settled, or an offset. */
+  private relaysOwed(): Set<string> {
+    return new Set([...this.channels.relays(), ...this.offsets.keys()]);
   }
 
   /** Runs a receipt round now (tests, and the epoch close). */
@@ -239,7 +258,7 @@ export class ReceiptClerk {
 
   private async round(only?: string[]): Promise<void> {
     const started = performance.now();
-    const candidates = (only ?? [...new Set([...this.relays.keys(), ...this.offsets.keys()])]).filter((relay) => {
+    const candidates = (only ?? [...this.relaysOwed()]).filter((relay) => {
       const now = this.proposalFor(relay);
       const signed = this.ledger.latest(relay) ?? ZERO;
       return !sameCounts(now, signed);
@@ -254,8 +273,10 @@ export class ReceiptClerk {
     const connection = this.connectionTo(relay);
     if (connection == null) {
       this.metrics.receipts.inc({ result: 'unreachable' });
+      if (!this.unreachableSince.has(relay)) this.unreachableSince.set(relay, Date.now());
       return;
     }
+    this.unreachableSince.delete(relay);
     // The split is read with the count: together they are what this receipt bills and pays.
     const split = this.channels.split(relay);
     const proposal = this.ledger.propose(relay, this.proposalFor(relay), Date.now());
@@ -297,13 +318,18 @@ export class ReceiptClerk {
       priceMicrosPerGb: this.priceOf(customer),
     }));
     const { header, settlements } = await this.ledger.closeEpoch({ startedAt: this.epochStartedAt, endedAt, revenue });
-    for (const [relay, split] of this.splitSigned) this.channels.settle(relay, split);
+    const settledSplits = this.splitSigned;
     this.splitSigned = new Map();
     this.customerCarry = new Map();
+    for (const [relay, split] of settledSplits) this.channels.settle(relay, split);
+    // What the settlement covered beyond the bytes taken off `ChannelBytes` comes off the offset:
+    // the relay's proposal goes down by exactly its settled receipt.
     for (const s of settlements) {
-      const offset = this.offsets.get(s.receipt.relay) ?? ZERO;
-      this.offsets.set(s.receipt.relay, subtract(offset, countsOf(s.receipt)));
+      const relay = s.receipt.relay;
+      const taken = sum(settledSplits.get(relay)?.values() ?? []);
+      this.setOffset(relay, subtract(add(this.offsets.get(relay) ?? ZERO, taken), countsOf(s.receipt)));
     }
+    this.writeOffGoneRelays();
     this.epochStartedAt = endedAt;
     this.metrics.epochs.inc();
     this.metrics.openEpoch.set(this.ledger.openEpoch);
@@ -319,6 +345,42 @@ export class ReceiptClerk {
     for (const settlement of settlements) {
       const sending = this.settle(settlement).finally(() => this.settling.delete(sending));
       this.settling.add(sending);
+    }
+  }
+
+  private setOffset(relay: string, offset: Counts): void {
+    if (sameCounts(offset, ZERO)) this.offsets.delete(relay);
+    else this.offsets.set(relay, offset);
+  }
+
+  /**
+   * Bytes a relay carried but has not co-signed wait for it to come back, and it usually does (a
+   * restart, a dropped line). One unreachable for `writeOffAfterMs` is taken for gone: its bytes
+   * are written off, so the gateway does not hold, save and propose them for ever. Nothing is
+   * billed for them (revenue bills co-signed bytes only), and if the relay does come back, its
+   * count restarts from zero and its own meter shows the difference.
+   */
+  private writeOffGoneRelays(): void {
+    const owed = this.relaysOwed();
+    const cutoff = Date.now() - this.init.writeOffAfterMs;
+    for (const [relay, since] of this.unreachableSince) {
+      if (!owed.has(relay)) this.unreachableSince.delete(relay);
+      if (since > cutoff || !owed.has(relay)) continue;
+      const unsigned = this.proposalFor(relay);
+      // A tunnel still open through it: it is not gone after all.
+      if (!this.channels.forget(relay)) continue;
+      this.offsets.delete(relay);
+      this.unreachableSince.delete(relay);
+      this.metrics.writtenOffBytes.inc(Math.max(0, total(unsigned)));
+      this.log.warn(
+        {
+          relay,
+          bytesToTarget: unsigned.bytesToTarget,
+          bytesFromTarget: unsigned.bytesFromTarget,
+          unreachableSeconds: Math.round((Date.now() - since) / 1000),
+        },
+        'relay unreachable too long: its bytes not co-signed are written off (never billed, never paid)',
+      );
     }
   }
 
@@ -362,6 +424,12 @@ function add(a: Counts, b: Counts): Counts {
     bytesFromTarget: a.bytesFromTarget + b.bytesFromTarget,
     tunnels: a.tunnels + b.tunnels,
   };
+}
+
+function sum(counts: Iterable<Counts>): Counts {
+  let all = ZERO;
+  for (const c of counts) all = add(all, c);
+  return all;
 }
 
 function total(c: Counts): number {

@@ -90,4 +90,26 @@ describe('ChannelBytes', () => {
     expect(channels.relays()).toEqual([]);
     expect(channels.split('relay-a')).toEqual(new Map());
   });
+
+  it("totals a relay's customers live, and forgets a relay only while none of its tunnels is open", async () => {
+    const channels = new ChannelBytes();
+    const acme = await opener.open({ host: '127.0.0.1', port: 80 });
+    const zenith = await opener.open({ host: '127.0.0.1', port: 80 });
+    channels.track('relay-a', 'acme', acme);
+    channels.track('relay-a', 'zenith', zenith);
+    await roundTrip(acme, 700);
+    await roundTrip(zenith, 200);
+    expect(channels.total('relay-a')).toEqual(counts(900, 2));
+    expect(channels.total('relay-b')).toEqual(counts(0, 0));
+
+    expect(channels.forget('relay-a')).toBe(false);
+    expect(channels.total('relay-a')).toEqual(counts(900, 2));
+    acme.end();
+    zenith.end();
+    await Promise.all([once(acme, 'close'), once(zenith, 'close')]);
+    expect(channels.total('relay-a')).toEqual(counts(900, 2));
+    expect(channels.forget('relay-a')).toBe(true);
+    expect(channels.relays()).toEqual([]);
+    expect(channels.total('relay-a')).toEqual(counts(0, 0));
+  });
 });

@@ -95,6 +95,7 @@ export async function gatewayCommand(args: { config: string }): Promise<number> 
         epochMs: Math.round(config.ledger.epochSeconds * 1_000),
         receiptIntervalMs: Math.round(config.ledger.receiptIntervalSeconds * 1_000),
         receiptEveryBytes: config.ledger.receiptEveryBytes,
+        writeOffAfterMs: Math.round(config.ledger.writeOffUnsignedAfterSeconds * 1_000),
       },
     },
     { logger: log, registry },

@@ -8,16 +8,18 @@ import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMeadow, socksConnect, waitFor, waitForNoTunnels } from './harness.ts';
 
-// Rounds at each close only (every 3 s), and a relay unreachable for 2 s is taken for gone.
-const LEDGER = { epochSeconds: 3, receiptIntervalSeconds: 3_600, writeOffUnsignedAfterSeconds: 2 };
+// Receipt rounds at each close only (every 8 s), and a relay unreachable for 2 s is taken for gone.
+const LEDGER = { epochSeconds: 8, receiptIntervalSeconds: 3_600, writeOffUnsignedAfterSeconds: 2 };
 
 let net: LocalNetwork;
 let dir: string;
+/** The client's payload bytes through the relay stopped gracefully (the first test). */
+let stoppedBytes = 0;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meadow-write-off-'));
-  net = await startLocalNetwork({ dir, relays: 2, countries: ['DE', 'FR'], gatewayConfig: { ledger: LEDGER } });
-  await net.waitForRoutableRelays(2, 60_000);
+  net = await startLocalNetwork({ dir, relays: 3, countries: ['DE', 'FR', 'NL'], gatewayConfig: { ledger: LEDGER } });
+  await net.waitForRoutableRelays(3, 60_000);
 });
 
 afterAll(async () => {
@@ -58,15 +60,38 @@ const writtenOff = () => metric(/^meadow_gateway_unsigned_bytes_written_off_tota
 const unreachable = () => metric(/^meadow_gateway_receipts_total\{result="unreachable"\} (\d+)$/m);
 const underProtest = () => metric(/^meadow_gateway_receipts_total\{result="signed_under_protest"\} (\d+)$/m);
 
-/** The relays the gateway's saved meters hold a row for. */
-function savedRelays(): string[] {
-  const db = new DatabaseSync(join(dir, 'gateway-data', 'meters.db'), { readOnly: true });
+function query<T>(file: string, sql: string): T[] {
+  const db = new DatabaseSync(file, { readOnly: true });
   try {
-    const rows = db.prepare("SELECT key FROM epoch_meters WHERE kind = 'relay'").all() as Array<{ key: string }>;
-    return rows.map((r) => r.key);
+    return db.prepare(sql).all() as T[];
   } finally {
     db.close();
   }
+}
+
+/** The relays the gateway's saved meters hold a row for. */
+function savedRelays(): string[] {
+  const rows = query<{ key: string }>(
+    join(dir, 'gateway-data', 'meters.db'),
+    "SELECT key FROM epoch_meters WHERE kind = 'relay'",
+  );
+  return rows.map((r) => r.key);
+}
+
+/** The bytes relay `n` (1-based) has saved in its own meter, all gateways together. */
+function relayMeterBytes(n: number): number {
+  const rows = query<{ bytes: number }>(
+    join(dir, `relay-${n}-data`, 'receipts.db'),
+    'SELECT bytes_to_target + bytes_from_target AS bytes FROM gateway_meter',
+  );
+  return rows.reduce((sum, r) => sum + r.bytes, 0);
+}
+
+/** Resolves right after the next epoch close: the next receipt round is then a whole epoch away. */
+async function justAfterAClose(): Promise<number> {
+  const closed = await epochsClosed();
+  await waitFor(async () => (await epochsClosed()) > closed, 20_000, 'an epoch to close');
+  return epochsClosed();
 }
 
 async function exportEntries(): Promise<LedgerEntry[]> {
@@ -91,18 +116,32 @@ function cosignedByRelay(entries: LedgerEntry[]): Map<string, number> {
   return bytes;
 }
 
-describe('bytes a relay never co-signs', () => {
-  it('are written off once it stays unreachable, never billed or paid, and a relay that returns signs its new bytes under protest', async () => {
+describe('the bytes of a relay that leaves', () => {
+  it('are co-signed before it stops, when it stops gracefully', async () => {
+    const stopping = net.relays[2];
+    if (stopping == null) throw new Error('expected three relays');
+    const closes = await justAfterAClose();
+    stoppedBytes = await transfer('nl', 300_000);
+    await waitForNoTunnels(net);
+    await net.stopRelay(stopping);
+    // No close since: the receipt is the last round the gateway ran for the relay alone.
+    expect(await epochsClosed()).toBe(closes);
+    expect(cosignedByRelay(await exportEntries()).get(stopping.peerId)).toBe(stoppedBytes);
+    expect(stopping.service.tail(200)).toContain('stopping: every byte carried is co-signed');
+  });
+
+  it('are written off when it stays unreachable, never billed or paid, and a relay that returns signs its new bytes under protest', async () => {
     const [gone, stays] = net.relays;
-    if (gone == null || stays == null) throw new Error('expected two relays');
-    // Right after a close: the next round is 3 s away, time to move bytes and stop the relay first.
-    const closed = await epochsClosed();
-    await waitFor(async () => (await epochsClosed()) > closed, 10_000, 'an epoch to close');
+    if (gone == null || stays == null) throw new Error('expected three relays');
+    const closes = await justAfterAClose();
     const goneBytes = await transfer('de', 6_000_000);
     const staysBytes = await transfer('fr', 200_000);
     await waitForNoTunnels(net);
     await waitFor(async () => savedRelays().includes(gone.peerId), 5_000, "the gone relay's bytes in the saved meters");
-    await net.stopRelay(gone);
+    // A crash once its own meter has the bytes (it saves every 5 s), before any round could sign them.
+    await waitFor(async () => relayMeterBytes(1) >= goneBytes, 7_000, "the relay's saved meter to have its bytes");
+    gone.service.kill('SIGKILL');
+    expect(await epochsClosed(), 'no close before the relay went').toBe(closes);
     const unreachableBefore = await unreachable();
 
     await waitFor(async () => (await writtenOff()) === goneBytes, 20_000, `${goneBytes} bytes to be written off`);
@@ -111,7 +150,7 @@ describe('bytes a relay never co-signs', () => {
     // Nothing of it is held, saved or proposed any more.
     const closedAfter = await epochsClosed();
     const unreachableAfter = await unreachable();
-    await waitFor(async () => (await epochsClosed()) >= closedAfter + 2, 15_000, 'two more closes');
+    await waitFor(async () => (await epochsClosed()) > closedAfter, 15_000, 'one more close');
     expect(await unreachable()).toBe(unreachableAfter);
     expect(savedRelays()).not.toContain(gone.peerId);
 
@@ -125,7 +164,8 @@ describe('bytes a relay never co-signs', () => {
     const paid = entries
       .filter((e) => e.kind === 'epoch')
       .reduce((sum, e) => sum + (e.body as EpochHeader).rewards.reduce((s, r) => s + r.bytes, 0), 0);
-    expect({ billed, paid }).toEqual({ billed: staysBytes, paid: staysBytes });
+    const kept = staysBytes + stoppedBytes;
+    expect({ billed, paid }).toEqual({ billed: kept, paid: kept });
     const file = join(dir, 'export.jsonl');
     await runMeadow(['ledger', 'export', '--config', net.gateway.configPath, '--out', file]);
     const verified = await runMeadow(['ledger', 'verify', file]);

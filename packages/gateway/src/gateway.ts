@@ -295,6 +295,8 @@ export class Gateway {
       },
     );
     this.clerk.start();
+    const clerk = this.clerk;
+    keeper.onRelayLeaving = (relay) => void clerk.lastRound(relay.peerId, () => relay.mux.activeTunnels === 0);
     this.socksServer = createSocksServer(this.service, { handshakeTimeoutMs: this.init.handshakeTimeoutMs });
     this.httpServer = createHttpProxy(this.service, {
       handshakeTimeoutMs: this.init.handshakeTimeoutMs,

@@ -9,7 +9,14 @@ import {
   openConnectionTo,
   sybilNetwork,
 } from '@meadow/discovery';
-import { MeadowError, NOTICE_DESCRIPTOR_CHANGED, NOTICE_RELAY_LEAVING, streamLink, TunnelMux } from '@meadow/protocol';
+import {
+  MeadowError,
+  NOTICE_DESCRIPTOR_CHANGED,
+  NOTICE_RELAY_LEAVING,
+  NOTICE_RELAY_STOPPING,
+  streamLink,
+  TunnelMux,
+} from '@meadow/protocol';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PooledRelay, RelayPool } from './relay-pool.ts';
@@ -50,6 +57,8 @@ export class PoolKeeper {
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private stopping = false;
+  /** Told when a relay says it leaves this gateway (for another gateway, or stopping). */
+  onRelayLeaving: ((relay: PooledRelay) => void) | undefined;
 
   constructor(
     init: PoolKeeperInit,
@@ -89,8 +98,18 @@ export class PoolKeeper {
           this.metrics.relaysMoving.inc();
           this.log.info(
             { relay: peerId, openTunnels: relay.mux.activeTunnels },
-            'relay is moving to another gateway: no new tunnels go to it, its open ones finish',
+            'relay is moving to another gateway: no new tunnels go to it, its open ones finish, then a last receipt',
           );
+          this.onRelayLeaving?.(relay);
+          return;
+        }
+        if (relay != null && notice === NOTICE_RELAY_STOPPING && !relay.leaving) {
+          relay.leaving = true;
+          this.log.info(
+            { relay: peerId, openTunnels: relay.mux.activeTunnels },
+            'relay is stopping: no new tunnels go to it, its open ones finish, then a last receipt',
+          );
+          this.onRelayLeaving?.(relay);
           return;
         }
         // Only a hint: the descriptor itself comes from the DHT and is verified. At most one refetch a second.

@@ -42,6 +42,8 @@ export interface LedgerMetrics {
 const ZERO: Counts = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
 // Receipts that come back together are written in one group commit (Ledger.append).
 const PARALLEL_REQUESTS = 32;
+/** How long a leaving relay's tunnels may take to end before its last round runs anyway. */
+const LAST_ROUND_WAIT_MS = 15_000;
 
 /**
  * The gateway's side of the receipt protocol. It proposes to each relay the cumulative count of
@@ -216,6 +218,19 @@ export class ReceiptClerk {
   /** Runs a receipt round now (tests, and the epoch close). */
   roundNow(): Promise<void> {
     return this.enqueue(() => this.round());
+  }
+
+  /**
+   * For a relay that leaves: a round for it alone once `idle` (its tunnels here have ended, up to
+   * LAST_ROUND_WAIT_MS), so it co-signs everything before it goes instead of when it returns.
+   */
+  async lastRound(relay: string, idle: () => boolean): Promise<void> {
+    const until = Date.now() + LAST_ROUND_WAIT_MS;
+    while (!idle() && Date.now() < until && !this.stopped) await new Promise((r) => setTimeout(r, 50));
+    if (this.stopped) return;
+    await this.enqueue(() => this.round([relay])).catch((err: Error) =>
+      this.log.warn({ relay, err: err.message }, "a leaving relay's last receipt round failed"),
+    );
   }
 
   closeEpochNow(): Promise<void> {

@@ -36,6 +36,7 @@ export {
   type LinkPacer,
   NOTICE_DESCRIPTOR_CHANGED,
   NOTICE_RELAY_LEAVING,
+  NOTICE_RELAY_STOPPING,
   type OpenRequest,
   TunnelMux,
   type TunnelMuxInit,

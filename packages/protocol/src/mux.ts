@@ -56,6 +56,12 @@ export const NOTICE_DESCRIPTOR_CHANGED = 1;
  * tunnels over this link; the relay closes it once the open ones have ended.
  */
 export const NOTICE_RELAY_LEAVING = 2;
+/**
+ * Link notice from a relay: it is stopping. As with NOTICE_RELAY_LEAVING the receiver opens no more
+ * tunnels over this link, and once the open ones have ended it proposes a last receipt, which the
+ * relay waits a few seconds for before it closes.
+ */
+export const NOTICE_RELAY_STOPPING = 3;
 const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 /** A link holds at most about this much of its own beyond one batch (see `flush`). */

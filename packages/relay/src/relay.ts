@@ -27,6 +27,7 @@ import {
   MeadowError,
   NOTICE_DESCRIPTOR_CHANGED,
   NOTICE_RELAY_LEAVING,
+  NOTICE_RELAY_STOPPING,
   type OpenRequest,
   repeatTask,
   streamLink,
@@ -139,6 +140,8 @@ const SIBLINGS_REFRESH_MS = 60_000;
 const SIBLING_SEARCH_INTERVAL_MS = 30_000;
 /** A gateway let go after a trial keeps its link this long at most while its open tunnels end. */
 const LET_GO_DRAIN_MS = 10 * 60_000;
+/** At stop, how long the relay waits for gateways' final receipts once its tunnels have ended. */
+const FINAL_RECEIPT_WAIT_MS = 3_000;
 
 export interface GatewayLinkStatus {
   peerId: string;
@@ -510,13 +513,18 @@ export class Relay {
     );
   }
 
-  /** Stops taking tunnels, lets open ones finish up to the drain deadline, then closes everything. */
+  /**
+   * Stops taking tunnels (and tells each gateway, so it sends no more), lets open ones finish up to
+   * the drain deadline, waits a moment for each gateway's final receipt, then closes everything.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.timers.clear();
+    for (const link of this.links.values()) link.mux.notify(NOTICE_RELAY_STOPPING);
     const deadline = Date.now() + this.init.drainTimeoutMs;
     while (this.activeTunnels > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await this.awaitFinalReceipts();
     for (const { mux } of this.links.values())
       mux.abort(new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay stopping'));
     this.links.clear();
@@ -525,6 +533,27 @@ export class Relay {
     this.store?.close();
     this.saveMeters();
     this.book?.close();
+  }
+
+  /**
+   * A gateway told that the relay leaves proposes once the relay's tunnels through it have ended:
+   * waiting for that receipt (a few seconds at most) gets the household paid for its last bytes
+   * now, rather than when the relay returns. The rest waits for that, or is written off.
+   */
+  private async awaitFinalReceipts(): Promise<void> {
+    const desk = this.desk;
+    if (desk == null || this.links.size === 0) return;
+    const owed = (): Array<[string, number]> =>
+      [...this.links.keys()].map((id): [string, number] => [id, desk.unsignedBytes(id)]).filter(([, n]) => n > 0);
+    const until = Date.now() + FINAL_RECEIPT_WAIT_MS;
+    while (owed().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const left = owed();
+    if (left.length === 0) this.log.info({ gateways: this.links.size }, 'stopping: every byte carried is co-signed');
+    else
+      this.log.warn(
+        { unsigned: Object.fromEntries(left) },
+        `stopping: bytes not co-signed after ${FINAL_RECEIPT_WAIT_MS / 1000} s; a gateway asks for them when the relay is back`,
+      );
   }
 
   /** Settled epochs, each proof checked once per process (settlements never change). */

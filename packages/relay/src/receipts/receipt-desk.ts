@@ -61,6 +61,16 @@ export class ReceiptDesk {
     this.onResult = deps.onResult ?? (() => {});
   }
 
+  /** Bytes this relay carried for the gateway that no receipt it signed covers yet. */
+  unsignedBytes(gateway: string): number {
+    const state = this.book.channel(gateway);
+    const own = subtract(this.counter.get(gateway), state.base);
+    const signed = state.last ?? { bytesToTarget: 0, bytesFromTarget: 0 };
+    return (
+      Math.max(0, own.bytesToTarget - signed.bytesToTarget) + Math.max(0, own.bytesFromTarget - signed.bytesFromTarget)
+    );
+  }
+
   /** `from` is the authenticated peer on the connection, never what the proposal says. */
   propose(from: string, p: Proposal): ReceiptResponse {
     const response = this.decide(from, p);

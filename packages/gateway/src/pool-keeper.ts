@@ -94,7 +94,7 @@ export class PoolKeeper {
       onNotice: (notice) => {
         if (relay != null && notice === NOTICE_RELAY_LEAVING && !relay.leaving) {
           // Taken at its word: it only costs this gateway a relay the relay is taking away anyway.
-          relay.leaving = true;
+          relay.leaving = 'moving';
           this.metrics.relaysMoving.inc();
           this.log.info(
             { relay: peerId, openTunnels: relay.mux.activeTunnels },
@@ -104,7 +104,7 @@ export class PoolKeeper {
           return;
         }
         if (relay != null && notice === NOTICE_RELAY_STOPPING && !relay.leaving) {
-          relay.leaving = true;
+          relay.leaving = 'stopping';
           this.log.info(
             { relay: peerId, openTunnels: relay.mux.activeTunnels },
             'relay is stopping: no new tunnels go to it, its open ones finish, then a last receipt',

@@ -15,8 +15,8 @@ export interface PooledRelay {
   pingFailures?: number;
   /** Pings the relay when its link carries tunnels but has gone silent. */
   watch?: LinkWatch;
-  /** The relay said it is moving to another gateway: no new tunnels, and its link closes soon. */
-  leaving?: boolean;
+  /** The relay said it is moving to another gateway, or stopping: no new tunnels, and its link closes soon. */
+  leaving?: 'moving' | 'stopping';
   /**
    * Moving averages of tunnel setup, success (0..1) and latency, faded back towards an unmeasured
    * relay's (1 and 0 ms) as they age: see `record`.
@@ -221,7 +221,8 @@ function unusableBecause(relay: PooledRelay, options: ChooseOptions, now: number
 export function whyUnroutable(relay: PooledRelay, port?: number, now = Date.now()): string | undefined {
   const d = relay.descriptor;
   if (relay.mux.isClosed) return 'link closing';
-  if (relay.leaving) return 'moving to another gateway';
+  if (relay.leaving === 'moving') return 'moving to another gateway';
+  if (relay.leaving === 'stopping') return 'stopping';
   if (d == null) return 'waiting for its signed descriptor';
   if (d.state !== 'serving') return STATE_REASONS[d.state];
   if (d.expiresAt <= now) return 'descriptor expired';
@@ -284,7 +285,7 @@ class Entry implements PooledRelay {
   observedAddress?: string;
   pingFailures?: number;
   watch?: LinkWatch;
-  leaving = false;
+  leaving: 'moving' | 'stopping' | undefined;
   lastChosen = 0;
   private failureAverage = 0;
   private latencyAverage = 0;

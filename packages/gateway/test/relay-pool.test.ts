@@ -97,6 +97,15 @@ describe('RelayPool', () => {
       onlyPort: true,
       message: 'port 25 is refused by the exit policy of the one relay in FR',
     });
+    const leaving = new RelayPool();
+    leaving.addLink('moving', fakeLink()).descriptor = descriptor('NL');
+    leaving.addLink('stopping', fakeLink()).descriptor = descriptor('NL');
+    (leaving.get('moving') as PooledRelay).leaving = 'moving';
+    (leaving.get('stopping') as PooledRelay).leaving = 'stopping';
+    expect(leaving.choose({ country: 'NL', port: 443, exclude: new Set() })).toBeUndefined();
+    expect(leaving.whyNone({ country: 'NL', port: 443, exclude: new Set() }).message).toBe(
+      'no relay available for port 443, all 2 relays in NL: 1 moving to another gateway, 1 stopping',
+    );
     const young = new RelayPool();
     young.addLink('new', fakeLink());
     expect(young.whyNone({ port: 443, exclude: new Set() }).message).toBe(

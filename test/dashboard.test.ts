@@ -29,6 +29,13 @@ interface Status {
 interface Earnings {
   relay: string;
   epochs: Array<{ gateway: string; epoch: number; bytes: number; micros: number; proofVerified: boolean }>;
+  bytes: Array<{
+    gateway: string;
+    carriedBytes: number;
+    settledBytes: number;
+    awaitingCloseBytes: number;
+    awaitingReceiptBytes: number;
+  }>;
 }
 
 let net: LocalNetwork;
@@ -212,6 +219,53 @@ describe('household dashboard (chromium)', () => {
 
     await page.screenshot({ path: join(screenshots, 'relay-dashboard.png'), fullPage: true });
     await page.close();
+  });
+
+  it('shows where every byte it carried stands; once all is settled, the ledger paid for exactly those bytes', async () => {
+    await waitForNoTunnels(net);
+    let bytes: Earnings['bytes'] = [];
+    await waitFor(
+      async () => {
+        bytes = (await getJson<Earnings>(`${relay.statusUrl}/earnings`)).bytes;
+        return bytes.length > 0 && bytes.every((b) => b.awaitingCloseBytes === 0 && b.awaitingReceiptBytes === 0);
+      },
+      30_000,
+      'every byte the relay carried to be in a settled epoch',
+    );
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+    await page.goto(`${relay.statusUrl}/`);
+    const rows = await page.locator('tr.gateway-bytes').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        gateway: tr.getAttribute('data-gateway'),
+        carriedBytes: Number(tr.getAttribute('data-carried')),
+        settledBytes: Number(tr.getAttribute('data-settled')),
+        awaitingCloseBytes: Number(tr.getAttribute('data-awaiting-close')),
+        awaitingReceiptBytes: Number(tr.getAttribute('data-awaiting-receipt')),
+      })),
+    );
+    expect(rows).toEqual(
+      bytes.map(({ gateway, carriedBytes, settledBytes, awaitingCloseBytes, awaitingReceiptBytes }) => ({
+        gateway,
+        carriedBytes,
+        settledBytes,
+        awaitingCloseBytes,
+        awaitingReceiptBytes,
+      })),
+    );
+    await page.screenshot({ path: join(screenshots, 'dashboard-bytes-on-their-way.png'), fullPage: true });
+    await page.close();
+    // Carried as the household's own usage counter has it, and paid as the gateway's signed headers say.
+    const status = await getJson<Status>(`${relay.statusUrl}/status`);
+    const carried = bytes.reduce((sum, b) => sum + b.carriedBytes, 0);
+    expect(carried).toBe(status.bytes.allTime.bytesToTarget + status.bytes.allTime.bytesFromTarget);
+    const paid = (await exportedEpochs())
+      .flatMap((h) => h.rewards)
+      .filter((r) => r.relay === relay.peerId)
+      .reduce((sum, r) => sum + r.bytes, 0);
+    expect(bytes.reduce((sum, b) => sum + b.settledBytes, 0)).toBe(paid);
+    expect(paid).toBe(carried);
+    const cli = await runMeadow(['relay', 'status', '--config', relay.configPath]);
+    expect(cli.stdout).toMatch(/^to be paid +nothing: every byte carried is in a settled epoch$/m);
   });
 
   it('pauses and resumes from the page: the relay state and the gateway follow', async () => {

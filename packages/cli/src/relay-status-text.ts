@@ -1,5 +1,5 @@
 import { formatBitRate, formatBytes, formatMicros, shortPeerId } from '@meadow/protocol';
-import { type CheckedEarning, type StatusBody, WEEKDAYS } from '@meadow/relay';
+import { type BytesOnTheirWay, type CheckedEarning, type StatusBody, WEEKDAYS } from '@meadow/relay';
 
 const STATE_TEXT: Record<string, string> = {
   serving: 'sharing',
@@ -9,7 +9,12 @@ const STATE_TEXT: Record<string, string> = {
 };
 
 /** `meadow relay status` for people: what the dashboard's first screen says, one line per subject. */
-export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashboardUrl: string): string {
+export function relayStatusText(
+  s: StatusBody,
+  earnings: CheckedEarning[],
+  dashboardUrl: string,
+  bytes: BytesOnTheirWay[] = [],
+): string {
   const when = (iso: string): string => localTime(iso, s.timeZone);
   const lines: Array<[string, string]> = [
     ['relay', `${s.peerId} (${s.country}${s.egressAddress == null ? '' : `, egress ${s.egressAddress}`})`],
@@ -73,6 +78,7 @@ export function relayStatusText(s: StatusBody, earnings: CheckedEarning[], dashb
   lines.push(['listed', s.descriptorPublished ? 'descriptor published in the DHT' : 'not yet published in the DHT']);
   lines.push(['quality', quality(s.quality)]);
   lines.push(['earned', earned(earnings)]);
+  if (bytes.length > 0) lines.push(['to be paid', toBePaid(bytes)]);
   lines.push(['payout', s.payoutAddress]);
   lines.push(['dashboard', `${dashboardUrl}/ (caps, schedule, earnings)`]);
   const width = Math.max(...lines.map(([label]) => label.length));
@@ -90,6 +96,13 @@ function earned(epochs: CheckedEarning[]): string {
   const total = checked.reduce((sum, e) => sum + e.micros, 0);
   const plural = checked.length === 1 ? '' : 's';
   return `${formatMicros(total)} in ${checked.length} settled epoch${plural}, each proof checked here${failed === 0 ? '' : `; ${failed} failed the check (meadow relay earnings says why)`}`;
+}
+
+function toBePaid(bytes: BytesOnTheirWay[]): string {
+  const awaitingClose = bytes.reduce((sum, b) => sum + b.awaitingCloseBytes, 0);
+  const awaitingReceipt = bytes.reduce((sum, b) => sum + b.awaitingReceiptBytes, 0);
+  if (awaitingClose === 0 && awaitingReceipt === 0) return 'nothing: every byte carried is in a settled epoch';
+  return `${formatBytes(awaitingClose)} co-signed, paid when the epoch closes; ${formatBytes(awaitingReceipt)} waiting for a gateway's receipt`;
 }
 
 function quality(q: StatusBody['quality']): string {

@@ -54,7 +54,7 @@ import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
 import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
 import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
-import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
+import { type BytesOnTheirWay, ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
 import { TargetResolver, type TargetResolverInit } from './target-resolver.ts';
 
 /** An idle relay hands memory back after carrying nothing this long, and again every minute (IdleTrim). */
@@ -554,6 +554,13 @@ export class Relay {
         { unsigned: Object.fromEntries(left) },
         `stopping: bytes not co-signed after ${FINAL_RECEIPT_WAIT_MS / 1000} s; a gateway asks for them when the relay is back`,
       );
+  }
+
+  /** Per gateway this relay carried bytes for: how many are settled, co-signed, or in no receipt yet. */
+  bytesOnTheirWay(): BytesOnTheirWay[] {
+    const desk = this.desk;
+    if (desk == null) return [];
+    return this.meter.keys().map((gateway) => desk.whereBytesAre(gateway));
   }
 
   /** Settled epochs, each proof checked once per process (settlements never change). */

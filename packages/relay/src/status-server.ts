@@ -106,7 +106,7 @@ export async function startStatusServer(relay: Relay, registry: Registry, init: 
         case '/status':
           return json(res, 200, statusBody(relay));
         case '/earnings':
-          return json(res, 200, { relay: relay.peerId, epochs: relay.earnings() });
+          return json(res, 200, { relay: relay.peerId, epochs: relay.earnings(), bytes: relay.bytesOnTheirWay() });
         case '/metrics': {
           const text = await registry.metrics();
           return send(res, 200, registry.contentType, text);

@@ -9,6 +9,7 @@ import {
   nodeVerify,
   peerPublicKey,
   receiptResultLabel,
+  type Settlement,
   SqliteLedgerStore,
 } from '@meadow/ledger';
 import { LiveCounter } from '@meadow/protocol';
@@ -186,5 +187,64 @@ describe('the relay countersigns only what it carried', () => {
     // word, up to 64 characters) must not become a label of its own.
     expect(receiptResultLabel({ type: 'refused', reason: 'made-up-reason-1', message: '' })).toBe('refused_other');
     expect(receiptResultLabel({ type: 'refused', reason: 'closed-epoch', message: '' })).toBe('refused_closed-epoch');
+  });
+});
+
+describe('where the bytes a relay carried stand', () => {
+  it('accounts for every byte: in no receipt yet, co-signed until its epoch is settled, then settled', async () => {
+    const { desk, ledger, relayCounted } = await setup();
+    const sign = async (bytesToTarget: number, bytesFromTarget: number, at: number): Promise<void> => {
+      const proposal = ledger.propose(relay.peerId, { bytesToTarget, bytesFromTarget, tunnels: 1 }, at);
+      const answer = desk.propose(gateway.peerId, proposal);
+      if (answer.type !== 'signed') throw new Error(`expected a signature, got ${answer.type}`);
+      await ledger.recordReceipt({ ...proposal, relaySig: answer.relaySig }, { relay: relay.peerId });
+    };
+    const where = () => desk.whereBytesAre(gateway.peerId);
+
+    relayCounted(1_000, 9_000);
+    expect(where()).toEqual({
+      gateway: gateway.peerId,
+      carriedBytes: 10_000,
+      settledBytes: 0,
+      awaitingCloseBytes: 0,
+      awaitingReceiptBytes: 10_000,
+      openEpoch: 0,
+    });
+    await sign(1_000, 7_000, 1);
+    expect(where()).toMatchObject({
+      settledBytes: 0,
+      awaitingCloseBytes: 8_000,
+      awaitingReceiptBytes: 2_000,
+      openEpoch: 1,
+    });
+    const closed = await ledger.closeEpoch({
+      startedAt: 0,
+      endedAt: 1,
+      revenue: [{ customer: 'c', bytes: 8_000, priceMicrosPerGb: 10 ** 9 }],
+    });
+    expect(desk.settle(gateway.peerId, closed.settlements[0] as Settlement)).toEqual({ type: 'settled' });
+    expect(where()).toMatchObject({ settledBytes: 8_000, awaitingCloseBytes: 0, awaitingReceiptBytes: 2_000 });
+
+    // Epoch 2 signs the carry-over and part of what came since.
+    relayCounted(1_500, 13_500);
+    await sign(500, 4_000, 2);
+    expect(where()).toMatchObject({
+      carriedBytes: 15_000,
+      settledBytes: 8_000,
+      awaitingCloseBytes: 4_500,
+      awaitingReceiptBytes: 2_500,
+      openEpoch: 2,
+    });
+    // A settlement that never arrives leaves its bytes co-signed, not settled, after the next epoch starts.
+    await ledger.closeEpoch({ startedAt: 1, endedAt: 2, revenue: [] });
+    await sign(0, 1_000, 3);
+    expect(where()).toMatchObject({
+      carriedBytes: 15_000,
+      settledBytes: 8_000,
+      awaitingCloseBytes: 5_500,
+      awaitingReceiptBytes: 1_500,
+      openEpoch: 3,
+    });
+    expect(desk.unsignedBytes(gateway.peerId)).toBe(1_500);
   });
 });

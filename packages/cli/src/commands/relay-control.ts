@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { loadOrCreateIdentity } from '@meadow/discovery';
-import type { CheckedEarning, StatusBody } from '@meadow/relay';
+import type { BytesOnTheirWay, CheckedEarning, StatusBody } from '@meadow/relay';
 import { fetch } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, loadConfig, relativeTo, relayConfig, validateConfig } from '../config.ts';
@@ -40,9 +40,8 @@ export async function relayStatusCommand(configPath: string, options: { json?: b
   }
   const earnings = await ask(configPath, url, 'earnings', () => fetch(`${url}/earnings`));
   if (earnings == null) return 1;
-  process.stdout.write(
-    relayStatusText(body as unknown as StatusBody, (earnings as { epochs: CheckedEarning[] }).epochs, url),
-  );
+  const { epochs, bytes } = earnings as { epochs: CheckedEarning[]; bytes?: BytesOnTheirWay[] };
+  process.stdout.write(relayStatusText(body as unknown as StatusBody, epochs, url, bytes));
   return 0;
 }
 

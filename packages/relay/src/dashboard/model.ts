@@ -2,6 +2,7 @@ import type { LiveCounts } from '@meadow/protocol';
 import { startOfDay, wallClock } from '../household/periods.ts';
 import type { QualityReport } from '../household/quality.ts';
 import type { CheckedEarning } from '../receipts/earnings.ts';
+import type { BytesOnTheirWay } from '../receipts/receipt-desk.ts';
 import type { Relay } from '../relay.ts';
 import type { Bar } from './chart.ts';
 
@@ -55,6 +56,8 @@ export interface DashboardModel {
   status: StatusBody;
   quality: QualityReport;
   earnings: CheckedEarning[];
+  /** Per gateway, where the bytes carried stand: settled, co-signed awaiting the close, or in no receipt yet. */
+  bytes: BytesOnTheirWay[];
   today: Bar[];
   period: { label: string; bars: Bar[] };
 }
@@ -83,6 +86,7 @@ export function dashboardModel(relay: Relay, now = Date.now()): DashboardModel {
     status,
     quality: status.quality,
     earnings: relay.earnings(),
+    bytes: relay.bytesOnTheirWay(),
     today,
     period: { label: capped ? 'This period, per day' : 'Last 30 days, per day', bars },
   };

@@ -130,10 +130,11 @@ function earningsSection(model: DashboardModel): Html {
   const shown = model.earnings.slice(-EPOCHS_SHOWN).reverse();
   return html`<section id="earnings"><h2>Earnings</h2>
   <p class="hint">Each settled epoch is checked on this machine: the gateway's signature on the epoch, both signatures on your receipt, and its inclusion proof against the epoch's published Merkle root. Your reward is your share of all the relays' co-signed bytes in the epoch, times the relays' pool: what customers paid for exactly those bytes, less the protocol fee. Rewards are in units of the settlement currency, six decimals (the ledger counts micro-units).</p>
+  ${bytesOnTheirWay(model)}
   ${
     model.earnings.length === 0
       ? html`<p>No epoch has been settled yet. Gateways close an epoch every hour by default.</p>`
-      : html`<table><thead><tr><th>Epoch</th><th>Gateway</th><th>Closed</th><th>Co-signed bytes</th><th>Reward (units)</th><th>Proof</th></tr></thead><tbody>
+      : html`<h3>Settled epochs</h3><table><thead><tr><th>Epoch</th><th>Gateway</th><th>Closed</th><th>Co-signed bytes</th><th>Reward (units)</th><th>Proof</th></tr></thead><tbody>
       ${shown.map(
         (
           e,
@@ -149,6 +150,22 @@ function earningsSection(model: DashboardModel): Html {
       }<tr><td colspan="4">Total of verified epochs</td><td id="earnings-total" data-micros="${total}">${formatUnits(total)}</td><td></td></tr></tfoot></table>`
   }
 </section>`;
+}
+
+/** Every byte carried for each gateway, by where it stands on its way to a reward. */
+function bytesOnTheirWay(model: DashboardModel): Html {
+  if (model.bytes.length === 0) return html``;
+  return html`<h3>Where every byte you carried stands</h3>
+  <table id="bytes-on-their-way"><thead><tr><th>Gateway</th><th>Carried</th><th>In settled epochs</th><th>Co-signed, paid when the epoch closes</th><th>Waiting for a receipt</th></tr></thead><tbody>
+    ${model.bytes.map(
+      (
+        b,
+      ) => html`<tr class="gateway-bytes" data-gateway="${b.gateway}" data-carried="${b.carriedBytes}" data-settled="${b.settledBytes}" data-awaiting-close="${b.awaitingCloseBytes}" data-awaiting-receipt="${b.awaitingReceiptBytes}">
+      <td title="${b.gateway}"><code>${shortPeerId(b.gateway)}</code></td><td>${formatBytes(b.carriedBytes)}</td><td>${formatBytes(b.settledBytes)}</td>
+      <td>${formatBytes(b.awaitingCloseBytes)}${b.awaitingCloseBytes > 0 && b.openEpoch > 0 ? html` <span class="hint">(epoch ${b.openEpoch})</span>` : ''}</td><td>${formatBytes(b.awaitingReceiptBytes)}</td></tr>`,
+    )}
+  </tbody></table>
+  <p class="hint">A gateway co-signs what you carried in a receipt every 30 s (its default), and pays it when its epoch closes (hourly by default). Bytes stay waiting for a receipt while the gateway cannot reach this relay; a gateway that counted less than you did shows the difference here too, and you signed its receipt under protest.</p>`;
 }
 
 function qualitySection(model: DashboardModel): Html {

@@ -95,6 +95,16 @@ export class ReceiptBook {
       .run(settlement.header.gateway, settlement.header.epoch, bytes, micros, JSON.stringify(settlement));
   }
 
+  /** Bytes in the settlements a gateway sent, all epochs together. */
+  settledBytes(gateway: string): number {
+    const row = this.db
+      .prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM settlements WHERE gateway = ?')
+      .get(gateway) as {
+      bytes: number;
+    };
+    return row.bytes;
+  }
+
   saveMeters(meters: Map<string, LiveCounts>): void {
     this.transaction(() => {
       for (const [gateway, counts] of meters) this.putMeter(gateway, counts);

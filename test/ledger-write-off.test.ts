@@ -188,5 +188,21 @@ describe('the bytes of a relay that leaves', () => {
     const earnings = await runMeadow(['relay', 'earnings', '--config', back.configPath, '--json']);
     expect(earnings.code, earnings.stderr).toBe(0);
     expect((JSON.parse(earnings.stdout) as { disputes: number }).disputes).toBe(1);
+    // The household sees the bytes written off as carried and in no receipt (once its meter, saved
+    // every 5 s, has the new bytes too).
+    type Report = { bytes: Array<{ gateway: string; carriedBytes: number; awaitingReceiptBytes: number }> };
+    await waitFor(
+      async () => {
+        const report = JSON.parse(
+          (await runMeadow(['relay', 'earnings', '--config', back.configPath, '--json'])).stdout,
+        ) as Report;
+        const here = report.bytes.find((b) => b.gateway === net.gateway.peerId);
+        return here?.carriedBytes === goneBytes + newBytes && here.awaitingReceiptBytes === goneBytes;
+      },
+      15_000,
+      `the relay to show ${goneBytes} bytes carried and in no receipt`,
+    );
+    const human = await runMeadow(['relay', 'earnings', '--config', back.configPath]);
+    expect(human.stdout).toContain('Where every byte carried stands');
   });
 });

@@ -95,9 +95,15 @@ export {
 } from './household/periods.ts';
 export type { QualityPart, QualityReport } from './household/quality.ts';
 export { HouseholdNetworks, MAX_OBSERVED_ADDRESSES } from './household-networks.ts';
-export { type CheckedEarning, checkedEarnings, earningShare } from './receipts/earnings.ts';
+export {
+  type BytesOnTheirWay,
+  type CheckedEarning,
+  checkedEarnings,
+  earningShare,
+  whereBytesAre,
+} from './receipts/earnings.ts';
 export { type EarningsRow, ReceiptBook } from './receipts/receipt-book.ts';
-export type { BytesOnTheirWay, ReceiptDeskInit } from './receipts/receipt-desk.ts';
+export type { ReceiptDeskInit } from './receipts/receipt-desk.ts';
 export type { Relay, RelayInit } from './relay.ts';
 export { loadOrCreateControlToken } from './status-server.ts';
 export { DNS_QUERY_BUDGET } from './target-resolver.ts';

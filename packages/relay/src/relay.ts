@@ -52,9 +52,9 @@ import { HouseholdYield, type YieldState } from './household/yield.ts';
 import { HouseholdNetworks } from './household-networks.ts';
 import { exposedMajorGc, IdleTrim } from './idle-trim.ts';
 import type { RELAY_TASKS, RelayMetrics } from './metrics.ts';
-import { type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
+import { type BytesOnTheirWay, type CheckedEarning, checkedEarnings } from './receipts/earnings.ts';
 import { ReceiptBook } from './receipts/receipt-book.ts';
-import { type BytesOnTheirWay, ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
+import { ReceiptDesk, type ReceiptDeskInit } from './receipts/receipt-desk.ts';
 import { TargetResolver, type TargetResolverInit } from './target-resolver.ts';
 
 /** An idle relay hands memory back after carrying nothing this long, and again every minute (IdleTrim). */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadOrCreateIdentity } from '@meadow/discovery';
 import { createSigner } from '@meadow/ledger';
 import { formatBytes, formatMicros, formatUnits, shortPeerId } from '@meadow/protocol';
-import { checkedEarnings, earningShare, ReceiptBook } from '@meadow/relay';
+import { checkedEarnings, earningShare, ReceiptBook, whereBytesAre } from '@meadow/relay';
 import { ConfigError, loadConfig, relativeTo, relayConfig } from '../config.ts';
 
 /**
@@ -23,6 +23,8 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
     const rows = checkedEarnings(book, relay);
     const receipts = book.receipts();
     const disputes = book.disputes();
+    // From the meter as last saved (every 5 s while the relay runs): the dashboard has it live.
+    const bytes = [...book.meters()].map(([gateway, carried]) => whereBytesAre(book, gateway, carried));
     const verified = rows.filter((r) => r.proofVerified);
     const total = verified.reduce((sum, r) => sum + r.micros, 0);
     if (options.json) {
@@ -33,6 +35,7 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
           totalMicros: total,
           receipts: receipts.length,
           disputes: disputes.length,
+          bytes,
         })}\n`,
       );
       return rows.every((r) => r.proofVerified) ? 0 : 1;
@@ -61,6 +64,18 @@ export async function relayEarningsCommand(configPath: string, options: { json?:
         '',
         `Total of verified epochs: ${formatMicros(total)}`,
       );
+    }
+    if (bytes.length > 0) {
+      out.push(
+        '',
+        'Where every byte carried stands (the meter as last saved; the dashboard has it live):',
+        `${'gateway'.padEnd(14)}  ${'carried'.padStart(10)}  ${'settled'.padStart(10)}  ${'co-signed, unsettled'.padStart(21)}  ${'no receipt yet'.padStart(14)}`,
+      );
+      for (const b of bytes)
+        out.push(
+          `${shortPeerId(b.gateway).padEnd(14)}  ${formatBytes(b.carriedBytes).padStart(10)}  ${formatBytes(b.settledBytes).padStart(10)}  ${formatBytes(b.awaitingCloseBytes).padStart(21)}  ${formatBytes(b.awaitingReceiptBytes).padStart(14)}`,
+        );
+      out.push('');
     }
     const latest = receipts.at(-1);
     out.push(

@@ -31,7 +31,9 @@ relay's own addresses or private ranges, whatever the config says.
   meadow relay status --config relay.yaml    print state, usage, caps, gateways, quality and earnings
                                              (--json: the dashboard's /status as JSON)
   meadow relay earnings --config relay.yaml  receipts and rewards per epoch, each inclusion
-                                             proof checked here against the gateway's signed root
+                                             proof checked here against the gateway's signed root,
+                                             and where every byte carried stands (settled,
+                                             co-signed but unsettled, or in no receipt yet)
   meadow relay doctor --config relay.yaml    check the setup: config, identity, disk, clock, an egress
                                              self-test, bootstrap, gateways, DHT listing
 

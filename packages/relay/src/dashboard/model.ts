@@ -1,8 +1,7 @@
 import type { LiveCounts } from '@meadow/protocol';
 import { startOfDay, wallClock } from '../household/periods.ts';
 import type { QualityReport } from '../household/quality.ts';
-import type { CheckedEarning } from '../receipts/earnings.ts';
-import type { BytesOnTheirWay } from '../receipts/receipt-desk.ts';
+import type { BytesOnTheirWay, CheckedEarning } from '../receipts/earnings.ts';
 import type { Relay } from '../relay.ts';
 import type { Bar } from './chart.ts';
 

@@ -1,4 +1,4 @@
-import { checkSettlement, portableVerify } from '@meadow/ledger';
+import { type Counts, checkSettlement, portableVerify } from '@meadow/ledger';
 import type { ReceiptBook } from './receipt-book.ts';
 
 /** One settled epoch as the household sees it: co-signed bytes, reward, and whether its proof checks here. */
@@ -49,4 +49,47 @@ export function checkedEarnings(
 /** The relay's part of all the relays' co-signed bytes in the epoch, as a percentage. */
 export function earningShare(e: Pick<CheckedEarning, 'bytes' | 'epochBytes'>): string {
   return e.epochBytes === 0 ? '—' : `${((100 * e.bytes) / e.epochBytes).toFixed(1)}%`;
+}
+
+/** Where the bytes a relay carried for one gateway stand (`whereBytesAre`). */
+export interface BytesOnTheirWay {
+  gateway: string;
+  /** Everything the relay counted for the gateway, both directions. */
+  carriedBytes: number;
+  /** In the epochs the gateway settled with this relay (their rewards are on the earnings list). */
+  settledBytes: number;
+  /** Co-signed in an epoch the relay has no settlement for yet: paid when the gateway closes it. */
+  awaitingCloseBytes: number;
+  /** In no receipt yet. */
+  awaitingReceiptBytes: number;
+  /** The gateway's epoch of the relay's latest receipts (0: none yet). */
+  openEpoch: number;
+}
+
+const ZERO: Counts = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
+
+/**
+ * Every byte carried for the gateway (`carried`: the relay's meter for it), by where it stands on its
+ * way to a reward: in a settled epoch, co-signed in an epoch not settled yet, or in no receipt yet
+ * (the gateway's next round signs it; a shortfall signed under protest, or bytes the gateway wrote
+ * off, stay there).
+ */
+export function whereBytesAre(book: ReceiptBook, gateway: string, carried: Counts): BytesOnTheirWay {
+  const state = book.channel(gateway);
+  const last = state.last ?? ZERO;
+  const inReceipts = {
+    bytesToTarget: state.base.bytesToTarget + last.bytesToTarget,
+    bytesFromTarget: state.base.bytesFromTarget + last.bytesFromTarget,
+  };
+  const settledBytes = book.settledBytes(gateway);
+  return {
+    gateway,
+    carriedBytes: carried.bytesToTarget + carried.bytesFromTarget,
+    settledBytes,
+    awaitingCloseBytes: Math.max(0, inReceipts.bytesToTarget + inReceipts.bytesFromTarget - settledBytes),
+    awaitingReceiptBytes:
+      Math.max(0, carried.bytesToTarget - inReceipts.bytesToTarget) +
+      Math.max(0, carried.bytesFromTarget - inReceipts.bytesFromTarget),
+    openEpoch: state.epoch,
+  };
 }

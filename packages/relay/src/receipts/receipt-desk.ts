@@ -17,6 +17,7 @@ import {
 } from '@meadow/ledger';
 import type { LiveCounter } from '@meadow/protocol';
 import type { Logger } from 'pino';
+import { type BytesOnTheirWay, whereBytesAre } from './earnings.ts';
 import type { ChannelState, ReceiptBook } from './receipt-book.ts';
 
 export interface ReceiptDeskInit {
@@ -26,23 +27,6 @@ export interface ReceiptDeskInit {
   /** …or by this fraction of the relay's count, whichever is larger. */
   toleranceRatio: number;
 }
-
-/** Where the bytes a relay carried for one gateway stand (`ReceiptDesk.whereBytesAre`). */
-export interface BytesOnTheirWay {
-  gateway: string;
-  /** Everything the relay counted for the gateway, both directions. */
-  carriedBytes: number;
-  /** In the epochs the gateway settled with this relay (their rewards are on the earnings list). */
-  settledBytes: number;
-  /** Co-signed in an epoch the relay has no settlement for yet: paid when the gateway closes it. */
-  awaitingCloseBytes: number;
-  /** In no receipt yet. */
-  awaitingReceiptBytes: number;
-  /** The gateway's epoch of the relay's latest receipts (0: none yet). */
-  openEpoch: number;
-}
-
-const ZERO: Counts = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
 
 type Direction = 'bytesToTarget' | 'bytesFromTarget' | 'tunnels';
 const DIRECTIONS: Direction[] = ['bytesToTarget', 'bytesFromTarget', 'tunnels'];
@@ -83,26 +67,9 @@ export class ReceiptDesk {
     return this.whereBytesAre(gateway).awaitingReceiptBytes;
   }
 
-  /**
-   * Every byte carried for the gateway, by where it stands on its way to a reward: in a settled
-   * epoch, co-signed in an epoch not settled yet, or in no receipt yet (the gateway's next round
-   * signs it; a shortfall the relay signed under protest, or bytes the gateway wrote off, stay here).
-   */
+  /** Every byte carried for the gateway, by where it stands on its way to a reward. */
   whereBytesAre(gateway: string): BytesOnTheirWay {
-    const state = this.book.channel(gateway);
-    const carried = this.counter.get(gateway);
-    const inReceipts = add(state.base, state.last ?? ZERO);
-    const settledBytes = this.book.settledBytes(gateway);
-    return {
-      gateway,
-      carriedBytes: carried.bytesToTarget + carried.bytesFromTarget,
-      settledBytes,
-      awaitingCloseBytes: Math.max(0, inReceipts.bytesToTarget + inReceipts.bytesFromTarget - settledBytes),
-      awaitingReceiptBytes:
-        Math.max(0, carried.bytesToTarget - inReceipts.bytesToTarget) +
-        Math.max(0, carried.bytesFromTarget - inReceipts.bytesFromTarget),
-      openEpoch: state.epoch,
-    };
+    return whereBytesAre(this.book, gateway, this.counter.get(gateway));
   }
 
   /** `from` is the authenticated peer on the connection, never what the proposal says. */
@@ -219,14 +186,6 @@ function rollEpoch(state: ChannelState, epoch: number): void {
   state.epoch = epoch;
   state.last = undefined;
   state.shortfall = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
-}
-
-function add(a: Counts, b: Counts): Counts {
-  return {
-    bytesToTarget: a.bytesToTarget + b.bytesToTarget,
-    bytesFromTarget: a.bytesFromTarget + b.bytesFromTarget,
-    tunnels: a.tunnels + b.tunnels,
-  };
 }
 
 function subtract(a: Counts, b: Counts): Counts {

@@ -524,7 +524,7 @@ export class Relay {
     for (const link of this.links.values()) link.mux.notify(NOTICE_RELAY_STOPPING);
     const deadline = Date.now() + this.init.drainTimeoutMs;
     while (this.activeTunnels > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await this.awaitFinalReceipts();
+    await this.awaitFinalReceipts(Date.now());
     for (const { mux } of this.links.values())
       mux.abort(new MeadowError('MEADOW_ERR_RELAY_NOT_SERVING', 'relay stopping'));
     this.links.clear();
@@ -536,23 +536,33 @@ export class Relay {
   }
 
   /**
-   * A gateway told that the relay leaves proposes once the relay's tunnels through it have ended:
+   * A gateway told that the relay stops proposes once the relay's tunnels through it have ended:
    * waiting for that receipt (a few seconds at most) gets the household paid for its last bytes
-   * now, rather than when the relay returns. The rest waits for that, or is written off.
+   * now, rather than when the relay returns. Waits for each gateway that owes bytes until it has
+   * proposed since `drainedAt`, when the tunnels had ended (an earlier round, during the drain, did
+   * not cover the last bytes; a gateway that counted fewer than the relay will not catch up).
    */
-  private async awaitFinalReceipts(): Promise<void> {
+  private async awaitFinalReceipts(drainedAt: number): Promise<void> {
     const desk = this.desk;
     if (desk == null || this.links.size === 0) return;
-    const owed = (): Array<[string, number]> =>
+    const unsigned = (): Array<[string, number]> =>
       [...this.links.keys()].map((id): [string, number] => [id, desk.unsignedBytes(id)]).filter(([, n]) => n > 0);
+    const waitingFor = () => unsigned().filter(([id]) => (desk.lastProposalAt(id) ?? 0) < drainedAt);
     const until = Date.now() + FINAL_RECEIPT_WAIT_MS;
-    while (owed().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    const left = owed();
-    if (left.length === 0) this.log.info({ gateways: this.links.size }, 'stopping: every byte carried is co-signed');
-    else
+    while (waitingFor().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const silent = new Set(waitingFor().map(([id]) => id));
+    const short = unsigned().filter(([id]) => !silent.has(id));
+    if (silent.size === 0 && short.length === 0)
+      this.log.info({ gateways: this.links.size }, 'stopping: every byte carried is co-signed');
+    if (silent.size > 0)
       this.log.warn(
-        { unsigned: Object.fromEntries(left) },
-        `stopping: bytes not co-signed after ${FINAL_RECEIPT_WAIT_MS / 1000} s; a gateway asks for them when the relay is back`,
+        { gateways: [...silent] },
+        `stopping: no last receipt within ${FINAL_RECEIPT_WAIT_MS / 1000} s; the gateway proposes the bytes when the relay is back`,
+      );
+    if (short.length > 0)
+      this.log.warn(
+        { unsignedBytes: Object.fromEntries(short) },
+        "stopping: the gateway's last receipt counts fewer bytes than this relay carried (see meadow relay earnings)",
       );
   }
 

@@ -43,6 +43,8 @@ export class ReceiptDesk {
   private readonly counter: LiveCounter;
   private readonly log: Logger;
   private readonly onResult: (result: string) => void;
+  /** When each gateway's latest proposal was answered (this process). */
+  private readonly answeredAt = new Map<string, number>();
 
   constructor(
     init: ReceiptDeskInit,
@@ -75,8 +77,14 @@ export class ReceiptDesk {
   /** `from` is the authenticated peer on the connection, never what the proposal says. */
   propose(from: string, p: Proposal): ReceiptResponse {
     const response = this.decide(from, p);
+    this.answeredAt.set(from, Date.now());
     this.onResult(receiptResultLabel(response));
     return response;
+  }
+
+  /** When the gateway's latest proposal was answered, if one was since this process started. */
+  lastProposalAt(gateway: string): number | undefined {
+    return this.answeredAt.get(gateway);
   }
 
   settle(from: string, settlement: Settlement): ReceiptResponse {

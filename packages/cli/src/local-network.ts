@@ -79,7 +79,7 @@ export interface LocalNetwork {
   stopRelay(relay: LocalRelay): Promise<void>;
   /** Stops a relay gracefully (SIGTERM) and starts it again with the same identity, config and data. */
   restartRelay(relay: LocalRelay): Promise<LocalRelay>;
-  /** Starts a relay that `stopRelay` stopped again, with the same identity, config and data. */
+  /** Starts a relay that stopped (`stopRelay`, or a kill) again, with the same identity, config and data. */
   startRelayAgain(relay: LocalRelay): Promise<LocalRelay>;
   /**
    * Stops the gateway (SIGTERM, or SIGKILL for a crash) and starts it again with the same identity,
@@ -278,8 +278,13 @@ async function launch(init: LocalNetworkInit, services: ChildService[]): Promise
     return again;
   };
   const startRelayAgain = async (relay: LocalRelay): Promise<LocalRelay> => {
+    if (relay.service.running) throw new Error(`${relay.service.name} is still running`);
+    // A killed relay is still listed: its successor takes its place.
+    const at = relays.indexOf(relay);
+    forget(services, relay.service);
+    forget(relays, relay);
     const again = await launchAgain(relay);
-    relays.push(again);
+    relays.splice(at < 0 ? relays.length : at, 0, again);
     return again;
   };
   for (let i = 0; i < init.relays; i++) {

@@ -97,12 +97,8 @@ export class ReceiptBook {
 
   /** Bytes in the settlements a gateway sent, all epochs together. */
   settledBytes(gateway: string): number {
-    const row = this.db
-      .prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM settlements WHERE gateway = ?')
-      .get(gateway) as {
-      bytes: number;
-    };
-    return row.bytes;
+    const sql = 'SELECT COALESCE(SUM(bytes), 0) AS bytes FROM settlements WHERE gateway = ?';
+    return (this.db.prepare(sql).get(gateway) as { bytes: number }).bytes;
   }
 
   saveMeters(meters: Map<string, LiveCounts>): void {

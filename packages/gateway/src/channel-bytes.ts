@@ -47,28 +47,18 @@ export class ChannelBytes {
   /** What each customer has moved through the relay and not yet had settled, as of now. */
   split(relay: string): Map<string, Counts> {
     const split = new Map<string, Counts>();
-    for (const [customer, { closed, open }] of this.byRelay.get(relay) ?? []) {
-      const now = { ...closed };
-      for (const tunnel of open) {
-        now.bytesToTarget += tunnel.bytesSent;
-        now.bytesFromTarget += tunnel.bytesReceived;
-      }
-      split.set(customer, now);
-    }
+    for (const [customer, channel] of this.byRelay.get(relay) ?? []) split.set(customer, liveCounts(channel));
     return split;
   }
 
   /** What the relay has carried and not yet had settled, all customers together, as of now. */
   total(relay: string): Counts {
     const total = { bytesToTarget: 0, bytesFromTarget: 0, tunnels: 0 };
-    for (const { closed, open } of this.byRelay.get(relay)?.values() ?? []) {
-      total.bytesToTarget += closed.bytesToTarget;
-      total.bytesFromTarget += closed.bytesFromTarget;
-      total.tunnels += closed.tunnels;
-      for (const tunnel of open) {
-        total.bytesToTarget += tunnel.bytesSent;
-        total.bytesFromTarget += tunnel.bytesReceived;
-      }
+    for (const channel of this.byRelay.get(relay)?.values() ?? []) {
+      const now = liveCounts(channel);
+      total.bytesToTarget += now.bytesToTarget;
+      total.bytesFromTarget += now.bytesFromTarget;
+      total.tunnels += now.tunnels;
     }
     return total;
   }
@@ -109,4 +99,14 @@ export class ChannelBytes {
     customers.delete(customer);
     if (customers.size === 0) this.byRelay.delete(relay);
   }
+}
+
+/** A channel's closed totals plus its open tunnels' live counters. */
+function liveCounts({ closed, open }: Channel): Counts {
+  const now = { ...closed };
+  for (const tunnel of open) {
+    now.bytesToTarget += tunnel.bytesSent;
+    now.bytesFromTarget += tunnel.bytesReceived;
+  }
+  return now;
 }
